@@ -1,0 +1,3 @@
+module orgs
+
+go 1.26.8
