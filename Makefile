@@ -1,0 +1,35 @@
+# The two commands: `make run` serves the API (playground at http://localhost:8080/), `make test` runs
+# every test. Both find or start a PostgreSQL by themselves (scripts/localpg.sh) unless DATABASE_URL is set.
+SHELL := /bin/bash
+GO ?= go
+DB_URL = $$(scripts/localpg.sh)
+
+.PHONY: run test build playground generate lint bench db-stop clean
+
+run: playground
+	DATABASE_URL="$(DB_URL)" $(GO) run .
+
+test: playground
+	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 ./...
+
+build: playground
+	$(GO) build -o bin/orgs .
+
+# GraphiQL, React and ReactDOM from the npm registry, checksummed, unpacked into playground/dist/ and
+# embedded in the binary.
+playground:
+	@scripts/playground-assets.sh
+
+generate:
+	$(GO) run github.com/99designs/gqlgen generate
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Stops the private PostgreSQL cluster, if scripts/localpg.sh started one.
+db-stop:
+	scripts/localpg.sh stop
+
+clean:
+	rm -rf bin

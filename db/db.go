@@ -1,0 +1,159 @@
+// Package db stores the domain in PostgreSQL through sqlx: the Store, its transactions and the
+// embedded migrations.
+package db
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the PostgreSQL driver
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store reads and writes the service's data. Each exported method that writes owns its transaction.
+type Store struct {
+	db *sqlx.DB
+	// DomainSuffix ends every generated primary domain: <slug>.<DomainSuffix>.
+	DomainSuffix string
+	// now is the clock; tests may replace it.
+	now func() time.Time
+}
+
+// Options tune the connection pool.
+type Options struct {
+	MaxOpenConns int
+	DomainSuffix string
+}
+
+// Open connects to PostgreSQL at url and checks the connection.
+func Open(ctx context.Context, url string, opt Options) (*Store, error) {
+	conn, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if opt.MaxOpenConns > 0 {
+		conn.SetMaxOpenConns(opt.MaxOpenConns)
+		conn.SetMaxIdleConns(opt.MaxOpenConns)
+	}
+	conn.SetConnMaxIdleTime(5 * time.Minute)
+	if err := conn.PingContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	suffix := opt.DomainSuffix
+	if suffix == "" {
+		suffix = "orgs.localhost"
+	}
+	return &Store{db: conn, DomainSuffix: suffix, now: time.Now}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB returns the pool, for health checks and tests.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// migrationFiles returns the embedded migrations at the root of the file system, as goose expects them.
+func migrationFiles() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded folder is always there
+	}
+	return sub
+}
+
+// MigrationsChecksum identifies the embedded migrations, so that tests can cache a migrated template
+// database per version of the schema.
+func MigrationsChecksum() string {
+	h := sha256.New()
+	entries, _ := fs.ReadDir(migrations, "migrations")
+	for _, e := range entries {
+		b, _ := fs.ReadFile(migrations, "migrations/"+e.Name())
+		h.Write([]byte(e.Name()))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func newMigrator(conn *sql.DB) (*goose.Provider, error) {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, conn, migrationFiles(),
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Migrate applies the pending migrations. Concurrent callers (several replicas starting at once) are
+// serialised by a PostgreSQL advisory lock.
+func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+	p, err := newMigrator(s.db.DB)
+	if err != nil {
+		return 0, err
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	return len(res), nil
+}
+
+// Ready reports an error unless the database answers and every migration is applied.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, migrationFiles(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("check migrations: %w", err)
+	}
+	if pending {
+		return errors.New("database has pending migrations")
+	}
+	return nil
+}
+
+// errRollback ends a transaction that must write nothing (validateOnly) without reporting an error.
+var errRollback = errors.New("rollback")
+
+// inTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		if errors.Is(err, errRollback) {
+			return nil
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// nowUTC is the transaction's one timestamp, at PostgreSQL's precision.
+func (s *Store) nowUTC() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,294 @@
+package domain
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/language"
+)
+
+// OrganizationStatus is ACTIVE or INACTIVE.
+type OrganizationStatus string
+
+const (
+	StatusActive   OrganizationStatus = "ACTIVE"
+	StatusInactive OrganizationStatus = "INACTIVE"
+)
+
+// Organization is an organization as stored.
+type Organization struct {
+	TenantID        string
+	ID              string
+	Name            string
+	Slug            string
+	Description     *string
+	AvatarURL       *string
+	CountryCode     *string
+	LanguageCode    *string
+	PrimaryDomain   string
+	IsPrivate       bool
+	IsDefault       bool
+	IsSystem        bool
+	Status          OrganizationStatus
+	StatusChangedAt time.Time
+	TotalMembers    int
+	CreatedBy       string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	// Sequence counts the organization's recorded events.
+	Sequence      int64
+	ResourceOwner string
+}
+
+// CreateOrganizationInput is the input of createOrganization as the caller sent it.
+type CreateOrganizationInput struct {
+	Name         string
+	Slug         *string
+	Description  *string
+	AvatarURL    *string
+	CountryCode  *string
+	LanguageCode *string
+	IsPrivate    *bool
+	IsDefault    *bool
+	Status       *OrganizationStatus
+}
+
+// NewOrganization is a validated, normalised organization ready to be created.
+type NewOrganization struct {
+	Name string
+	// Slug is the requested slug; empty when it is to be generated from the name.
+	Slug         string
+	Description  *string
+	AvatarURL    *string
+	CountryCode  *string
+	LanguageCode *string
+	IsPrivate    bool
+	IsDefault    bool
+	Status       OrganizationStatus
+}
+
+// Limits of the organization's fields.
+const (
+	NameMaxLen        = 200
+	SlugMinLen        = 2
+	SlugMaxLen        = 63
+	DescriptionMaxLen = 2000
+	URLMaxLen         = 2048
+)
+
+// NewOrganizationFrom validates in and returns the normalised organization, or a *ValidationError with
+// every violation, each at its path below base (for example ["input"]).
+func NewOrganizationFrom(in CreateOrganizationInput, base Path) (*NewOrganization, error) {
+	var v Violations
+	o := &NewOrganization{Status: StatusActive}
+
+	o.Name = strings.TrimSpace(in.Name)
+	validateName(&v, base.Field("name"), o.Name)
+
+	if in.Slug != nil {
+		o.Slug = *in.Slug
+		ValidateSlug(&v, base.Field("slug"), o.Slug)
+	}
+	if in.Description != nil {
+		d := strings.TrimSpace(*in.Description)
+		if n := utf8.RuneCountInString(d); n > DescriptionMaxLen {
+			v.Add(base.Field("description"), VTooLong, "description is too long (%d characters, at most %d)", n, DescriptionMaxLen)
+		}
+		o.Description = optional(d)
+	}
+	if in.AvatarURL != nil {
+		o.AvatarURL = optional(strings.TrimSpace(*in.AvatarURL))
+		if o.AvatarURL != nil {
+			validateHTTPURL(&v, base.Field("avatarUrl"), *o.AvatarURL)
+		}
+	}
+	if in.CountryCode != nil {
+		c := strings.TrimSpace(*in.CountryCode)
+		validateCountryCode(&v, base.Field("countryCode"), c)
+		o.CountryCode = &c
+	}
+	if in.LanguageCode != nil {
+		l := strings.TrimSpace(*in.LanguageCode)
+		validateLanguageCode(&v, base.Field("languageCode"), l)
+		o.LanguageCode = &l
+	}
+	if in.IsPrivate != nil {
+		o.IsPrivate = *in.IsPrivate
+	}
+	if in.IsDefault != nil {
+		o.IsDefault = *in.IsDefault
+	}
+	if in.Status != nil {
+		switch *in.Status {
+		case StatusActive, StatusInactive:
+			o.Status = *in.Status
+		default:
+			v.Add(base.Field("status"), VInvalidValue, "status must be ACTIVE or INACTIVE")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func validateName(v *Violations, path Path, name string) {
+	switch n := utf8.RuneCountInString(name); {
+	case n == 0:
+		v.Add(path, VBlank, "name can't be blank")
+	case n > NameMaxLen:
+		v.Add(path, VTooLong, "name is too long (%d characters, at most %d)", n, NameMaxLen)
+	}
+	if !utf8.ValidString(name) {
+		v.Add(path, VInvalidFmt, "name is not valid UTF-8")
+		return
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			v.Add(path, VInvalidFmt, "name must not contain control characters")
+			return
+		}
+	}
+}
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// ValidateSlug records the violations of a requested slug.
+func ValidateSlug(v *Violations, path Path, slug string) {
+	switch n := len(slug); {
+	case strings.TrimSpace(slug) == "":
+		v.Add(path, VBlank, "slug can't be blank")
+		return
+	case n < SlugMinLen:
+		v.Add(path, VTooShort, "slug is too short (%d characters, at least %d)", n, SlugMinLen)
+	case n > SlugMaxLen:
+		v.Add(path, VTooLong, "slug is too long (%d characters, at most %d)", utf8.RuneCountInString(slug), SlugMaxLen)
+	}
+	if !slugPattern.MatchString(slug) {
+		msg := "slug may contain only lowercase letters a-z, digits and '-', and must not start or end with '-'"
+		if s := Slugify(slug); s != "" && s != slug {
+			msg += "; try \"" + s + "\""
+		}
+		v.Add(path, VInvalidFmt, "%s", msg)
+	}
+}
+
+func validateHTTPURL(v *Violations, path Path, raw string) {
+	if n := len(raw); n > URLMaxLen {
+		v.Add(path, VTooLong, "URL is too long (%d characters, at most %d)", n, URLMaxLen)
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		v.Add(path, VInvalidFmt, "must be an absolute http or https URL")
+	}
+}
+
+var upperAlpha2 = regexp.MustCompile(`^[A-Z]{2}$`)
+
+func validateCountryCode(v *Violations, path Path, code string) {
+	if !upperAlpha2.MatchString(code) {
+		v.Add(path, VInvalidFmt, "countryCode must be an ISO 3166-1 alpha-2 code in upper case, such as US")
+		return
+	}
+	r, err := language.ParseRegion(code)
+	if err != nil || !r.IsCountry() || r.String() != code {
+		v.Add(path, VInvalidValue, "%q is not an ISO 3166-1 country code", code)
+	}
+}
+
+var lowerAlpha2 = regexp.MustCompile(`^[a-z]{2}$`)
+
+func validateLanguageCode(v *Violations, path Path, code string) {
+	if !lowerAlpha2.MatchString(code) {
+		v.Add(path, VInvalidFmt, "languageCode must be an ISO 639-1 code in lower case, such as en")
+		return
+	}
+	b, err := language.ParseBase(code)
+	if err != nil || b.String() != code {
+		v.Add(path, VInvalidValue, "%q is not an ISO 639-1 language code", code)
+	}
+}
+
+// Domain is one of an organization's domains.
+type Domain struct {
+	Domain      string
+	IsPrimary   bool
+	IsVerified  bool
+	IsGenerated bool
+}
+
+// Project is a project of an organization; every organization has one default project.
+type Project struct {
+	TenantID         string
+	ID               string
+	OrganizationID   string
+	Name             string
+	Slug             string
+	Type             string
+	Mode             string
+	Status           string
+	IsDefault        bool
+	ContactEmails    []string
+	DeepScan         bool
+	RealTimeScan     bool
+	LastRealTimeScan *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Project types, modes and statuses.
+const (
+	ProjectTypeWebsite  = "WEBSITE"
+	ProjectModeLive     = "LIVE"
+	ProjectModeTest     = "TEST"
+	ProjectStatusActive = "ACTIVE"
+)
+
+// DefaultProjectName names the default project created with every organization.
+const DefaultProjectName = "Default project"
+
+// MemberRole is a member's role in an organization.
+type MemberRole string
+
+const (
+	RoleOwner  MemberRole = "OWNER"
+	RoleAdmin  MemberRole = "ADMIN"
+	RoleMember MemberRole = "MEMBER"
+)
+
+// MemberStatus is ACTIVE, or INVITED until the member confirms.
+type MemberStatus string
+
+const (
+	MemberActive  MemberStatus = "ACTIVE"
+	MemberInvited MemberStatus = "INVITED"
+)
+
+// Member is a user's membership of an organization.
+type Member struct {
+	ID       string
+	UserID   string
+	Email    string
+	Name     *string
+	Role     MemberRole
+	Status   MemberStatus
+	JoinedAt *time.Time
+}
+
+// Audit event types.
+const (
+	EventOrganizationCreated        = "organization.created"
+	EventOrganizationDefaultRevoked = "organization.default_revoked"
+)

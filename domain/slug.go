@@ -1,0 +1,68 @@
+package domain
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Slugify turns a name into a slug: accents folded (Crème → creme), lower case, every other run of
+// characters a single '-', trimmed to SlugMaxLen. It may return a string shorter than SlugMinLen.
+func Slugify(name string) string {
+	folded, _, err := transform.String(transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), name)
+	if err != nil {
+		folded = name
+	}
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(folded) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case r == 'ß':
+			b.WriteString("ss")
+			dash = false
+		default:
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+				dash = true
+			}
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if len(s) > SlugMaxLen {
+		s = strings.TrimRight(s[:SlugMaxLen], "-")
+	}
+	return s
+}
+
+// SlugBase is the slug generated for a name: Slugify, or "org" when that leaves too little.
+func SlugBase(name string) string {
+	s := Slugify(name)
+	if len(s) < SlugMinLen {
+		if s == "" {
+			return "org"
+		}
+		return "org-" + s
+	}
+	return s
+}
+
+// SlugWithSuffix returns base-n, shortening base so that the result stays within SlugMaxLen.
+func SlugWithSuffix(base string, n int) string {
+	suffix := fmt.Sprintf("-%d", n)
+	if len(base)+len(suffix) > SlugMaxLen {
+		base = strings.TrimRight(base[:SlugMaxLen-len(suffix)], "-")
+	}
+	return base + suffix
+}
+
+// GeneratedDomain is the primary domain generated for a slug: <slug>.<suffix>.
+func GeneratedDomain(slug, suffix string) string {
+	return slug + "." + strings.Trim(strings.ToLower(suffix), ".")
+}

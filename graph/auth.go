@@ -1,0 +1,114 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"orgs/db"
+	"orgs/domain"
+)
+
+// Authenticate resolves the API key of each request (Authorization: Bearer or X-API-Key) to its actor.
+// A missing or unknown key is HTTP 401 with WWW-Authenticate and one UNAUTHENTICATED error, except that
+// a request made only of introspection (the playground loading the schema) needs no key.
+func Authenticate(store *db.Store, logger *slog.Logger, maxBody int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := apiKeyOf(r)
+		if key == "" {
+			if r.Method == http.MethodOptions || introspectionOnly(r, maxBody) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			unauthenticated(w, "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>")
+			return
+		}
+		actor, err := store.Authenticate(r.Context(), key)
+		if err != nil {
+			if domain.ErrorCodeOf(err) == domain.EUNAUTHENTICATED {
+				unauthenticated(w, "unknown or revoked API key")
+				return
+			}
+			logger.ErrorContext(r.Context(), "authenticate", "error", err.Error())
+			writeError(w, http.StatusInternalServerError, string(domain.EINTERNAL), "internal server error", RequestIDFrom(r.Context()))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(domain.WithActor(r.Context(), actor)))
+	})
+}
+
+func apiKeyOf(r *http.Request) string {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, token, ok := strings.Cut(auth, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token)
+		}
+		return ""
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}
+
+func unauthenticated(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="orgs"`)
+	writeError(w, http.StatusUnauthorized, string(domain.EUNAUTHENTICATED), msg, "")
+}
+
+// writeError answers with one GraphQL error and no data.
+func writeError(w http.ResponseWriter, status int, code, msg, requestID string) {
+	ext := map[string]any{"code": code}
+	if requestID != "" {
+		ext["requestId"] = requestID
+	}
+	body, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": ext}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// introspectionOnly reports whether the request's operations select nothing but __schema, __type and
+// __typename at their root. It reads at most maxBody bytes of a POST body and puts them back.
+func introspectionOnly(r *http.Request, maxBody int64) bool {
+	var query string
+	switch r.Method {
+	case http.MethodGet:
+		query = r.URL.Query().Get("query")
+	case http.MethodPost:
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+		if err != nil || int64(len(body)) > maxBody {
+			return false
+		}
+		var params struct {
+			Query string `json:"query"`
+		}
+		if json.Unmarshal(body, &params) != nil {
+			return false
+		}
+		query = params.Query
+	}
+	if query == "" {
+		return false
+	}
+	doc, err := parser.ParseQuery(&ast.Source{Input: query})
+	if err != nil || len(doc.Operations) == 0 {
+		return false
+	}
+	for _, op := range doc.Operations {
+		if op.Operation != ast.Query {
+			return false
+		}
+		for _, sel := range op.SelectionSet {
+			f, ok := sel.(*ast.Field)
+			if !ok || (f.Name != "__schema" && f.Name != "__type" && f.Name != "__typename") {
+				return false
+			}
+		}
+	}
+	return true
+}

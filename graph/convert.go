@@ -1,0 +1,86 @@
+package graph
+
+import (
+	"time"
+
+	"orgs/domain"
+	"orgs/graph/model"
+)
+
+func dateTime(t time.Time) model.DateTime { return model.DateTime(t.UTC()) }
+
+func optDateTime(t *time.Time) *model.DateTime {
+	if t == nil {
+		return nil
+	}
+	d := dateTime(*t)
+	return &d
+}
+
+func toOrganization(o *domain.Organization) *model.Organization {
+	return &model.Organization{
+		ID: o.ID, Name: o.Name, Slug: o.Slug, Description: o.Description, AvatarURL: o.AvatarURL,
+		CountryCode: o.CountryCode, LanguageCode: o.LanguageCode, PrimaryDomain: o.PrimaryDomain,
+		IsPrivate: o.IsPrivate, IsDefault: o.IsDefault, IsSystem: o.IsSystem,
+		Status: model.OrganizationStatus(o.Status), StatusChangedAt: dateTime(o.StatusChangedAt),
+		IsActive: o.Status == domain.StatusActive, TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
+		CreatedAt: dateTime(o.CreatedAt), UpdatedAt: dateTime(o.UpdatedAt),
+		Details: &model.ObjectDetails{
+			Sequence: int(o.Sequence), CreationDate: dateTime(o.CreatedAt), ChangeDate: dateTime(o.UpdatedAt),
+			ResourceOwner: o.ResourceOwner,
+		},
+	}
+}
+
+func toProject(p domain.Project) model.Project {
+	emails := p.ContactEmails
+	if emails == nil {
+		emails = []string{}
+	}
+	return model.Project{
+		ID: p.ID, OrganizationID: p.OrganizationID, Name: p.Name, Slug: p.Slug,
+		Type: model.ProjectType(p.Type), Mode: model.ProjectMode(p.Mode), Status: model.ProjectStatus(p.Status),
+		IsDefault: p.IsDefault, IsActive: p.Status == domain.ProjectStatusActive, IsTest: p.Mode == domain.ProjectModeTest,
+		ContactEmails: emails,
+		Settings: &model.ProjectSettings{Trackers: &model.TrackerSettings{
+			DeepScan: p.DeepScan, RealTimeScan: p.RealTimeScan, LastRealTimeScan: optDateTime(p.LastRealTimeScan),
+		}},
+		CreatedAt: dateTime(p.CreatedAt), UpdatedAt: dateTime(p.UpdatedAt),
+	}
+}
+
+func toMember(m domain.Member) model.Member {
+	return model.Member{
+		ID: m.ID, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: model.MemberRole(m.Role),
+		Status: model.MemberStatus(m.Status), JoinedAt: optDateTime(m.JoinedAt),
+	}
+}
+
+func toMembers(ms []domain.Member) []model.Member {
+	out := make([]model.Member, len(ms))
+	for i, m := range ms {
+		out[i] = toMember(m)
+	}
+	return out
+}
+
+func toUserErrors(vs domain.Violations) []model.UserError {
+	out := make([]model.UserError, len(vs))
+	for i, v := range vs {
+		out[i] = model.UserError{Field: v.Field, Message: v.Message, Code: model.UserErrorCode(v.Code), Suggestions: v.Suggestions}
+	}
+	return out
+}
+
+func toViewer(a *domain.Actor) *model.Viewer {
+	perms := make([]model.Permission, len(a.Permissions))
+	for i, p := range a.Permissions {
+		perms[i] = model.Permission(p)
+	}
+	name := a.Name
+	return &model.Viewer{
+		ID: a.KeyID, Name: a.KeyName, Permissions: perms,
+		Tenant: &model.Tenant{ID: a.TenantID, Name: a.TenantName},
+		User:   &model.User{ID: a.UserID, Email: a.Email, Name: &name},
+	}
+}

@@ -1,0 +1,30 @@
+package model
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// DateTime is the DateTime scalar: RFC 3339 in UTC.
+type DateTime time.Time
+
+// MarshalGQL writes the time in UTC, RFC 3339 with the fractional seconds PostgreSQL keeps.
+func (t DateTime) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(time.Time(t).UTC().Format(time.RFC3339Nano)))
+}
+
+// UnmarshalGQL accepts an RFC 3339 string.
+func (t *DateTime) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DateTime must be an RFC 3339 string")
+	}
+	parsed, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("DateTime must be an RFC 3339 string: %w", err)
+	}
+	*t = DateTime(parsed.UTC())
+	return nil
+}

@@ -1,0 +1,16 @@
+// Package graph is the GraphQL layer: gqlgen's generated executor, thin resolvers that convert between
+// the API's types and the domain's, the HTTP handler with its limits and middleware, and the one error
+// presenter.
+package graph
+
+import (
+	"log/slog"
+
+	"orgs/db"
+)
+
+// Resolver holds the dependencies of the resolvers. gqlgen never regenerates this file.
+type Resolver struct {
+	Store  *db.Store
+	Logger *slog.Logger
+}

@@ -1,0 +1,291 @@
+// Command orgs serves the orgs GraphQL API: create and manage organizations.
+//
+//	orgs                      serve (default): migrate, then serve HTTP until SIGINT/SIGTERM
+//	orgs migrate              apply the pending database migrations and exit
+//	orgs apikey create ...    create an API key and print it alone on the last line of stdout
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"orgs/db"
+	"orgs/domain"
+	"orgs/graph"
+	"orgs/playground"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "orgs:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the server's configuration, read from the environment.
+type config struct {
+	DatabaseURL     string
+	ListenAddr      string
+	DomainSuffix    string
+	DBMaxConns      int
+	LogLevel        slog.Level
+	LogFormat       string
+	Introspection   bool
+	ComplexityLimit int
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+}
+
+// defaultDatabaseURL is used when DATABASE_URL is unset: the local PostgreSQL. `make run` and `make test`
+// set DATABASE_URL themselves, starting a private cluster when no server answers here.
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/orgs?sslmode=disable"
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		DatabaseURL:     getenv("DATABASE_URL"),
+		DomainSuffix:    getenv("ORG_DOMAIN_SUFFIX"),
+		LogFormat:       strings.ToLower(getenv("LOG_FORMAT")),
+		Introspection:   true,
+		ComplexityLimit: graph.DefaultHandlerOptions.ComplexityLimit,
+		MaxBodyBytes:    graph.DefaultHandlerOptions.MaxBodyBytes,
+		DBMaxConns:      20,
+		ShutdownTimeout: 20 * time.Second,
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = defaultDatabaseURL
+	}
+	if c.DomainSuffix == "" {
+		c.DomainSuffix = "orgs.localhost"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return c, fmt.Errorf("LOG_FORMAT must be json or text, not %q", c.LogFormat)
+	}
+	port := getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	c.ListenAddr = getenv("LISTEN_ADDR")
+	if c.ListenAddr == "" {
+		c.ListenAddr = ":" + port
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, fmt.Errorf("LOG_LEVEL: %w", err)
+		}
+	}
+	var err error
+	if v := getenv("DB_MAX_CONNS"); v != "" {
+		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 {
+			return c, fmt.Errorf("DB_MAX_CONNS must be a positive integer, not %q", v)
+		}
+	}
+	if v := getenv("INTROSPECTION"); v != "" {
+		if c.Introspection, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("INTROSPECTION must be true or false, not %q", v)
+		}
+	}
+	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
+		if c.ShutdownTimeout, err = time.ParseDuration(v); err != nil {
+			return c, fmt.Errorf("SHUTDOWN_TIMEOUT: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func newLogger(c config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if c.LogFormat == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(graph.ContextLogHandler{Handler: h})
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, logger)
+	case "migrate":
+		store, err := openStore(ctx, cfg, logger)
+		if err != nil {
+			return err
+		}
+		return store.Close()
+	case "apikey":
+		if len(args) == 0 || args[0] != "create" {
+			return errors.New("usage: apikey create --name NAME [--tenant T] [--permission P ...] [--email E] [--user-name N]")
+		}
+		return createAPIKey(ctx, cfg, logger, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: orgs [serve | migrate | apikey create --name NAME [--tenant T] [--permission P ...]]")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (serve, migrate, apikey create)", cmd)
+	}
+}
+
+// openStore connects to the database and applies the pending migrations.
+func openStore(ctx context.Context, cfg config, logger *slog.Logger) (*db.Store, error) {
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, DomainSuffix: cfg.DomainSuffix})
+	if err != nil {
+		return nil, err
+	}
+	n, err := store.Migrate(ctx)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	logger.Info("database ready", "migrations_applied", n)
+	return store, nil
+}
+
+func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
+	store, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	srv := &http.Server{
+		Addr:              cfg.ListenAddr,
+		Handler:           newHandler(store, logger, cfg),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("serving", "addr", ln.Addr().String(), "playground", "http://"+displayAddr(ln.Addr())+"/")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil || host == "::" || host == "0.0.0.0" || host == "" {
+		return "localhost:" + port
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// newHandler routes the server's paths: the playground at /, the API at /query, and the probes.
+func newHandler(store *db.Store, logger *slog.Logger, cfg config) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", playground.Handler("orgs", "/query"))
+	mux.Handle("/query", graph.NewHandler(&graph.Resolver{Store: store, Logger: logger}, graph.HandlerOptions{
+		Introspection: cfg.Introspection, ComplexityLimit: cfg.ComplexityLimit, MaxBodyBytes: cfg.MaxBodyBytes,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ready(ctx); err != nil {
+			logger.WarnContext(ctx, "not ready", "error", err.Error())
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable", "database unreachable or not migrated")
+			return
+		}
+		writeStatus(w, http.StatusOK, "ok", "")
+	})
+	return graph.WithRequests(logger, mux)
+}
+
+func writeStatus(w http.ResponseWriter, code int, status, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	if reason == "" {
+		fmt.Fprintf(w, `{"status":%q}`+"\n", status)
+		return
+	}
+	fmt.Fprintf(w, `{"status":%q,"reason":%q}`+"\n", status, reason)
+}
+
+// createAPIKey is `apikey create`: it creates a key with its tenant and principal as needed and prints
+// the key alone on the last line of stdout (it cannot be shown again).
+func createAPIKey(ctx context.Context, cfg config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "name of the key (required)")
+	tenant := fs.String("tenant", "default", "tenant id or name; a new name creates the tenant")
+	email := fs.String("email", "", "email of the key's principal, who becomes the first owner of what it creates (default <name>@localhost)")
+	userName := fs.String("user-name", "", "display name of the key's principal (default: the key's name)")
+	var perms []domain.Permission
+	fs.Func("permission", "a permission to grant; repeat for several (default: all of them)", func(s string) error {
+		p, ok := domain.ParsePermission(s)
+		if !ok {
+			return fmt.Errorf("unknown permission %q (one of %v)", s, domain.AllPermissions)
+		}
+		perms = append(perms, p)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" {
+		fs.Usage()
+		return errors.New("apikey create: --name is required")
+	}
+	if len(perms) == 0 {
+		perms = domain.AllPermissions
+	}
+	store, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	key, actor, err := store.CreateAPIKey(ctx, db.NewAPIKey{Name: *name, Tenant: *tenant, Email: *email, UserName: *userName, Permissions: perms})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "API key %q for tenant %q (%s), acting as %s, with %v.\n", actor.KeyName, actor.TenantName, actor.TenantID, actor.Email, perms)
+	fmt.Fprintln(stdout, "Store it now: it is not kept and cannot be shown again.")
+	fmt.Fprintln(stdout, key)
+	return nil
+}
