@@ -36,7 +36,14 @@ func Slugify(name string) string {
 	}
 	s := strings.Trim(b.String(), "-")
 	if len(s) > SlugMaxLen {
-		s = strings.TrimRight(s[:SlugMaxLen], "-")
+		cut := s[:SlugMaxLen]
+		// Cut at a word boundary when one is near, rather than in the middle of a word.
+		if s[SlugMaxLen] != '-' {
+			if i := strings.LastIndexByte(cut, '-'); i >= SlugMaxLen/2 {
+				cut = cut[:i]
+			}
+		}
+		s = strings.TrimRight(cut, "-")
 	}
 	return s
 }

@@ -41,11 +41,12 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// isGraphQLError reports whether err is one of gqlgen's own errors: parse, validation and input coercion
-// errors, whose messages are about the request and safe to show. Resolvers never return *gqlerror.Error.
+// isGraphQLError reports whether err is one of gqlgen's own errors: parse, validation and variable
+// coercion errors, whose messages are about the request and safe to show. gqlgen wraps what resolvers
+// return in a *gqlerror.Error too, but with the resolver's error as its cause: those are not safe.
 func isGraphQLError(err error) bool {
-	_, ok := err.(*gqlerror.Error)
-	return ok
+	gqlErr, ok := err.(*gqlerror.Error)
+	return ok && gqlErr.Err == nil
 }
 
 // loggedError is an internal error whose detail has been logged already (a recovered panic).

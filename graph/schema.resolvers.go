@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"orgs/domain"
 	"orgs/graph/model"
 )

@@ -1,10 +1,11 @@
 package model
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"time"
+
+	"orgs/domain"
 )
 
 // DateTime is the DateTime scalar: RFC 3339 in UTC.
@@ -19,11 +20,11 @@ func (t DateTime) MarshalGQL(w io.Writer) {
 func (t *DateTime) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
 	if !ok {
-		return fmt.Errorf("DateTime must be an RFC 3339 string")
+		return domain.Errorf(domain.EINVALID, "DateTime must be an RFC 3339 string")
 	}
 	parsed, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return fmt.Errorf("DateTime must be an RFC 3339 string: %w", err)
+		return domain.Errorf(domain.EINVALID, "DateTime must be an RFC 3339 string, such as 2026-11-22T08:00:00Z")
 	}
 	*t = DateTime(parsed.UTC())
 	return nil

@@ -1,0 +1,187 @@
+// Package dbtest hands each test package its own PostgreSQL database, cloned from a template migrated
+// once per version of the migrations, so that tests never depend on what an earlier run left behind.
+//
+// The server is the one DATABASE_URL names (make test sets it; unset, the local server on
+// 127.0.0.1:5432); its user needs the CREATEDB privilege.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq" // the PostgreSQL driver
+
+	"orgs/db"
+)
+
+const defaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// ServerURL is the URL of the server the tests use.
+func ServerURL() string {
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		return u
+	}
+	return defaultURL
+}
+
+// withDatabase returns serverURL with its database name replaced.
+func withDatabase(serverURL, name string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("DATABASE_URL must be a postgres:// URL for the tests")
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+var unsafeName = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// NewDatabase creates a fresh, migrated database for label (a package or test name) and returns its
+// URL and a function that drops it.
+func NewDatabase(label string) (string, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := sql.Open("postgres", ServerURL())
+	if err != nil {
+		return "", nil, fmt.Errorf("open test server: %w", err)
+	}
+	defer admin.Close()
+	template, err := ensureTemplate(ctx, admin)
+	if err != nil {
+		return "", nil, err
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	name := "orgs_test_" + unsafeName.ReplaceAllString(strings.ToLower(label), "_")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	name += "_" + hex.EncodeToString(suffix)
+	if _, err := admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, template)); err != nil {
+		return "", nil, fmt.Errorf("create test database: %w", err)
+	}
+	dbURL, err := withDatabase(ServerURL(), name)
+	if err != nil {
+		return "", nil, err
+	}
+	drop := func() {
+		admin, err := sql.Open("postgres", ServerURL())
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		admin.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
+	}
+	return dbURL, drop, nil
+}
+
+// New returns the URL of a fresh, migrated database dropped when the test ends.
+func New(tb testing.TB) string {
+	tb.Helper()
+	u, drop, err := NewDatabase(tb.Name())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(drop)
+	return u
+}
+
+// Empty returns the URL of a fresh database without any migration, dropped when the test ends.
+func Empty(tb testing.TB) string {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := sql.Open("postgres", ServerURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close()
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	name := "orgs_test_empty_" + hex.EncodeToString(suffix)
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		tb.Fatalf("create empty database: %v", err)
+	}
+	tb.Cleanup(func() {
+		admin, err := sql.Open("postgres", ServerURL())
+		if err == nil {
+			admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`)
+			admin.Close()
+		}
+	})
+	u, err := withDatabase(ServerURL(), name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+// ensureTemplate creates the migrated template of the current migrations unless it exists. Test
+// packages run in parallel processes: an advisory lock lets one of them build it while the others wait.
+func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
+	name := "orgs_template_" + db.MigrationsChecksum()
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		return "", fmt.Errorf("connect to test server: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('orgs-dbtest-template'))`); err != nil {
+		return "", fmt.Errorf("lock template: %w", err)
+	}
+	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext('orgs-dbtest-template'))`)
+
+	var exists bool
+	if err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("find template: %w", err)
+	}
+	if exists {
+		return name, nil
+	}
+	// Templates of older migrations are of no more use.
+	var old []string
+	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'orgs\_template\_%'`)
+	if err != nil {
+		return "", fmt.Errorf("list templates: %w", err)
+	}
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			old = append(old, n)
+		}
+	}
+	rows.Close()
+	for _, n := range old {
+		conn.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, n))
+	}
+
+	building := name + "_building"
+	conn.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, building))
+	if _, err := conn.ExecContext(ctx, `CREATE DATABASE `+building); err != nil {
+		return "", fmt.Errorf("create template: %w", err)
+	}
+	buildURL, err := withDatabase(ServerURL(), building)
+	if err != nil {
+		return "", err
+	}
+	store, err := db.Open(ctx, buildURL, db.Options{MaxOpenConns: 2})
+	if err != nil {
+		return "", fmt.Errorf("open template: %w", err)
+	}
+	_, err = store.Migrate(ctx)
+	store.Close()
+	if err != nil {
+		return "", fmt.Errorf("migrate template: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %s RENAME TO %s`, building, name)); err != nil {
+		return "", fmt.Errorf("rename template: %w", err)
+	}
+	return name, nil
+}

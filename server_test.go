@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"orgs/db"
+	"orgs/db/dbtest"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestAPIKeyCreateCommand(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Empty(t) // the command migrates a fresh install itself
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"apikey", "create", "--name", "ci", "--tenant", "acme",
+		"--permission", "ORGANIZATION_READ", "--permission", "organization_create", "--email", "ci@acme.test"},
+		env(map[string]string{"DATABASE_URL": url}), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("apikey create: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	key := lines[len(lines)-1]
+	if !regexp.MustCompile(`^orgs_[A-Za-z0-9_-]{43}$`).MatchString(key) {
+		t.Fatalf("last line of stdout = %q, want the key alone", key)
+	}
+	store, err := db.Open(context.Background(), url, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	actor, err := store.Authenticate(context.Background(), key)
+	if err != nil {
+		t.Fatalf("the printed key does not authenticate: %v", err)
+	}
+	if actor.TenantName != "acme" || actor.Email != "ci@acme.test" || actor.KeyName != "ci" ||
+		len(actor.Permissions) != 2 || actor.Permissions[0] != "ORGANIZATION_READ" || actor.Permissions[1] != "ORGANIZATION_CREATE" {
+		t.Errorf("actor = %+v", actor)
+	}
+
+	for _, args := range [][]string{
+		{"apikey", "create"},
+		{"apikey", "create", "--name", "x", "--permission", "EVERYTHING"},
+		{"apikey", "delete"},
+	} {
+		if err := run(context.Background(), args, env(map[string]string{"DATABASE_URL": url}), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v succeeded, want an error", args)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServe starts the server as main does, on a fresh database, follows the README's example with the
+// README's own requests, and stops it with a signal's context.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	url := dbtest.Empty(t)
+	addr := freeAddr(t)
+	vars := env(map[string]string{"DATABASE_URL": url, "LISTEN_ADDR": addr, "ORG_DOMAIN_SUFFIX": "example.test"})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- run(ctx, nil, vars, io.Discard, &logs) }()
+	defer stop()
+
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(base + "/healthz")
+		if err == nil && res.StatusCode == http.StatusOK {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	get := func(path string) (int, string) {
+		res, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	if code, body := get("/"); code != http.StatusOK || !strings.Contains(body, "graphiql") {
+		t.Errorf("/ = %d, want the playground", code)
+	}
+
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"apikey", "create", "--name", "me"}, vars, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(stdout.String()[strings.LastIndex(strings.TrimSpace(stdout.String()), "\n")+1:])
+
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := regexp.MustCompile(`(?s)curl [^\n]*/query.*?-d '(\{.*?\})'`).FindAllStringSubmatch(string(readme), -1)
+	if len(bodies) < 2 {
+		t.Fatalf("README.md has %d curl examples of /query, want the create and the read", len(bodies))
+	}
+	post := func(body string) map[string]any {
+		req, _ := http.NewRequest(http.MethodPost, base+"/query", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || out["errors"] != nil {
+			t.Fatalf("README request %s: %v %v", body, err, out["errors"])
+		}
+		return out["data"].(map[string]any)
+	}
+	created := post(bodies[0][1])["createOrganization"].(map[string]any)
+	if errs := created["userErrors"].([]any); len(errs) != 0 {
+		t.Fatalf("README create: userErrors %v", errs)
+	}
+	read := post(bodies[1][1])["organization"].(map[string]any)
+	if read["id"] != created["organization"].(map[string]any)["id"] {
+		t.Errorf("README read returned %v, want the created organization", read)
+	}
+	owners := read["owners"].([]any)
+	if len(owners) != 1 || owners[0].(map[string]any)["email"] != "me@localhost" || read["defaultProject"] == nil {
+		t.Errorf("README read: owners %v, defaultProject %v", owners, read["defaultProject"])
+	}
+
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v after shutdown", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not shut down")
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no graceful stop in the log:\n%s", logs.String())
+	}
+}
+
+func TestReadyzNeedsMigrations(t *testing.T) {
+	t.Parallel()
+	store, err := db.Open(context.Background(), dbtest.Empty(t), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cfg, _ := loadConfig(env(nil))
+	h := newHandler(store, newLogger(cfg, io.Discard), cfg)
+	res := httpGet(t, h, "/readyz")
+	if res != http.StatusServiceUnavailable {
+		t.Errorf("/readyz on an unmigrated database = %d, want 503", res)
+	}
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if res := httpGet(t, h, "/readyz"); res != http.StatusOK {
+		t.Errorf("/readyz after migrating = %d, want 200", res)
+	}
+}
+
+func httpGet(t *testing.T, h http.Handler, path string) int {
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	res, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(env(nil))
+	if err != nil || cfg.ListenAddr != ":8080" || cfg.DomainSuffix != "orgs.localhost" || !cfg.Introspection || cfg.DatabaseURL != defaultDatabaseURL {
+		t.Errorf("defaults = %+v, %v", cfg, err)
+	}
+	cfg, _ = loadConfig(env(map[string]string{"PORT": "9000"}))
+	if cfg.ListenAddr != ":9000" {
+		t.Errorf("PORT: listen on %q", cfg.ListenAddr)
+	}
+	for k, v := range map[string]string{"DB_MAX_CONNS": "0", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"} {
+		if _, err := loadConfig(env(map[string]string{k: v})); err == nil {
+			t.Errorf("%s=%s accepted", k, v)
+		}
+	}
+}
