@@ -18,12 +18,14 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"orgs/db"
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/mail"
 	"orgs/playground"
 )
 
@@ -48,6 +50,10 @@ type config struct {
 	ComplexityLimit int
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+	Regions         []string
+	SMTPURL         string
+	EmailFrom       string
+	ConfirmationTTL time.Duration
 }
 
 // defaultDatabaseURL is used when DATABASE_URL is unset: the local PostgreSQL. `make run` and `make test`
@@ -64,12 +70,30 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxBodyBytes:    graph.DefaultHandlerOptions.MaxBodyBytes,
 		DBMaxConns:      20,
 		ShutdownTimeout: 20 * time.Second,
+		SMTPURL:         getenv("SMTP_URL"),
+		EmailFrom:       getenv("EMAIL_FROM"),
+		ConfirmationTTL: 72 * time.Hour,
+		Regions:         []string{"us", "eu"},
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = defaultDatabaseURL
 	}
 	if c.DomainSuffix == "" {
 		c.DomainSuffix = "orgs.localhost"
+	}
+	if c.EmailFrom == "" {
+		c.EmailFrom = "orgs <no-reply@" + c.DomainSuffix + ">"
+	}
+	if v := getenv("REGIONS"); v != "" {
+		c.Regions = nil
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.Regions = append(c.Regions, r)
+			}
+		}
+		if len(c.Regions) == 0 {
+			return c, fmt.Errorf("REGIONS must name at least one region")
+		}
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "json"
@@ -99,6 +123,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("INTROSPECTION"); v != "" {
 		if c.Introspection, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("INTROSPECTION must be true or false, not %q", v)
+		}
+	}
+	if v := getenv("CONFIRMATION_TTL"); v != "" {
+		if c.ConfirmationTTL, err = time.ParseDuration(v); err != nil || c.ConfirmationTTL <= 0 {
+			return c, fmt.Errorf("CONFIRMATION_TTL must be a positive duration such as 72h, not %q", v)
 		}
 	}
 	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
@@ -152,7 +181,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // openStore connects to the database and applies the pending migrations.
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (*db.Store, error) {
-	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, DomainSuffix: cfg.DomainSuffix})
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, DomainSuffix: cfg.DomainSuffix,
+		Regions: cfg.Regions, ConfirmationTTL: cfg.ConfirmationTTL})
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +201,24 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	sender, err := mail.NewSender(cfg.SMTPURL, logger)
+	if err != nil {
+		return fmt.Errorf("SMTP_URL: %w", err)
+	}
+
+	// Background work stops when ctx does; serve waits for it before closing the store.
+	var background sync.WaitGroup
+	defer background.Wait()
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	worker := &mail.Worker{Store: store, Sender: sender, Logger: logger, From: cfg.EmailFrom}
+	store.EmailQueued = worker.Wake
+	background.Go(func() {
+		if err := worker.Run(bgCtx); err != nil {
+			logger.Error("mail worker stopped", "error", err.Error())
+		}
+	})
+	background.Go(func() { purgeIdempotencyKeys(bgCtx, store, logger) })
 
 	srv := &http.Server{
 		Addr:              cfg.ListenAddr,
@@ -203,6 +251,24 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// purgeIdempotencyKeys deletes expired idempotency keys every hour.
+func purgeIdempotencyKeys(ctx context.Context, store *db.Store, logger *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := store.PurgeIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("purge idempotency keys", "error", err.Error())
+		} else if n > 0 {
+			logger.Info("purged idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func displayAddr(a net.Addr) string {

@@ -27,14 +27,23 @@ type Store struct {
 	db *sqlx.DB
 	// DomainSuffix ends every generated primary domain: <slug>.<DomainSuffix>.
 	DomainSuffix string
+	// Regions are the allowed regionTemplate values.
+	Regions []string
+	// ConfirmationTTL is how long an administrator's confirmation token stays valid.
+	ConfirmationTTL time.Duration
+	// EmailQueued, when set, is called after a transaction that queued an email commits (to wake the
+	// mail worker).
+	EmailQueued func()
 	// now is the clock; tests may replace it.
 	now func() time.Time
 }
 
 // Options tune the connection pool.
 type Options struct {
-	MaxOpenConns int
-	DomainSuffix string
+	MaxOpenConns    int
+	DomainSuffix    string
+	Regions         []string
+	ConfirmationTTL time.Duration
 }
 
 // Open connects to PostgreSQL at url and checks the connection.
@@ -56,7 +65,15 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if suffix == "" {
 		suffix = "orgs.localhost"
 	}
-	return &Store{db: conn, DomainSuffix: suffix, now: time.Now}, nil
+	regions := opt.Regions
+	if len(regions) == 0 {
+		regions = []string{"us", "eu"}
+	}
+	ttl := opt.ConfirmationTTL
+	if ttl <= 0 {
+		ttl = 72 * time.Hour
+	}
+	return &Store{db: conn, DomainSuffix: suffix, Regions: regions, ConfirmationTTL: ttl, now: time.Now}, nil
 }
 
 // Close closes the pool.

@@ -1,13 +1,14 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,34 +18,87 @@ import (
 	"orgs/domain"
 )
 
-// CreateOrganization validates in and creates, in one transaction, the organization with its generated
-// primary domain, its default project, the actor's OWNER membership and the organization.created audit
-// event; a new default organization demotes the tenant's previous one in the same transaction.
+// CreateOptions tune CreateOrganization.
+type CreateOptions struct {
+	// Path is where the input sits in the request, e.g. ["input"]; violations are reported below it.
+	Path domain.Path
+	// ValidateOnly runs every check and every statement, then rolls back.
+	ValidateOnly bool
+	// IdempotencyKey, when set, makes a retry with the same RequestHash replay the first outcome.
+	IdempotencyKey string
+	RequestHash    []byte
+}
+
+// CreateOrganization validates in and creates, in one transaction, the organization with its domains,
+// its projects (the default one first), the actor's OWNER membership, the primary administrator with
+// their ADMIN membership, confirmation token and queued confirmation email, its custom attributes and
+// the organization.created audit event; a new default organization demotes the tenant's previous one.
 //
-// Every violation is returned at once as a *domain.ValidationError at its path below path, a taken slug
-// (TAKEN, with suggestions) included, and nothing is written when there is any. With validateOnly every
-// statement runs and the transaction is rolled back: the organization returned is then nil.
-func (s *Store) CreateOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, path domain.Path, validateOnly bool) (*domain.Organization, error) {
-	o, err := domain.NewOrganizationFrom(in, path)
+// Every violation is returned at once as a *domain.ValidationError at its path, a taken slug (TAKEN,
+// with suggestions) included, and nothing is written when there is any. With ValidateOnly the
+// organization returned is nil.
+func (s *Store) CreateOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, opt CreateOptions) (*domain.Organization, error) {
+	if opt.IdempotencyKey != "" && !opt.ValidateOnly {
+		replay, err := s.claimIdempotencyKey(ctx, a.TenantID, opt.IdempotencyKey, opt.RequestHash, opt.Path)
+		if err != nil || replay != nil {
+			return s.replay(ctx, a.TenantID, replay, err)
+		}
+		o, err := s.createOrganization(ctx, a, in, opt)
+		if err := s.finishIdempotencyKey(ctx, a.TenantID, opt.IdempotencyKey, o, err); err != nil {
+			return nil, err
+		}
+		return o, err
+	}
+	return s.createOrganization(ctx, a, in, opt)
+}
+
+func (s *Store) createOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, opt CreateOptions) (*domain.Organization, error) {
+	now := s.nowUTC()
+	var pre domain.Violations
+	template, err := s.templateOfInput(ctx, a.TenantID, in.TemplateID, opt.Path, &pre)
 	if err != nil {
-		return nil, s.withTakenSlug(ctx, a.TenantID, in.Slug, path, err)
+		return nil, err
+	}
+	o, err := domain.NewOrganizationFrom(in, domain.Rules{Regions: s.Regions, Template: template, Now: now}, opt.Path)
+	if err == nil && o.Administrator != nil && strings.EqualFold(o.Administrator.Email, a.Email) {
+		pre.Add(opt.Path.Field("primaryAdministrator").Field("email"), domain.VInvalidValue,
+			"the primary administrator must be someone other than the caller, who becomes the owner")
+	}
+	if err != nil || len(pre) > 0 {
+		return nil, s.withTakenSlug(ctx, a.TenantID, in.Slug, opt.Path, mergeViolations(pre, err))
 	}
 	var created *domain.Organization
+	var queued bool
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		c, err := createOrganization(ctx, tx, a, o, path, s.DomainSuffix, s.nowUTC())
+		c, err := s.insertNewOrganization(ctx, tx, a, o, opt.Path, now)
 		if err != nil {
 			return err
 		}
-		if validateOnly {
+		if opt.ValidateOnly {
 			return errRollback
 		}
-		created = c
+		created, queued = c, o.Administrator != nil
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create organization: %w", err)
 	}
+	if queued && s.EmailQueued != nil {
+		s.EmailQueued()
+	}
 	return created, nil
+}
+
+// mergeViolations returns the violations of pre and of err (a *domain.ValidationError or nil) as one error.
+func mergeViolations(pre domain.Violations, err error) error {
+	var verr *domain.ValidationError
+	if errors.As(err, &verr) {
+		return &domain.ValidationError{Violations: append(verr.Violations, pre...)}
+	}
+	if err != nil {
+		return err
+	}
+	return pre.Err()
 }
 
 // withTakenSlug adds the TAKEN violation of a well-formed requested slug to the other violations of an
@@ -66,8 +120,7 @@ func (s *Store) withTakenSlug(ctx context.Context, tenantID string, slug *string
 	if free[0] == *slug {
 		return err
 	}
-	suggestions := free[:3]
-	verr.Violations = append(verr.Violations, takenSlug(path, *slug, suggestions))
+	verr.Violations = append(verr.Violations, takenSlug(path, *slug, free[:3]))
 	return verr
 }
 
@@ -78,165 +131,83 @@ func takenSlug(path domain.Path, slug string, suggestions []string) domain.Viola
 	}
 }
 
-func createOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, in *domain.NewOrganization, path domain.Path, domainSuffix string, now time.Time) (*domain.Organization, error) {
+func (s *Store) insertNewOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, in *domain.NewOrganization, path domain.Path, now time.Time) (*domain.Organization, error) {
 	o := &domain.Organization{
 		TenantID: a.TenantID, ID: uuid.NewString(), Name: in.Name, Slug: in.Slug,
 		Description: in.Description, AvatarURL: in.AvatarURL, CountryCode: in.CountryCode,
-		LanguageCode: in.LanguageCode, IsPrivate: in.IsPrivate, IsDefault: in.IsDefault,
-		Status: in.Status, StatusChangedAt: now, CreatedBy: a.UserID, CreatedAt: now, UpdatedAt: now,
-		Sequence: 1, ResourceOwner: a.TenantID, TotalMembers: 1,
+		LanguageCode: in.LanguageCode, Locale: in.Locale, Timezone: in.Timezone, Phone: in.Phone,
+		Headquarters: in.Headquarters, ContactEmails: in.ContactEmails, BillingEmails: in.BillingEmails,
+		PrivacyPolicyURL: in.PrivacyPolicyURL, TermsOfServiceURL: in.TermsOfServiceURL, Coupons: in.Coupons,
+		RegionTemplate: in.RegionTemplate, Subscription: in.Subscription, TemplateID: in.TemplateID,
+		IsPrivate: in.IsPrivate, IsDefault: in.IsDefault, Status: in.Status, StatusChangedAt: now,
+		CreatedBy: a.UserID, CreatedAt: now, UpdatedAt: now, Sequence: 1, ResourceOwner: a.TenantID, TotalMembers: 1,
+	}
+	if a.ActingOrganizationID != "" {
+		if err := checkActingOrganization(ctx, tx, a); err != nil {
+			return nil, err
+		}
+		o.ResourceOwner = a.ActingOrganizationID
 	}
 	if o.IsDefault {
 		if err := demoteDefault(ctx, tx, a, now); err != nil {
 			return nil, err
 		}
 	}
+	if in.Administrator != nil {
+		id, err := upsertAdministrator(ctx, tx, a.TenantID, in.Administrator)
+		if err != nil {
+			return nil, err
+		}
+		o.PrimaryAdministratorUserID = &id
+		o.TotalMembers = 2
+	}
 	if err := insertOrganization(ctx, tx, o, path); err != nil {
 		return nil, err
 	}
-	o.PrimaryDomain = domain.GeneratedDomain(o.Slug, domainSuffix)
-	if err := insertRelations(ctx, tx, a, o, now); err != nil {
+	o.PrimaryDomain = domain.GeneratedDomain(o.Slug, s.DomainSuffix)
+	if in.PrimaryDomain != nil {
+		o.PrimaryDomain = *in.PrimaryDomain
+	}
+	if err := insertDomains(ctx, tx, o, domain.GeneratedDomain(o.Slug, s.DomainSuffix), path, now); err != nil {
+		return nil, err
+	}
+	if err := insertProjects(ctx, tx, o, in.Projects, now); err != nil {
+		return nil, err
+	}
+	if err := insertMembership(ctx, tx, o, a.UserID, domain.RoleOwner, domain.MemberActive, now); err != nil {
+		return nil, err
+	}
+	if in.Administrator != nil {
+		if err := s.inviteAdministrator(ctx, tx, o, in.Administrator, *in.LandingPage, now); err != nil {
+			return nil, err
+		}
+	}
+	if err := insertAttributes(ctx, tx, o, in.CustomAttributes); err != nil {
+		return nil, err
+	}
+	if err := insertCreatedEvent(ctx, tx, a, o, in, now); err != nil {
 		return nil, err
 	}
 	return o, nil
 }
 
-// demoteDefault clears the tenant's current default organization, recording the change in its audit
-// log. The tenant row lock serialises concurrent default creates of one tenant, so that each sees the
-// default the previous one made (FOR NO KEY UPDATE does not block the foreign-key checks of other creates).
-func demoteDefault(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, a.TenantID); err != nil {
-		return fmt.Errorf("lock tenant: %w", err)
+// checkActingOrganization makes sure the actor is an active OWNER or ADMIN of the organization it acts
+// for (X-Organization-ID).
+func checkActingOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.Actor) error {
+	forbidden := &domain.Error{Code: domain.EFORBIDDEN, Message: "you must be an OWNER or ADMIN of the acting organization (X-Organization-ID)"}
+	if _, err := uuid.Parse(a.ActingOrganizationID); err != nil {
+		return forbidden
 	}
+	var ok bool
 	const q = `
-WITH demoted AS (
-    UPDATE organizations SET is_default = false, updated_at = $2, sequence = sequence + 1
-    WHERE tenant_id = $1 AND is_default
-    RETURNING tenant_id, id, sequence
-)
-INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, payload, created_at)
-SELECT tenant_id, id, sequence, $3, $4, $5, '{"isDefault": false}', $2 FROM demoted`
-	if _, err := tx.ExecContext(ctx, q, a.TenantID, now, domain.EventOrganizationDefaultRevoked, a.UserID, a.KeyID); err != nil {
-		return fmt.Errorf("demote default organization: %w", err)
+SELECT EXISTS (SELECT 1 FROM memberships
+               WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3
+                 AND role IN ('OWNER', 'ADMIN') AND status = 'ACTIVE')`
+	if err := tx.GetContext(ctx, &ok, q, a.TenantID, a.ActingOrganizationID, a.UserID); err != nil {
+		return fmt.Errorf("check acting organization: %w", err)
 	}
-	return nil
-}
-
-const qInsertOrganization = `
-INSERT INTO organizations (tenant_id, id, name, slug, description, avatar_url, country_code, language_code,
-    is_private, is_default, status, status_changed_at, resource_owner, created_by, created_at, updated_at, sequence)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12, $12, 1)
-ON CONFLICT ON CONSTRAINT organizations_slug_key DO NOTHING`
-
-// insertOrganization inserts o under its requested slug, or under the first free slug generated from
-// its name. A conflicting insert waits for the transaction that holds the slug, so concurrent creates
-// with one slug end with exactly one winner.
-func insertOrganization(ctx context.Context, tx *sqlx.Tx, o *domain.Organization, path domain.Path) error {
-	insert := func(slug string) (bool, error) {
-		return execInserted(ctx, tx, qInsertOrganization, o.TenantID, o.ID, o.Name, slug, o.Description,
-			o.AvatarURL, o.CountryCode, o.LanguageCode, o.IsPrivate, o.IsDefault, o.Status, o.CreatedAt,
-			o.ResourceOwner, o.CreatedBy)
-	}
-	if o.Slug != "" {
-		inserted, err := insert(o.Slug)
-		if err != nil || inserted {
-			return err
-		}
-		suggestions, err := freeSlugs(ctx, tx, o.TenantID, o.Slug, 3)
-		if err != nil {
-			return err
-		}
-		return &domain.ValidationError{Violations: domain.Violations{takenSlug(path, o.Slug, suggestions)}}
-	}
-	base := domain.SlugBase(o.Name)
-	for attempt := 0; attempt < 20; attempt++ {
-		free, err := freeSlugs(ctx, tx, o.TenantID, base, 1)
-		if err != nil {
-			return err
-		}
-		inserted, err := insert(free[0])
-		if err != nil {
-			return err
-		}
-		if inserted {
-			o.Slug = free[0]
-			return nil
-		}
-	}
-	return fmt.Errorf("no free slug for %q after 20 attempts", base)
-}
-
-func execInserted(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (bool, error) {
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return false, fmt.Errorf("insert organization: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("insert organization: %w", err)
-	}
-	return n == 1, nil
-}
-
-// freeSlugs returns up to n free slugs: base itself when free, then base-2, base-3, ...
-func freeSlugs(ctx context.Context, q sqlx.QueryerContext, tenantID, base string, n int) ([]string, error) {
-	var taken []string
-	pattern := "^" + regexp.QuoteMeta(base) + "(-[0-9]+)?$"
-	const qTaken = `SELECT slug FROM organizations WHERE tenant_id = $1 AND slug ~ $2`
-	if err := sqlx.SelectContext(ctx, q, &taken, qTaken, tenantID, pattern); err != nil {
-		return nil, fmt.Errorf("find taken slugs: %w", err)
-	}
-	used := make(map[string]bool, len(taken))
-	for _, s := range taken {
-		used[s] = true
-	}
-	var free []string
-	if !used[base] {
-		free = append(free, base)
-	}
-	for i := 2; len(free) < n; i++ {
-		if s := domain.SlugWithSuffix(base, i); !used[s] {
-			free = append(free, s)
-		}
-	}
-	return free, nil
-}
-
-// insertRelations writes what comes with a new organization: its generated primary domain, default
-// project, the actor's OWNER membership and the organization.created event.
-func insertRelations(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, o *domain.Organization, now time.Time) error {
-	const qDomain = `
-INSERT INTO organization_domains (tenant_id, organization_id, domain, is_primary, is_verified, is_generated, created_at)
-VALUES ($1, $2, $3, true, true, true, $4)`
-	if _, err := tx.ExecContext(ctx, qDomain, o.TenantID, o.ID, o.PrimaryDomain, now); err != nil {
-		return fmt.Errorf("insert domain: %w", err)
-	}
-	const qProject = `
-INSERT INTO projects (tenant_id, id, organization_id, name, slug, type, mode, status, is_default, created_at, updated_at)
-VALUES ($1, $2, $3, $4, 'default', $5, $6, $7, true, $8, $8)`
-	if _, err := tx.ExecContext(ctx, qProject, o.TenantID, uuid.NewString(), o.ID, domain.DefaultProjectName,
-		domain.ProjectTypeWebsite, domain.ProjectModeLive, domain.ProjectStatusActive, now); err != nil {
-		return fmt.Errorf("insert default project: %w", err)
-	}
-	const qOwner = `
-INSERT INTO memberships (tenant_id, id, organization_id, user_id, role, status, joined_at, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
-	if _, err := tx.ExecContext(ctx, qOwner, o.TenantID, uuid.NewString(), o.ID, a.UserID,
-		domain.RoleOwner, domain.MemberActive, now); err != nil {
-		return fmt.Errorf("insert owner: %w", err)
-	}
-	payload, err := json.Marshal(map[string]any{
-		"name": o.Name, "slug": o.Slug, "status": o.Status, "isDefault": o.IsDefault, "isPrivate": o.IsPrivate,
-		"primaryDomain": o.PrimaryDomain,
-	})
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
-	}
-	const qEvent = `
-INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, payload, created_at)
-VALUES ($1, $2, 1, $3, $4, $5, $6, $7)`
-	if _, err := tx.ExecContext(ctx, qEvent, o.TenantID, o.ID, domain.EventOrganizationCreated, a.UserID, a.KeyID, payload, now); err != nil {
-		return fmt.Errorf("insert audit event: %w", err)
+	if !ok {
+		return forbidden
 	}
 	return nil
 }
@@ -246,7 +217,9 @@ VALUES ($1, $2, 1, $3, $4, $5, $6, $7)`
 const organizationColumns = `
 o.tenant_id, o.id, o.name, o.slug, o.description, o.avatar_url, o.country_code, o.language_code,
 o.is_private, o.is_default, o.is_system, o.status, o.status_changed_at, o.resource_owner, o.created_by,
-o.created_at, o.updated_at, o.sequence,
+o.created_at, o.updated_at, o.sequence, o.locale, o.timezone, o.phone, o.headquarters, o.contact_emails,
+o.billing_emails, o.privacy_policy_url, o.terms_of_service_url, o.coupons, o.region_template,
+o.subscription_plan, o.subscription_billing_cycle, o.template_id, o.primary_administrator_id,
 coalesce((SELECT d.domain FROM organization_domains d
           WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.is_primary), '') AS primary_domain,
 (SELECT count(*) FROM memberships m WHERE m.tenant_id = o.tenant_id AND m.organization_id = o.id) AS total_members`
@@ -272,17 +245,45 @@ type organizationRow struct {
 	Sequence        int64     `db:"sequence"`
 	PrimaryDomain   string    `db:"primary_domain"`
 	TotalMembers    int       `db:"total_members"`
+
+	Locale            *string        `db:"locale"`
+	Timezone          *string        `db:"timezone"`
+	Phone             *string        `db:"phone"`
+	Headquarters      []byte         `db:"headquarters"`
+	ContactEmails     pq.StringArray `db:"contact_emails"`
+	BillingEmails     pq.StringArray `db:"billing_emails"`
+	PrivacyPolicyURL  *string        `db:"privacy_policy_url"`
+	TermsOfServiceURL *string        `db:"terms_of_service_url"`
+	Coupons           pq.StringArray `db:"coupons"`
+	RegionTemplate    *string        `db:"region_template"`
+	Plan              *string        `db:"subscription_plan"`
+	BillingCycle      *string        `db:"subscription_billing_cycle"`
+	TemplateID        *string        `db:"template_id"`
+	AdministratorID   *string        `db:"primary_administrator_id"`
 }
 
-func toOrganization(r organizationRow) *domain.Organization {
-	return &domain.Organization{
+func toOrganization(r organizationRow) (*domain.Organization, error) {
+	o := &domain.Organization{
 		TenantID: r.TenantID, ID: r.ID, Name: r.Name, Slug: r.Slug, Description: r.Description,
 		AvatarURL: r.AvatarURL, CountryCode: r.CountryCode, LanguageCode: r.LanguageCode,
 		PrimaryDomain: r.PrimaryDomain, IsPrivate: r.IsPrivate, IsDefault: r.IsDefault, IsSystem: r.IsSystem,
 		Status: domain.OrganizationStatus(r.Status), StatusChangedAt: r.StatusChangedAt.UTC(),
 		TotalMembers: r.TotalMembers, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC(),
 		UpdatedAt: r.UpdatedAt.UTC(), Sequence: r.Sequence, ResourceOwner: r.ResourceOwner,
+		Locale: r.Locale, Timezone: r.Timezone, Phone: r.Phone, ContactEmails: r.ContactEmails,
+		BillingEmails: r.BillingEmails, PrivacyPolicyURL: r.PrivacyPolicyURL, TermsOfServiceURL: r.TermsOfServiceURL,
+		Coupons: r.Coupons, RegionTemplate: r.RegionTemplate, TemplateID: r.TemplateID,
+		PrimaryAdministratorUserID: r.AdministratorID,
 	}
+	if r.Plan != nil && r.BillingCycle != nil {
+		o.Subscription = &domain.Subscription{Plan: *r.Plan, BillingCycle: *r.BillingCycle}
+	}
+	if len(r.Headquarters) > 0 {
+		if err := json.Unmarshal(r.Headquarters, &o.Headquarters); err != nil {
+			return nil, fmt.Errorf("decode headquarters: %w", err)
+		}
+	}
+	return o, nil
 }
 
 // Organization returns the tenant's organization with the given id, or an ENOTFOUND error (also for an
@@ -308,7 +309,7 @@ func (s *Store) organizationWhere(ctx context.Context, where string, args ...any
 	if err != nil {
 		return nil, fmt.Errorf("get organization: %w", err)
 	}
-	return toOrganization(r), nil
+	return toOrganization(r)
 }
 
 // Domains returns an organization's domains, the primary first.
@@ -347,6 +348,8 @@ type projectRow struct {
 	Status           string         `db:"status"`
 	IsDefault        bool           `db:"is_default"`
 	ContactEmails    pq.StringArray `db:"contact_emails"`
+	SendFromEmail    *string        `db:"send_from_email"`
+	SendFromName     *string        `db:"send_from_name"`
 	DeepScan         bool           `db:"deep_scan"`
 	RealTimeScan     bool           `db:"real_time_scan"`
 	LastRealTimeScan *time.Time     `db:"last_real_time_scan"`
@@ -358,9 +361,9 @@ type projectRow struct {
 func (s *Store) Projects(ctx context.Context, tenantID, orgID string) ([]domain.Project, error) {
 	const q = `
 SELECT tenant_id, id, organization_id, name, slug, type, mode, status, is_default, contact_emails,
-       deep_scan, real_time_scan, last_real_time_scan, created_at, updated_at
+       send_from_email, send_from_name, deep_scan, real_time_scan, last_real_time_scan, created_at, updated_at
 FROM projects WHERE tenant_id = $1 AND organization_id = $2
-ORDER BY is_default DESC, created_at, id`
+ORDER BY is_default DESC, created_at, position, id`
 	var rows []projectRow
 	if err := s.db.SelectContext(ctx, &rows, q, tenantID, orgID); err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
@@ -373,6 +376,9 @@ ORDER BY is_default DESC, created_at, id`
 			DeepScan: r.DeepScan, RealTimeScan: r.RealTimeScan, LastRealTimeScan: r.LastRealTimeScan,
 			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		}
+		if r.SendFromEmail != nil {
+			out[i].SendFromEmail = &domain.SenderEmail{Email: *r.SendFromEmail, Name: r.SendFromName}
+		}
 	}
 	return out, nil
 }
@@ -380,12 +386,26 @@ ORDER BY is_default DESC, created_at, id`
 // Members returns an organization's members with their users, owners first, then by joining; role
 // narrows them to one role when not empty.
 func (s *Store) Members(ctx context.Context, tenantID, orgID string, role domain.MemberRole) ([]domain.Member, error) {
-	const q = `
-SELECT m.id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at
+	return membersWhere(ctx, s.db, `m.tenant_id = $1 AND m.organization_id = $2 AND ($3 = '' OR m.role = $3)`, tenantID, orgID, string(role))
+}
+
+// PrimaryAdministrator returns the membership of the organization's primary administrator, or nil.
+func (s *Store) PrimaryAdministrator(ctx context.Context, tenantID, orgID string) (*domain.Member, error) {
+	ms, err := membersWhere(ctx, s.db, `m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = (
+        SELECT primary_administrator_id FROM organizations WHERE tenant_id = $1 AND id = $2)`, tenantID, orgID)
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	return &ms[0], nil
+}
+
+func membersWhere(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]domain.Member, error) {
+	query := `
+SELECT m.id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, u.email_verified_at IS NOT NULL
 FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
-WHERE m.tenant_id = $1 AND m.organization_id = $2 AND ($3 = '' OR m.role = $3)
+WHERE ` + where + `
 ORDER BY array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
-	rows, err := s.db.QueryContext(ctx, q, tenantID, orgID, string(role))
+	rows, err := q.QueryxContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
@@ -393,7 +413,7 @@ ORDER BY array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at
 	out := []domain.Member{}
 	for rows.Next() {
 		var m domain.Member
-		if err := rows.Scan(&m.ID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt); err != nil {
+		if err := rows.Scan(&m.ID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt, &m.EmailVerified); err != nil {
 			return nil, fmt.Errorf("scan member: %w", err)
 		}
 		if m.JoinedAt != nil {
@@ -404,6 +424,34 @@ ORDER BY array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
+	}
+	return out, nil
+}
+
+// Attributes returns an organization's custom attributes by key.
+func (s *Store) Attributes(ctx context.Context, tenantID, orgID string) ([]domain.Attribute, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT key, type, value FROM organization_attributes
+WHERE tenant_id = $1 AND organization_id = $2 ORDER BY key`, tenantID, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list attributes: %w", err)
+	}
+	defer rows.Close()
+	out := []domain.Attribute{}
+	for rows.Next() {
+		var a domain.Attribute
+		var raw []byte
+		if err := rows.Scan(&a.Key, &a.Type, &raw); err != nil {
+			return nil, fmt.Errorf("scan attribute: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&a.Value); err != nil {
+			return nil, fmt.Errorf("decode attribute %s: %w", a.Key, err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attributes: %w", err)
 	}
 	return out, nil
 }

@@ -43,6 +43,9 @@ type Actor struct {
 	Email       string
 	Name        string
 	Permissions []Permission
+	// ActingOrganizationID is the organization the caller acts for (X-Organization-ID), if any: the
+	// resource owner of what it creates. The caller must be an OWNER or ADMIN of it.
+	ActingOrganizationID string
 }
 
 // Can reports whether the actor holds permission p.

@@ -61,6 +61,9 @@ const (
 	VTaken        ViolationCode = "TAKEN"
 	VNotFound     ViolationCode = "NOT_FOUND"
 	VTooMany      ViolationCode = "TOO_MANY"
+
+	VIdempotencyReused ViolationCode = "IDEMPOTENCY_KEY_REUSED"
+	VIdempotencyInUse  ViolationCode = "IDEMPOTENCY_KEY_IN_USE"
 )
 
 // Violation is one broken rule of the input, at its path from the argument.

@@ -19,56 +19,119 @@ const (
 	StatusInactive OrganizationStatus = "INACTIVE"
 )
 
+// Subscription is the plan an organization is on; no payment provider is involved.
+type Subscription struct {
+	Plan         string `json:"plan"`
+	BillingCycle string `json:"billingCycle"`
+}
+
 // Organization is an organization as stored.
 type Organization struct {
-	TenantID        string
-	ID              string
-	Name            string
-	Slug            string
-	Description     *string
-	AvatarURL       *string
-	CountryCode     *string
-	LanguageCode    *string
-	PrimaryDomain   string
-	IsPrivate       bool
-	IsDefault       bool
-	IsSystem        bool
-	Status          OrganizationStatus
-	StatusChangedAt time.Time
-	TotalMembers    int
-	CreatedBy       string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	TenantID                   string
+	ID                         string
+	Name                       string
+	Slug                       string
+	Description                *string
+	AvatarURL                  *string
+	CountryCode                *string
+	LanguageCode               *string
+	Locale                     *string
+	Timezone                   *string
+	Phone                      *string
+	Headquarters               *Address
+	ContactEmails              []string
+	BillingEmails              []string
+	PrivacyPolicyURL           *string
+	TermsOfServiceURL          *string
+	Coupons                    []string
+	RegionTemplate             *string
+	Subscription               *Subscription
+	TemplateID                 *string
+	PrimaryAdministratorUserID *string
+	PrimaryDomain              string
+	IsPrivate                  bool
+	IsDefault                  bool
+	IsSystem                   bool
+	Status                     OrganizationStatus
+	StatusChangedAt            time.Time
+	TotalMembers               int
+	CreatedBy                  string
+	CreatedAt                  time.Time
+	UpdatedAt                  time.Time
 	// Sequence counts the organization's recorded events.
 	Sequence      int64
 	ResourceOwner string
 }
 
-// CreateOrganizationInput is the input of createOrganization as the caller sent it.
+// CreateOrganizationInput is the input of createOrganization as the caller sent it. Nil means absent.
 type CreateOrganizationInput struct {
-	Name         string
-	Slug         *string
-	Description  *string
-	AvatarURL    *string
-	CountryCode  *string
-	LanguageCode *string
-	IsPrivate    *bool
-	IsDefault    *bool
-	Status       *OrganizationStatus
+	Name                         string
+	Slug                         *string
+	Description                  *string
+	AvatarURL                    *string
+	CountryCode                  *string
+	LanguageCode                 *string
+	Locale                       *string
+	Timezone                     *string
+	Phone                        *string
+	Headquarters                 *Address
+	ContactEmails                []string
+	BillingEmails                []string
+	PrimaryDomain                *string
+	PrivacyPolicyURL             *string
+	TermsOfServiceURL            *string
+	Coupons                      []string
+	RegionTemplate               *string
+	Subscription                 *Subscription
+	IsPrivate                    *bool
+	IsDefault                    *bool
+	Status                       *OrganizationStatus
+	TemplateID                   *string
+	CustomAttributes             []AttributeInput
+	PrimaryAdministrator         *AdministratorInput
+	EmailConfirmationLandingPage *string
+	DefaultProject               *ProjectInput
+	Projects                     []ProjectInput
 }
 
 // NewOrganization is a validated, normalised organization ready to be created.
 type NewOrganization struct {
 	Name string
 	// Slug is the requested slug; empty when it is to be generated from the name.
-	Slug         string
-	Description  *string
-	AvatarURL    *string
-	CountryCode  *string
-	LanguageCode *string
-	IsPrivate    bool
-	IsDefault    bool
-	Status       OrganizationStatus
+	Slug              string
+	Description       *string
+	AvatarURL         *string
+	CountryCode       *string
+	LanguageCode      *string
+	Locale            *string
+	Timezone          *string
+	Phone             *string
+	Headquarters      *Address
+	ContactEmails     []string
+	BillingEmails     []string
+	PrimaryDomain     *string // the given one, in ASCII; nil when only the generated one is wanted
+	PrivacyPolicyURL  *string
+	TermsOfServiceURL *string
+	Coupons           []string
+	RegionTemplate    *string
+	Subscription      *Subscription
+	IsPrivate         bool
+	IsDefault         bool
+	Status            OrganizationStatus
+	TemplateID        *string
+	CustomAttributes  []Attribute
+	Administrator     *NewAdministrator
+	LandingPage       *string
+	// Projects holds the default project first.
+	Projects []NewProject
+}
+
+// Rules are what validation needs beyond the input: the configured regions, the template the input
+// names (nil when none, or when it does not exist), and the time.
+type Rules struct {
+	Regions  []string
+	Template *Template
+	Now      time.Time
 }
 
 // Limits of the organization's fields.
@@ -80,11 +143,50 @@ const (
 	URLMaxLen         = 2048
 )
 
+// applyTemplate fills what the input leaves out with the template's defaults.
+func applyTemplate(in *CreateOrganizationInput, t *Template) {
+	if t == nil {
+		return
+	}
+	fill := func(dst **string, src *string) {
+		if *dst == nil && src != nil {
+			v := *src
+			*dst = &v
+		}
+	}
+	fill(&in.CountryCode, t.CountryCode)
+	fill(&in.LanguageCode, t.LanguageCode)
+	fill(&in.Locale, t.Locale)
+	fill(&in.Timezone, t.Timezone)
+	fill(&in.RegionTemplate, t.RegionTemplate)
+	if in.IsPrivate == nil && t.IsPrivate != nil {
+		v := *t.IsPrivate
+		in.IsPrivate = &v
+	}
+	if d := t.DefaultProject; d != nil {
+		p := ProjectInput{}
+		if in.DefaultProject != nil {
+			p = *in.DefaultProject
+		}
+		fill(&p.Name, d.Name)
+		fill(&p.Type, d.Type)
+		fill(&p.Mode, d.Mode)
+		if p.ContactEmails == nil && d.ContactEmails != nil {
+			p.ContactEmails = d.ContactEmails
+		}
+		in.DefaultProject = &p
+	}
+}
+
 // NewOrganizationFrom validates in and returns the normalised organization, or a *ValidationError with
 // every violation, each at its path below base (for example ["input"]).
-func NewOrganizationFrom(in CreateOrganizationInput, base Path) (*NewOrganization, error) {
+func NewOrganizationFrom(in CreateOrganizationInput, rules Rules, base Path) (*NewOrganization, error) {
 	var v Violations
-	o := &NewOrganization{Status: StatusActive}
+	if rules.Now.IsZero() {
+		rules.Now = time.Now()
+	}
+	applyTemplate(&in, rules.Template)
+	o := &NewOrganization{Status: StatusActive, TemplateID: in.TemplateID}
 
 	o.Name = strings.TrimSpace(in.Name)
 	validateName(&v, base.Field("name"), o.Name)
@@ -100,21 +202,47 @@ func NewOrganizationFrom(in CreateOrganizationInput, base Path) (*NewOrganizatio
 		}
 		o.Description = optional(d)
 	}
-	if in.AvatarURL != nil {
-		o.AvatarURL = optional(strings.TrimSpace(*in.AvatarURL))
-		if o.AvatarURL != nil {
-			validateHTTPURL(&v, base.Field("avatarUrl"), *o.AvatarURL)
+	urls := []struct {
+		name string
+		in   *string
+		out  **string
+	}{
+		{"avatarUrl", in.AvatarURL, &o.AvatarURL},
+		{"privacyPolicyUrl", in.PrivacyPolicyURL, &o.PrivacyPolicyURL},
+		{"termsOfServiceUrl", in.TermsOfServiceURL, &o.TermsOfServiceURL},
+		{"emailConfirmationLandingPage", in.EmailConfirmationLandingPage, &o.LandingPage},
+	}
+	for _, u := range urls {
+		if *u.out = trimmed(u.in); *u.out != nil {
+			validateHTTPURL(&v, base.Field(u.name), **u.out)
 		}
 	}
-	if in.CountryCode != nil {
-		c := strings.TrimSpace(*in.CountryCode)
-		validateCountryCode(&v, base.Field("countryCode"), c)
-		o.CountryCode = &c
+	o.CountryCode, o.LanguageCode = trimmed(in.CountryCode), trimmed(in.LanguageCode)
+	o.Locale, o.Timezone, o.RegionTemplate = trimmed(in.Locale), trimmed(in.Timezone), trimmed(in.RegionTemplate)
+	validateLocation(&v, base, o.CountryCode, o.LanguageCode, o.Locale, o.Timezone, o.RegionTemplate, rules.Regions)
+	if o.Phone = trimmed(in.Phone); o.Phone != nil {
+		validatePhone(&v, base.Field("phone"), *o.Phone)
 	}
-	if in.LanguageCode != nil {
-		l := strings.TrimSpace(*in.LanguageCode)
-		validateLanguageCode(&v, base.Field("languageCode"), l)
-		o.LanguageCode = &l
+	o.Headquarters = normalizeAddress(&v, base.Field("headquarters"), in.Headquarters)
+	o.ContactEmails = emailList(&v, base.Field("contactEmails"), in.ContactEmails)
+	o.BillingEmails = emailList(&v, base.Field("billingEmails"), in.BillingEmails)
+	if in.PrimaryDomain != nil {
+		if d, ok := NormalizeDomain(&v, base.Field("primaryDomain"), *in.PrimaryDomain); ok {
+			o.PrimaryDomain = &d
+		}
+	}
+	o.Coupons = validateCoupons(&v, base.Field("coupons"), in.Coupons)
+	if s := in.Subscription; s != nil {
+		plan := strings.TrimSpace(s.Plan)
+		if plan == "" {
+			v.Add(base.Field("subscription").Field("plan"), VBlank, "plan can't be blank")
+		} else {
+			maxLen(&v, base.Field("subscription").Field("plan"), "plan", plan, PlanMaxLen)
+		}
+		if s.BillingCycle != "MONTHLY" && s.BillingCycle != "YEARLY" {
+			v.Add(base.Field("subscription").Field("billingCycle"), VInvalidValue, "billingCycle must be MONTHLY or YEARLY")
+		}
+		o.Subscription = &Subscription{Plan: plan, BillingCycle: s.BillingCycle}
 	}
 	if in.IsPrivate != nil {
 		o.IsPrivate = *in.IsPrivate
@@ -130,6 +258,14 @@ func NewOrganizationFrom(in CreateOrganizationInput, base Path) (*NewOrganizatio
 			v.Add(base.Field("status"), VInvalidValue, "status must be ACTIVE or INACTIVE")
 		}
 	}
+	o.CustomAttributes = customAttributes(&v, base.Field("customAttributes"), in.CustomAttributes, rules.Template)
+	if in.PrimaryAdministrator != nil {
+		o.Administrator = newAdministrator(&v, base.Field("primaryAdministrator"), in.PrimaryAdministrator, rules.Now)
+		if o.LandingPage == nil {
+			v.Add(base.Field("emailConfirmationLandingPage"), VRequired, "emailConfirmationLandingPage is required with a primaryAdministrator: the confirmation email links to it")
+		}
+	}
+	o.Projects = newProjects(&v, base, in.DefaultProject, in.Projects, o.ContactEmails)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -241,6 +377,7 @@ type Project struct {
 	Status           string
 	IsDefault        bool
 	ContactEmails    []string
+	SendFromEmail    *SenderEmail
 	DeepScan         bool
 	RealTimeScan     bool
 	LastRealTimeScan *time.Time
@@ -285,10 +422,13 @@ type Member struct {
 	Role     MemberRole
 	Status   MemberStatus
 	JoinedAt *time.Time
+	// EmailVerified is true once the member confirmed the address.
+	EmailVerified bool
 }
 
 // Audit event types.
 const (
 	EventOrganizationCreated        = "organization.created"
 	EventOrganizationDefaultRevoked = "organization.default_revoked"
+	EventMemberConfirmed            = "member.confirmed"
 )

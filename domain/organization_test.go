@@ -14,7 +14,7 @@ func TestNewOrganizationFrom(t *testing.T) {
 		o, err := domain.NewOrganizationFrom(domain.CreateOrganizationInput{
 			Name: "  Acme  ", Slug: ptr("acme"), Description: ptr("  "), CountryCode: ptr("US"),
 			LanguageCode: ptr("en"), IsDefault: ptr(true),
-		}, domain.Path{"input"})
+		}, domain.Rules{}, domain.Path{"input"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,7 +26,7 @@ func TestNewOrganizationFrom(t *testing.T) {
 		_, err := domain.NewOrganizationFrom(domain.CreateOrganizationInput{
 			Name: "", Slug: ptr("-x"), AvatarURL: ptr("mailto:a@b.c"), CountryCode: ptr("ZZ"),
 			Status: ptr(domain.OrganizationStatus("GONE")),
-		}, domain.Path{"input"})
+		}, domain.Rules{}, domain.Path{"input"})
 		verr, ok := err.(*domain.ValidationError)
 		if !ok {
 			t.Fatalf("err = %v, want *ValidationError", err)

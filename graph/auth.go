@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -39,8 +40,21 @@ func Authenticate(store *db.Store, logger *slog.Logger, maxBody int64, next http
 			writeError(w, http.StatusInternalServerError, string(domain.EINTERNAL), "internal server error", RequestIDFrom(r.Context()))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(domain.WithActor(r.Context(), actor)))
+		actor.ActingOrganizationID = strings.TrimSpace(r.Header.Get("X-Organization-ID"))
+		ctx := domain.WithActor(r.Context(), actor)
+		if key := r.Header.Get("Idempotency-Key"); key != "" {
+			ctx = context.WithValue(ctx, idempotencyKey{}, key)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+type idempotencyKey struct{}
+
+// idempotencyKeyFrom returns the request's Idempotency-Key header, or "".
+func idempotencyKeyFrom(ctx context.Context) string {
+	k, _ := ctx.Value(idempotencyKey{}).(string)
+	return k
 }
 
 func apiKeyOf(r *http.Request) string {

@@ -24,6 +24,10 @@ func toOrganization(o *domain.Organization) *model.Organization {
 		IsPrivate: o.IsPrivate, IsDefault: o.IsDefault, IsSystem: o.IsSystem,
 		Status: model.OrganizationStatus(o.Status), StatusChangedAt: dateTime(o.StatusChangedAt),
 		IsActive: o.Status == domain.StatusActive, TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
+		Locale: o.Locale, Timezone: o.Timezone, Phone: o.Phone, Headquarters: toAddressOut(o.Headquarters),
+		ContactEmails: nonNil(o.ContactEmails), BillingEmails: nonNil(o.BillingEmails),
+		PrivacyPolicyURL: o.PrivacyPolicyURL, TermsOfServiceURL: o.TermsOfServiceURL, Coupons: nonNil(o.Coupons),
+		RegionTemplate: o.RegionTemplate, Subscription: toSubscription(o.Subscription),
 		CreatedAt: dateTime(o.CreatedAt), UpdatedAt: dateTime(o.UpdatedAt),
 		Details: &model.ObjectDetails{
 			Sequence: int(o.Sequence), CreationDate: dateTime(o.CreatedAt), ChangeDate: dateTime(o.UpdatedAt),
@@ -42,6 +46,7 @@ func toProject(p domain.Project) model.Project {
 		Type: model.ProjectType(p.Type), Mode: model.ProjectMode(p.Mode), Status: model.ProjectStatus(p.Status),
 		IsDefault: p.IsDefault, IsActive: p.Status == domain.ProjectStatusActive, IsTest: p.Mode == domain.ProjectModeTest,
 		ContactEmails: emails,
+		SendFromEmail: toSender(p.SendFromEmail),
 		Settings: &model.ProjectSettings{Trackers: &model.TrackerSettings{
 			DeepScan: p.DeepScan, RealTimeScan: p.RealTimeScan, LastRealTimeScan: optDateTime(p.LastRealTimeScan),
 		}},
@@ -52,7 +57,7 @@ func toProject(p domain.Project) model.Project {
 func toMember(m domain.Member) model.Member {
 	return model.Member{
 		ID: m.ID, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: model.MemberRole(m.Role),
-		Status: model.MemberStatus(m.Status), JoinedAt: optDateTime(m.JoinedAt),
+		Status: model.MemberStatus(m.Status), JoinedAt: optDateTime(m.JoinedAt), EmailVerified: m.EmailVerified,
 	}
 }
 
@@ -83,4 +88,59 @@ func toViewer(a *domain.Actor) *model.Viewer {
 		Tenant: &model.Tenant{ID: a.TenantID, Name: a.TenantName},
 		User:   &model.User{ID: a.UserID, Email: a.Email, Name: &name},
 	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func toAddressOut(a *domain.Address) *model.Address {
+	if a == nil {
+		return nil
+	}
+	return &model.Address{CountryCode: a.CountryCode, State: a.State, City: a.City, ZipCode: a.ZipCode,
+		Address1: a.Address1, Address2: a.Address2}
+}
+
+func toSubscription(s *domain.Subscription) *model.OrganizationSubscription {
+	if s == nil {
+		return nil
+	}
+	return &model.OrganizationSubscription{Plan: s.Plan, BillingCycle: model.BillingCycle(s.BillingCycle)}
+}
+
+// toSender gives the sender a stable id: its address.
+func toSender(s *domain.SenderEmail) *model.SenderEmail {
+	if s == nil {
+		return nil
+	}
+	return &model.SenderEmail{ID: s.Email, Email: s.Email, Name: s.Name}
+}
+
+func toTemplate(t *domain.Template) *model.OrganizationTemplate {
+	out := &model.OrganizationTemplate{
+		ID: t.ID, Name: t.Name, Description: t.Description, CountryCode: t.CountryCode, LanguageCode: t.LanguageCode,
+		Locale: t.Locale, Timezone: t.Timezone, IsPrivate: t.IsPrivate, RegionTemplate: t.RegionTemplate,
+		CreatedAt: dateTime(t.CreatedAt), CustomAttributeDefinitions: []model.CustomAttributeDefinition{},
+	}
+	if p := t.DefaultProject; p != nil {
+		out.DefaultProject = &model.ProjectTemplate{Name: p.Name, ContactEmails: p.ContactEmails}
+		if p.Type != nil {
+			typ := model.ProjectType(*p.Type)
+			out.DefaultProject.Type = &typ
+		}
+		if p.Mode != nil {
+			mode := model.ProjectMode(*p.Mode)
+			out.DefaultProject.Mode = &mode
+		}
+	}
+	for _, d := range t.Definitions {
+		out.CustomAttributeDefinitions = append(out.CustomAttributeDefinitions, model.CustomAttributeDefinition{
+			Key: d.Key, Type: model.CustomAttributeType(d.Type), Required: d.Required, DefaultValue: d.DefaultValue,
+		})
+	}
+	return out
 }

@@ -38,24 +38,60 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Address struct {
+		Address1    func(childComplexity int) int
+		Address2    func(childComplexity int) int
+		City        func(childComplexity int) int
+		CountryCode func(childComplexity int) int
+		State       func(childComplexity int) int
+		ZipCode     func(childComplexity int) int
+	}
+
+	ConfirmEmailPayload struct {
+		Member     func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	CreateOrganizationPayload struct {
 		ClientMutationID func(childComplexity int) int
 		Organization     func(childComplexity int) int
 		UserErrors       func(childComplexity int) int
 	}
 
+	CreateOrganizationTemplatePayload struct {
+		ClientMutationID func(childComplexity int) int
+		Template         func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	CustomAttribute struct {
+		Key   func(childComplexity int) int
+		Type  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	CustomAttributeDefinition struct {
+		DefaultValue func(childComplexity int) int
+		Key          func(childComplexity int) int
+		Required     func(childComplexity int) int
+		Type         func(childComplexity int) int
+	}
+
 	Member struct {
-		Email    func(childComplexity int) int
-		ID       func(childComplexity int) int
-		JoinedAt func(childComplexity int) int
-		Name     func(childComplexity int) int
-		Role     func(childComplexity int) int
-		Status   func(childComplexity int) int
-		UserID   func(childComplexity int) int
+		Email         func(childComplexity int) int
+		EmailVerified func(childComplexity int) int
+		ID            func(childComplexity int) int
+		JoinedAt      func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Role          func(childComplexity int) int
+		Status        func(childComplexity int) int
+		UserID        func(childComplexity int) int
 	}
 
 	Mutation struct {
-		CreateOrganization func(childComplexity int, input model.CreateOrganizationInput) int
+		ConfirmEmail               func(childComplexity int, token string) int
+		CreateOrganization         func(childComplexity int, input model.CreateOrganizationInput) int
+		CreateOrganizationTemplate func(childComplexity int, input model.CreateOrganizationTemplateInput) int
 	}
 
 	ObjectDetails struct {
@@ -66,30 +102,44 @@ type ComplexityRoot struct {
 	}
 
 	Organization struct {
-		AvatarURL       func(childComplexity int) int
-		CountryCode     func(childComplexity int) int
-		CreatedAt       func(childComplexity int) int
-		CreatedBy       func(childComplexity int) int
-		DefaultProject  func(childComplexity int) int
-		Description     func(childComplexity int) int
-		Details         func(childComplexity int) int
-		Domains         func(childComplexity int) int
-		ID              func(childComplexity int) int
-		IsActive        func(childComplexity int) int
-		IsDefault       func(childComplexity int) int
-		IsPrivate       func(childComplexity int) int
-		IsSystem        func(childComplexity int) int
-		LanguageCode    func(childComplexity int) int
-		Members         func(childComplexity int) int
-		Name            func(childComplexity int) int
-		Owners          func(childComplexity int) int
-		PrimaryDomain   func(childComplexity int) int
-		Projects        func(childComplexity int) int
-		Slug            func(childComplexity int) int
-		Status          func(childComplexity int) int
-		StatusChangedAt func(childComplexity int) int
-		TotalMembers    func(childComplexity int) int
-		UpdatedAt       func(childComplexity int) int
+		AvatarURL            func(childComplexity int) int
+		BillingEmails        func(childComplexity int) int
+		ContactEmails        func(childComplexity int) int
+		CountryCode          func(childComplexity int) int
+		Coupons              func(childComplexity int) int
+		CreatedAt            func(childComplexity int) int
+		CreatedBy            func(childComplexity int) int
+		CustomAttributes     func(childComplexity int) int
+		DefaultProject       func(childComplexity int) int
+		Description          func(childComplexity int) int
+		Details              func(childComplexity int) int
+		Domains              func(childComplexity int) int
+		Headquarters         func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		IsActive             func(childComplexity int) int
+		IsDefault            func(childComplexity int) int
+		IsPrivate            func(childComplexity int) int
+		IsSystem             func(childComplexity int) int
+		LanguageCode         func(childComplexity int) int
+		Locale               func(childComplexity int) int
+		Members              func(childComplexity int) int
+		Name                 func(childComplexity int) int
+		Owners               func(childComplexity int) int
+		Phone                func(childComplexity int) int
+		PrimaryAdministrator func(childComplexity int) int
+		PrimaryDomain        func(childComplexity int) int
+		PrivacyPolicyURL     func(childComplexity int) int
+		Projects             func(childComplexity int) int
+		RegionTemplate       func(childComplexity int) int
+		Slug                 func(childComplexity int) int
+		Status               func(childComplexity int) int
+		StatusChangedAt      func(childComplexity int) int
+		Subscription         func(childComplexity int) int
+		Template             func(childComplexity int) int
+		TermsOfServiceURL    func(childComplexity int) int
+		Timezone             func(childComplexity int) int
+		TotalMembers         func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
 	}
 
 	OrganizationDomain struct {
@@ -97,6 +147,26 @@ type ComplexityRoot struct {
 		IsGenerated func(childComplexity int) int
 		IsPrimary   func(childComplexity int) int
 		IsVerified  func(childComplexity int) int
+	}
+
+	OrganizationSubscription struct {
+		BillingCycle func(childComplexity int) int
+		Plan         func(childComplexity int) int
+	}
+
+	OrganizationTemplate struct {
+		CountryCode                func(childComplexity int) int
+		CreatedAt                  func(childComplexity int) int
+		CustomAttributeDefinitions func(childComplexity int) int
+		DefaultProject             func(childComplexity int) int
+		Description                func(childComplexity int) int
+		ID                         func(childComplexity int) int
+		IsPrivate                  func(childComplexity int) int
+		LanguageCode               func(childComplexity int) int
+		Locale                     func(childComplexity int) int
+		Name                       func(childComplexity int) int
+		RegionTemplate             func(childComplexity int) int
+		Timezone                   func(childComplexity int) int
 	}
 
 	Project struct {
@@ -121,9 +191,17 @@ type ComplexityRoot struct {
 		Trackers func(childComplexity int) int
 	}
 
+	ProjectTemplate struct {
+		ContactEmails func(childComplexity int) int
+		Mode          func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Type          func(childComplexity int) int
+	}
+
 	Query struct {
-		Organization func(childComplexity int, id *string, slug *string) int
-		Viewer       func(childComplexity int) int
+		Organization          func(childComplexity int, id *string, slug *string) int
+		OrganizationTemplates func(childComplexity int) int
+		Viewer                func(childComplexity int) int
 	}
 
 	SenderEmail struct {
@@ -171,8 +249,14 @@ type ComplexityRoot struct {
 
 type MutationResolver interface {
 	CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error)
+	CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error)
+	ConfirmEmail(ctx context.Context, token string) (*model.ConfirmEmailPayload, error)
 }
 type OrganizationResolver interface {
+	Template(ctx context.Context, obj *model.Organization) (*model.OrganizationTemplate, error)
+	CustomAttributes(ctx context.Context, obj *model.Organization) ([]model.CustomAttribute, error)
+	PrimaryAdministrator(ctx context.Context, obj *model.Organization) (*model.Member, error)
+
 	Domains(ctx context.Context, obj *model.Organization) ([]model.OrganizationDomain, error)
 
 	DefaultProject(ctx context.Context, obj *model.Organization) (*model.Project, error)
@@ -183,6 +267,7 @@ type OrganizationResolver interface {
 type QueryResolver interface {
 	Organization(ctx context.Context, id *string, slug *string) (*model.Organization, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	OrganizationTemplates(ctx context.Context) ([]model.OrganizationTemplate, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -203,6 +288,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "Address.address1":
+		if e.ComplexityRoot.Address.Address1 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.Address1(childComplexity), true
+	case "Address.address2":
+		if e.ComplexityRoot.Address.Address2 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.Address2(childComplexity), true
+	case "Address.city":
+		if e.ComplexityRoot.Address.City == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.City(childComplexity), true
+	case "Address.countryCode":
+		if e.ComplexityRoot.Address.CountryCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.CountryCode(childComplexity), true
+	case "Address.state":
+		if e.ComplexityRoot.Address.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.State(childComplexity), true
+	case "Address.zipCode":
+		if e.ComplexityRoot.Address.ZipCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Address.ZipCode(childComplexity), true
+
+	case "ConfirmEmailPayload.member":
+		if e.ComplexityRoot.ConfirmEmailPayload.Member == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfirmEmailPayload.Member(childComplexity), true
+	case "ConfirmEmailPayload.userErrors":
+		if e.ComplexityRoot.ConfirmEmailPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfirmEmailPayload.UserErrors(childComplexity), true
+
 	case "CreateOrganizationPayload.clientMutationId":
 		if e.ComplexityRoot.CreateOrganizationPayload.ClientMutationID == nil {
 			break
@@ -222,12 +357,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateOrganizationPayload.UserErrors(childComplexity), true
 
+	case "CreateOrganizationTemplatePayload.clientMutationId":
+		if e.ComplexityRoot.CreateOrganizationTemplatePayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateOrganizationTemplatePayload.ClientMutationID(childComplexity), true
+	case "CreateOrganizationTemplatePayload.template":
+		if e.ComplexityRoot.CreateOrganizationTemplatePayload.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateOrganizationTemplatePayload.Template(childComplexity), true
+	case "CreateOrganizationTemplatePayload.userErrors":
+		if e.ComplexityRoot.CreateOrganizationTemplatePayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateOrganizationTemplatePayload.UserErrors(childComplexity), true
+
+	case "CustomAttribute.key":
+		if e.ComplexityRoot.CustomAttribute.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomAttribute.Key(childComplexity), true
+	case "CustomAttribute.type":
+		if e.ComplexityRoot.CustomAttribute.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomAttribute.Type(childComplexity), true
+	case "CustomAttribute.value":
+		if e.ComplexityRoot.CustomAttribute.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomAttribute.Value(childComplexity), true
+
+	case "CustomAttributeDefinition.defaultValue":
+		if e.ComplexityRoot.CustomAttributeDefinition.DefaultValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomAttributeDefinition.DefaultValue(childComplexity), true
+	case "CustomAttributeDefinition.key":
+		if e.ComplexityRoot.CustomAttributeDefinition.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomAttributeDefinition.Key(childComplexity), true
+	case "CustomAttributeDefinition.required":
+		if e.ComplexityRoot.CustomAttributeDefinition.Required == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomAttributeDefinition.Required(childComplexity), true
+	case "CustomAttributeDefinition.type":
+		if e.ComplexityRoot.CustomAttributeDefinition.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomAttributeDefinition.Type(childComplexity), true
+
 	case "Member.email":
 		if e.ComplexityRoot.Member.Email == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Member.Email(childComplexity), true
+	case "Member.emailVerified":
+		if e.ComplexityRoot.Member.EmailVerified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Member.EmailVerified(childComplexity), true
 	case "Member.id":
 		if e.ComplexityRoot.Member.ID == nil {
 			break
@@ -265,6 +469,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Member.UserID(childComplexity), true
 
+	case "Mutation.confirmEmail":
+		if e.ComplexityRoot.Mutation.ConfirmEmail == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmEmail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfirmEmail(childComplexity, args["token"].(string)), true
 	case "Mutation.createOrganization":
 		if e.ComplexityRoot.Mutation.CreateOrganization == nil {
 			break
@@ -276,6 +491,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateOrganization(childComplexity, args["input"].(model.CreateOrganizationInput)), true
+	case "Mutation.createOrganizationTemplate":
+		if e.ComplexityRoot.Mutation.CreateOrganizationTemplate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createOrganizationTemplate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateOrganizationTemplate(childComplexity, args["input"].(model.CreateOrganizationTemplateInput)), true
 
 	case "ObjectDetails.changeDate":
 		if e.ComplexityRoot.ObjectDetails.ChangeDate == nil {
@@ -308,12 +534,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.AvatarURL(childComplexity), true
+	case "Organization.billingEmails":
+		if e.ComplexityRoot.Organization.BillingEmails == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.BillingEmails(childComplexity), true
+	case "Organization.contactEmails":
+		if e.ComplexityRoot.Organization.ContactEmails == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.ContactEmails(childComplexity), true
 	case "Organization.countryCode":
 		if e.ComplexityRoot.Organization.CountryCode == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Organization.CountryCode(childComplexity), true
+	case "Organization.coupons":
+		if e.ComplexityRoot.Organization.Coupons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Coupons(childComplexity), true
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
 			break
@@ -326,6 +570,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.CreatedBy(childComplexity), true
+	case "Organization.customAttributes":
+		if e.ComplexityRoot.Organization.CustomAttributes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.CustomAttributes(childComplexity), true
 	case "Organization.defaultProject":
 		if e.ComplexityRoot.Organization.DefaultProject == nil {
 			break
@@ -350,6 +600,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Domains(childComplexity), true
+	case "Organization.headquarters":
+		if e.ComplexityRoot.Organization.Headquarters == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Headquarters(childComplexity), true
 	case "Organization.id":
 		if e.ComplexityRoot.Organization.ID == nil {
 			break
@@ -386,6 +642,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.LanguageCode(childComplexity), true
+	case "Organization.locale":
+		if e.ComplexityRoot.Organization.Locale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Locale(childComplexity), true
 	case "Organization.members":
 		if e.ComplexityRoot.Organization.Members == nil {
 			break
@@ -404,18 +666,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Owners(childComplexity), true
+	case "Organization.phone":
+		if e.ComplexityRoot.Organization.Phone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Phone(childComplexity), true
+	case "Organization.primaryAdministrator":
+		if e.ComplexityRoot.Organization.PrimaryAdministrator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.PrimaryAdministrator(childComplexity), true
 	case "Organization.primaryDomain":
 		if e.ComplexityRoot.Organization.PrimaryDomain == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Organization.PrimaryDomain(childComplexity), true
+	case "Organization.privacyPolicyUrl":
+		if e.ComplexityRoot.Organization.PrivacyPolicyURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.PrivacyPolicyURL(childComplexity), true
 	case "Organization.projects":
 		if e.ComplexityRoot.Organization.Projects == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Organization.Projects(childComplexity), true
+	case "Organization.regionTemplate":
+		if e.ComplexityRoot.Organization.RegionTemplate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.RegionTemplate(childComplexity), true
 	case "Organization.slug":
 		if e.ComplexityRoot.Organization.Slug == nil {
 			break
@@ -434,6 +720,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.StatusChangedAt(childComplexity), true
+	case "Organization.subscription":
+		if e.ComplexityRoot.Organization.Subscription == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Subscription(childComplexity), true
+	case "Organization.template":
+		if e.ComplexityRoot.Organization.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Template(childComplexity), true
+	case "Organization.termsOfServiceUrl":
+		if e.ComplexityRoot.Organization.TermsOfServiceURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.TermsOfServiceURL(childComplexity), true
+	case "Organization.timezone":
+		if e.ComplexityRoot.Organization.Timezone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Timezone(childComplexity), true
 	case "Organization.totalMembers":
 		if e.ComplexityRoot.Organization.TotalMembers == nil {
 			break
@@ -471,6 +781,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationDomain.IsVerified(childComplexity), true
+
+	case "OrganizationSubscription.billingCycle":
+		if e.ComplexityRoot.OrganizationSubscription.BillingCycle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSubscription.BillingCycle(childComplexity), true
+	case "OrganizationSubscription.plan":
+		if e.ComplexityRoot.OrganizationSubscription.Plan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSubscription.Plan(childComplexity), true
+
+	case "OrganizationTemplate.countryCode":
+		if e.ComplexityRoot.OrganizationTemplate.CountryCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.CountryCode(childComplexity), true
+	case "OrganizationTemplate.createdAt":
+		if e.ComplexityRoot.OrganizationTemplate.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.CreatedAt(childComplexity), true
+	case "OrganizationTemplate.customAttributeDefinitions":
+		if e.ComplexityRoot.OrganizationTemplate.CustomAttributeDefinitions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.CustomAttributeDefinitions(childComplexity), true
+	case "OrganizationTemplate.defaultProject":
+		if e.ComplexityRoot.OrganizationTemplate.DefaultProject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.DefaultProject(childComplexity), true
+	case "OrganizationTemplate.description":
+		if e.ComplexityRoot.OrganizationTemplate.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.Description(childComplexity), true
+	case "OrganizationTemplate.id":
+		if e.ComplexityRoot.OrganizationTemplate.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.ID(childComplexity), true
+	case "OrganizationTemplate.isPrivate":
+		if e.ComplexityRoot.OrganizationTemplate.IsPrivate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.IsPrivate(childComplexity), true
+	case "OrganizationTemplate.languageCode":
+		if e.ComplexityRoot.OrganizationTemplate.LanguageCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.LanguageCode(childComplexity), true
+	case "OrganizationTemplate.locale":
+		if e.ComplexityRoot.OrganizationTemplate.Locale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.Locale(childComplexity), true
+	case "OrganizationTemplate.name":
+		if e.ComplexityRoot.OrganizationTemplate.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.Name(childComplexity), true
+	case "OrganizationTemplate.regionTemplate":
+		if e.ComplexityRoot.OrganizationTemplate.RegionTemplate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.RegionTemplate(childComplexity), true
+	case "OrganizationTemplate.timezone":
+		if e.ComplexityRoot.OrganizationTemplate.Timezone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationTemplate.Timezone(childComplexity), true
 
 	case "Project.contactEmails":
 		if e.ComplexityRoot.Project.ContactEmails == nil {
@@ -570,6 +966,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProjectSettings.Trackers(childComplexity), true
 
+	case "ProjectTemplate.contactEmails":
+		if e.ComplexityRoot.ProjectTemplate.ContactEmails == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectTemplate.ContactEmails(childComplexity), true
+	case "ProjectTemplate.mode":
+		if e.ComplexityRoot.ProjectTemplate.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectTemplate.Mode(childComplexity), true
+	case "ProjectTemplate.name":
+		if e.ComplexityRoot.ProjectTemplate.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectTemplate.Name(childComplexity), true
+	case "ProjectTemplate.type":
+		if e.ComplexityRoot.ProjectTemplate.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectTemplate.Type(childComplexity), true
+
 	case "Query.organization":
 		if e.ComplexityRoot.Query.Organization == nil {
 			break
@@ -581,6 +1002,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organization(childComplexity, args["id"].(*string), args["slug"].(*string)), true
+	case "Query.organizationTemplates":
+		if e.ComplexityRoot.Query.OrganizationTemplates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.OrganizationTemplates(childComplexity), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -722,7 +1149,18 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
+		ec.unmarshalInputAddressInput,
+		ec.unmarshalInputAdministratorInput,
 		ec.unmarshalInputCreateOrganizationInput,
+		ec.unmarshalInputCreateOrganizationTemplateInput,
+		ec.unmarshalInputCustomAttributeDefinitionInput,
+		ec.unmarshalInputCustomAttributeInput,
+		ec.unmarshalInputMfaInput,
+		ec.unmarshalInputProjectInput,
+		ec.unmarshalInputProjectSettingsInput,
+		ec.unmarshalInputSenderEmailInput,
+		ec.unmarshalInputSubscriptionInput,
+		ec.unmarshalInputTrackerSettingsInput,
 	)
 	first := true
 
@@ -804,6 +1242,9 @@ var sources = []*ast.Source{
 "An RFC 3339 timestamp in UTC, e.g. 2026-11-22T08:00:00Z."
 scalar DateTime
 
+"Any JSON value: a string, number, boolean, object, array or null."
+scalar JSON
+
 """
 Requires the calling API key to carry the permission; otherwise the field resolves to an error
 with extensions.code FORBIDDEN and extensions.permission naming it, and nothing is written.
@@ -825,6 +1266,8 @@ type Query {
   organization(id: ID, slug: String): Organization @hasPermission(permission: ORGANIZATION_READ)
   "The calling API key."
   viewer: Viewer!
+  "The tenant's organization templates, by name."
+  organizationTemplates: [OrganizationTemplate!]! @hasPermission(permission: ORGANIZATION_READ)
 }
 
 type Mutation {
@@ -835,6 +1278,17 @@ type Mutation {
   """
   createOrganization(input: CreateOrganizationInput!): CreateOrganizationPayload!
     @hasPermission(permission: ORGANIZATION_CREATE)
+
+  "Create a template whose defaults and custom attribute definitions createOrganization(templateId:) applies."
+  createOrganizationTemplate(input: CreateOrganizationTemplateInput!): CreateOrganizationTemplatePayload!
+    @hasPermission(permission: TEMPLATE_MANAGE)
+
+  """
+  Confirm an administrator's email address with the one-time token of the confirmation email: the address
+  becomes verified and the member ACTIVE. Any valid key of the organization's tenant may call it: the
+  token is the proof. A used, expired or unknown token is a userError INVALID_VALUE at ["token"].
+  """
+  confirmEmail(token: String!): ConfirmEmailPayload!
 }
 
 "The calling API key and what it may do."
@@ -886,6 +1340,224 @@ input CreateOrganizationInput {
   status: OrganizationStatus
   "Run every check, uniqueness included, and write nothing. The payload's organization is then null."
   validateOnly: Boolean
+  """
+  1..255 printable ASCII characters (or the Idempotency-Key header). A retry with the same key and input
+  returns the first payload without creating anything; kept 24 hours per tenant.
+  """
+  idempotencyKey: String
+  "BCP 47 language tag, e.g. en-US."
+  locale: String
+  "IANA time zone name, e.g. Europe/Paris."
+  timezone: String
+  "E.164 phone number, e.g. +14155552671."
+  phone: String
+  headquarters: AddressInput
+  "RFC 5322 addresses, at most 20, de-duplicated case-insensitively."
+  contactEmails: [String!]
+  "RFC 5322 addresses, at most 20, de-duplicated case-insensitively."
+  billingEmails: [String!]
+  "Host name (IDNA) or IP literal; stored beside the generated <slug>.<ORG_DOMAIN_SUFFIX>, which is primary when this is absent."
+  primaryDomain: String
+  "Absolute http(s) URL."
+  privacyPolicyUrl: String
+  "Absolute http(s) URL."
+  termsOfServiceUrl: String
+  "At most 20 codes of 1..64 characters A-Z, 0-9, '_' and '-'."
+  coupons: [String!]
+  "One of the configured regions (REGIONS, default us and eu)."
+  regionTemplate: String
+  "Recorded with the organization; no payment provider is called."
+  subscription: SubscriptionInput
+  "A template of the tenant; its defaults fill what the input leaves out."
+  templateId: ID
+  "At most 50; typed and required as the template defines, else typed by their JSON value."
+  customAttributes: [CustomAttributeInput!]
+  "Created with the organization as an ADMIN member, INVITED until they confirm their email address."
+  primaryAdministrator: AdministratorInput
+  "Absolute http(s) URL the confirmation email links to, with ?token=...; required with primaryAdministrator."
+  emailConfirmationLandingPage: String
+  "The default project; its defaults come from the organization."
+  defaultProject: ProjectInput
+  "More projects created with the organization: at most 20, names unique within the organization."
+  projects: [ProjectInput!]
+}
+
+input AddressInput {
+  "ISO 3166-1 alpha-2, upper case."
+  countryCode: String
+  state: String
+  city: String
+  zipCode: String
+  address1: String
+  address2: String
+}
+
+enum BillingCycle {
+  MONTHLY
+  YEARLY
+}
+
+input SubscriptionInput {
+  plan: String!
+  billingCycle: BillingCycle!
+}
+
+input CustomAttributeInput {
+  "^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+  key: String!
+  value: JSON
+}
+
+enum Gender {
+  MALE
+  FEMALE
+  UNDISCLOSED
+}
+
+input AdministratorInput {
+  "1..100 characters."
+  firstName: String!
+  "1..100 characters."
+  lastName: String!
+  "RFC 5322 address; the confirmation email goes there."
+  email: String!
+  description: String
+  "E.164."
+  phone: String
+  "BCP 47."
+  locale: String
+  gender: Gender
+  "ISO 8601 date (YYYY-MM-DD), in the past."
+  dateOfBirth: String
+  address: AddressInput
+  mfa: MfaInput
+}
+
+input MfaInput {
+  enabled: Boolean!
+  "1..1440."
+  expirationInMinutes: Int
+}
+
+input ProjectInput {
+  "1..200 characters; required in projects, default \"Default project\" for defaultProject."
+  name: String
+  "Default WEBSITE."
+  type: ProjectType
+  "Default LIVE."
+  mode: ProjectMode
+  "Default: the organization's contactEmails."
+  contactEmails: [String!]
+  sendFromEmail: SenderEmailInput
+  settings: ProjectSettingsInput
+}
+
+input SenderEmailInput {
+  email: String!
+  name: String
+}
+
+input ProjectSettingsInput {
+  trackers: TrackerSettingsInput
+}
+
+input TrackerSettingsInput {
+  deepScan: Boolean
+  realTimeScan: Boolean
+}
+
+input CreateOrganizationTemplateInput {
+  clientMutationId: String
+  "1..200 characters, unique in the tenant."
+  name: String!
+  description: String
+  countryCode: String
+  languageCode: String
+  locale: String
+  timezone: String
+  isPrivate: Boolean
+  regionTemplate: String
+  defaultProject: ProjectInput
+  "At most 50, keys unique."
+  customAttributeDefinitions: [CustomAttributeDefinitionInput!]
+}
+
+input CustomAttributeDefinitionInput {
+  key: String!
+  type: CustomAttributeType!
+  "Default false."
+  required: Boolean
+  "Must have the definition's type."
+  defaultValue: JSON
+}
+
+type CreateOrganizationTemplatePayload {
+  clientMutationId: String
+  template: OrganizationTemplate
+  userErrors: [UserError!]!
+}
+
+type ConfirmEmailPayload {
+  member: Member
+  userErrors: [UserError!]!
+}
+
+enum CustomAttributeType {
+  STRING
+  NUMBER
+  BOOLEAN
+  "An ISO 8601 date, YYYY-MM-DD."
+  DATE
+}
+
+type CustomAttributeDefinition {
+  key: String!
+  type: CustomAttributeType!
+  required: Boolean!
+  defaultValue: JSON
+}
+
+type OrganizationTemplate {
+  id: ID!
+  name: String!
+  description: String
+  countryCode: String
+  languageCode: String
+  locale: String
+  timezone: String
+  isPrivate: Boolean
+  regionTemplate: String
+  defaultProject: ProjectTemplate
+  customAttributeDefinitions: [CustomAttributeDefinition!]!
+  createdAt: DateTime!
+}
+
+"The default project a template gives the organizations made from it."
+type ProjectTemplate {
+  name: String
+  type: ProjectType
+  mode: ProjectMode
+  contactEmails: [String!]
+}
+
+type CustomAttribute {
+  key: String!
+  type: CustomAttributeType!
+  value: JSON
+}
+
+type Address {
+  countryCode: String
+  state: String
+  city: String
+  zipCode: String
+  address1: String
+  address2: String
+}
+
+type OrganizationSubscription {
+  plan: String!
+  billingCycle: BillingCycle!
 }
 
 type CreateOrganizationPayload {
@@ -932,7 +1604,22 @@ type Organization {
   avatarUrl: String
   countryCode: String
   languageCode: String
-  "The organization's primary domain; generated as <slug>.<ORG_DOMAIN_SUFFIX>."
+  locale: String
+  timezone: String
+  phone: String
+  headquarters: Address
+  contactEmails: [String!]!
+  billingEmails: [String!]!
+  privacyPolicyUrl: String
+  termsOfServiceUrl: String
+  coupons: [String!]!
+  regionTemplate: String
+  subscription: OrganizationSubscription
+  template: OrganizationTemplate
+  customAttributes: [CustomAttribute!]!
+  "The administrator created with the organization."
+  primaryAdministrator: Member
+  "The organization's primary domain: the one given at creation, else <slug>.<ORG_DOMAIN_SUFFIX>."
   primaryDomain: String!
   domains: [OrganizationDomain!]!
   isPrivate: Boolean!
@@ -970,7 +1657,7 @@ type ObjectDetails {
   sequence: Int!
   creationDate: DateTime!
   changeDate: DateTime!
-  "The id of the owner of the resource: the caller's tenant."
+  "The id of the owner of the resource: the acting organization (X-Organization-ID), else the caller's tenant."
   resourceOwner: ID!
 }
 
@@ -1044,6 +1731,8 @@ type Member {
   role: MemberRole!
   status: MemberStatus!
   joinedAt: DateTime
+  "True once the member has confirmed the email address."
+  emailVerified: Boolean!
 }
 `, BuiltIn: false},
 }
@@ -1052,6 +1741,34 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_Address(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "countryCode":
+		return ec.fieldContext_Address_countryCode(ctx, field)
+	case "state":
+		return ec.fieldContext_Address_state(ctx, field)
+	case "city":
+		return ec.fieldContext_Address_city(ctx, field)
+	case "zipCode":
+		return ec.fieldContext_Address_zipCode(ctx, field)
+	case "address1":
+		return ec.fieldContext_Address_address1(ctx, field)
+	case "address2":
+		return ec.fieldContext_Address_address2(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Address", field.Name)
+}
+
+func (ec *executionContext) childFields_ConfirmEmailPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "member":
+		return ec.fieldContext_ConfirmEmailPayload_member(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ConfirmEmailPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfirmEmailPayload", field.Name)
+}
 
 func (ec *executionContext) childFields_CreateOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1063,6 +1780,44 @@ func (ec *executionContext) childFields_CreateOrganizationPayload(ctx context.Co
 		return ec.fieldContext_CreateOrganizationPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateOrganizationTemplatePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_CreateOrganizationTemplatePayload_clientMutationId(ctx, field)
+	case "template":
+		return ec.fieldContext_CreateOrganizationTemplatePayload_template(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CreateOrganizationTemplatePayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateOrganizationTemplatePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomAttribute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_CustomAttribute_key(ctx, field)
+	case "type":
+		return ec.fieldContext_CustomAttribute_type(ctx, field)
+	case "value":
+		return ec.fieldContext_CustomAttribute_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomAttribute", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomAttributeDefinition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_CustomAttributeDefinition_key(ctx, field)
+	case "type":
+		return ec.fieldContext_CustomAttributeDefinition_type(ctx, field)
+	case "required":
+		return ec.fieldContext_CustomAttributeDefinition_required(ctx, field)
+	case "defaultValue":
+		return ec.fieldContext_CustomAttributeDefinition_defaultValue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomAttributeDefinition", field.Name)
 }
 
 func (ec *executionContext) childFields_Member(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1081,6 +1836,8 @@ func (ec *executionContext) childFields_Member(ctx context.Context, field graphq
 		return ec.fieldContext_Member_status(ctx, field)
 	case "joinedAt":
 		return ec.fieldContext_Member_joinedAt(ctx, field)
+	case "emailVerified":
+		return ec.fieldContext_Member_emailVerified(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Member", field.Name)
 }
@@ -1115,6 +1872,34 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_countryCode(ctx, field)
 	case "languageCode":
 		return ec.fieldContext_Organization_languageCode(ctx, field)
+	case "locale":
+		return ec.fieldContext_Organization_locale(ctx, field)
+	case "timezone":
+		return ec.fieldContext_Organization_timezone(ctx, field)
+	case "phone":
+		return ec.fieldContext_Organization_phone(ctx, field)
+	case "headquarters":
+		return ec.fieldContext_Organization_headquarters(ctx, field)
+	case "contactEmails":
+		return ec.fieldContext_Organization_contactEmails(ctx, field)
+	case "billingEmails":
+		return ec.fieldContext_Organization_billingEmails(ctx, field)
+	case "privacyPolicyUrl":
+		return ec.fieldContext_Organization_privacyPolicyUrl(ctx, field)
+	case "termsOfServiceUrl":
+		return ec.fieldContext_Organization_termsOfServiceUrl(ctx, field)
+	case "coupons":
+		return ec.fieldContext_Organization_coupons(ctx, field)
+	case "regionTemplate":
+		return ec.fieldContext_Organization_regionTemplate(ctx, field)
+	case "subscription":
+		return ec.fieldContext_Organization_subscription(ctx, field)
+	case "template":
+		return ec.fieldContext_Organization_template(ctx, field)
+	case "customAttributes":
+		return ec.fieldContext_Organization_customAttributes(ctx, field)
+	case "primaryAdministrator":
+		return ec.fieldContext_Organization_primaryAdministrator(ctx, field)
 	case "primaryDomain":
 		return ec.fieldContext_Organization_primaryDomain(ctx, field)
 	case "domains":
@@ -1167,6 +1952,46 @@ func (ec *executionContext) childFields_OrganizationDomain(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationDomain", field.Name)
 }
 
+func (ec *executionContext) childFields_OrganizationSubscription(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "plan":
+		return ec.fieldContext_OrganizationSubscription_plan(ctx, field)
+	case "billingCycle":
+		return ec.fieldContext_OrganizationSubscription_billingCycle(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationSubscription", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationTemplate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OrganizationTemplate_id(ctx, field)
+	case "name":
+		return ec.fieldContext_OrganizationTemplate_name(ctx, field)
+	case "description":
+		return ec.fieldContext_OrganizationTemplate_description(ctx, field)
+	case "countryCode":
+		return ec.fieldContext_OrganizationTemplate_countryCode(ctx, field)
+	case "languageCode":
+		return ec.fieldContext_OrganizationTemplate_languageCode(ctx, field)
+	case "locale":
+		return ec.fieldContext_OrganizationTemplate_locale(ctx, field)
+	case "timezone":
+		return ec.fieldContext_OrganizationTemplate_timezone(ctx, field)
+	case "isPrivate":
+		return ec.fieldContext_OrganizationTemplate_isPrivate(ctx, field)
+	case "regionTemplate":
+		return ec.fieldContext_OrganizationTemplate_regionTemplate(ctx, field)
+	case "defaultProject":
+		return ec.fieldContext_OrganizationTemplate_defaultProject(ctx, field)
+	case "customAttributeDefinitions":
+		return ec.fieldContext_OrganizationTemplate_customAttributeDefinitions(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_OrganizationTemplate_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationTemplate", field.Name)
+}
+
 func (ec *executionContext) childFields_Project(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1209,6 +2034,20 @@ func (ec *executionContext) childFields_ProjectSettings(ctx context.Context, fie
 		return ec.fieldContext_ProjectSettings_trackers(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectTemplate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ProjectTemplate_name(ctx, field)
+	case "type":
+		return ec.fieldContext_ProjectTemplate_type(ctx, field)
+	case "mode":
+		return ec.fieldContext_ProjectTemplate_mode(ctx, field)
+	case "contactEmails":
+		return ec.fieldContext_ProjectTemplate_contactEmails(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectTemplate", field.Name)
 }
 
 func (ec *executionContext) childFields_SenderEmail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1417,6 +2256,34 @@ func (ec *executionContext) dir_hasPermission_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_confirmEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "token",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["token"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createOrganizationTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateOrganizationTemplateInput, error) {
+			return ec.unmarshalNCreateOrganizationTemplateInput2orgsᚋgraphᚋmodelᚐCreateOrganizationTemplateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1527,6 +2394,208 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _Address_countryCode(ctx context.Context, field graphql.CollectedField, obj *model.Address) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Address_countryCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CountryCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Address_countryCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Address", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Address_state(ctx context.Context, field graphql.CollectedField, obj *model.Address) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Address_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Address_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Address", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Address_city(ctx context.Context, field graphql.CollectedField, obj *model.Address) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Address_city(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.City, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Address_city(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Address", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Address_zipCode(ctx context.Context, field graphql.CollectedField, obj *model.Address) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Address_zipCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ZipCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Address_zipCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Address", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Address_address1(ctx context.Context, field graphql.CollectedField, obj *model.Address) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Address_address1(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Address1, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Address_address1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Address", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Address_address2(ctx context.Context, field graphql.CollectedField, obj *model.Address) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Address_address2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Address2, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Address_address2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Address", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ConfirmEmailPayload_member(ctx context.Context, field graphql.CollectedField, obj *model.ConfirmEmailPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfirmEmailPayload_member(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Member, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Member) graphql.Marshaler {
+			return ec.marshalOMember2ᚖorgsᚋgraphᚋmodelᚐMember(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfirmEmailPayload_member(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConfirmEmailPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Member(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConfirmEmailPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.ConfirmEmailPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfirmEmailPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfirmEmailPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConfirmEmailPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateOrganizationPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.CreateOrganizationPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1612,6 +2681,254 @@ func (ec *executionContext) fieldContext_CreateOrganizationPayload_userErrors(_ 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CreateOrganizationTemplatePayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.CreateOrganizationTemplatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateOrganizationTemplatePayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateOrganizationTemplatePayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateOrganizationTemplatePayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateOrganizationTemplatePayload_template(ctx context.Context, field graphql.CollectedField, obj *model.CreateOrganizationTemplatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateOrganizationTemplatePayload_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrganizationTemplate) graphql.Marshaler {
+			return ec.marshalOOrganizationTemplate2ᚖorgsᚋgraphᚋmodelᚐOrganizationTemplate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateOrganizationTemplatePayload_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateOrganizationTemplatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationTemplate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateOrganizationTemplatePayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.CreateOrganizationTemplatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateOrganizationTemplatePayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateOrganizationTemplatePayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateOrganizationTemplatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomAttribute_key(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomAttribute_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomAttribute_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomAttribute", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CustomAttribute_type(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomAttribute_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CustomAttributeType) graphql.Marshaler {
+			return ec.marshalNCustomAttributeType2orgsᚋgraphᚋmodelᚐCustomAttributeType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomAttribute_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomAttribute", field, false, false, errors.New("field of type CustomAttributeType does not have child fields"))
+}
+
+func (ec *executionContext) _CustomAttribute_value(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttribute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomAttribute_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomAttribute_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomAttribute", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _CustomAttributeDefinition_key(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttributeDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomAttributeDefinition_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomAttributeDefinition_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomAttributeDefinition", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CustomAttributeDefinition_type(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttributeDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomAttributeDefinition_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CustomAttributeType) graphql.Marshaler {
+			return ec.marshalNCustomAttributeType2orgsᚋgraphᚋmodelᚐCustomAttributeType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomAttributeDefinition_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomAttributeDefinition", field, false, false, errors.New("field of type CustomAttributeType does not have child fields"))
+}
+
+func (ec *executionContext) _CustomAttributeDefinition_required(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttributeDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomAttributeDefinition_required(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Required, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomAttributeDefinition_required(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomAttributeDefinition", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _CustomAttributeDefinition_defaultValue(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttributeDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomAttributeDefinition_defaultValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomAttributeDefinition_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomAttributeDefinition", field, false, false, errors.New("field of type JSON does not have child fields"))
 }
 
 func (ec *executionContext) _Member_id(ctx context.Context, field graphql.CollectedField, obj *model.Member) (ret graphql.Marshaler) {
@@ -1775,6 +3092,29 @@ func (ec *executionContext) fieldContext_Member_joinedAt(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Member", field, false, false, errors.New("field of type DateTime does not have child fields"))
 }
 
+func (ec *executionContext) _Member_emailVerified(ctx context.Context, field graphql.CollectedField, obj *model.Member) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Member_emailVerified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EmailVerified, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Member_emailVerified(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Member", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
 func (ec *executionContext) _Mutation_createOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1831,6 +3171,112 @@ func (ec *executionContext) fieldContext_Mutation_createOrganization(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createOrganizationTemplate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createOrganizationTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateOrganizationTemplate(ctx, fc.Args["input"].(model.CreateOrganizationTemplateInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "TEMPLATE_MANAGE")
+				if err != nil {
+					var zeroVal *model.CreateOrganizationTemplatePayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.CreateOrganizationTemplatePayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateOrganizationTemplatePayload) graphql.Marshaler {
+			return ec.marshalNCreateOrganizationTemplatePayload2ᚖorgsᚋgraphᚋmodelᚐCreateOrganizationTemplatePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createOrganizationTemplate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateOrganizationTemplatePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createOrganizationTemplate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_confirmEmail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_confirmEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfirmEmail(ctx, fc.Args["token"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConfirmEmailPayload) graphql.Marshaler {
+			return ec.marshalNConfirmEmailPayload2ᚖorgsᚋgraphᚋmodelᚐConfirmEmailPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_confirmEmail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfirmEmailPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_confirmEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2088,6 +3534,373 @@ func (ec *executionContext) _Organization_languageCode(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_Organization_languageCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_locale(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_locale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_locale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_timezone(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_timezone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timezone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_timezone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_phone(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_phone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Phone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_phone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_headquarters(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_headquarters(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headquarters, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Address) graphql.Marshaler {
+			return ec.marshalOAddress2ᚖorgsᚋgraphᚋmodelᚐAddress(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_headquarters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Address(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_contactEmails(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_contactEmails(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactEmails, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_contactEmails(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_billingEmails(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_billingEmails(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BillingEmails, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_billingEmails(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_privacyPolicyUrl(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_privacyPolicyUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PrivacyPolicyURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_privacyPolicyUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_termsOfServiceUrl(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_termsOfServiceUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TermsOfServiceURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_termsOfServiceUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_coupons(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_coupons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Coupons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_coupons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_regionTemplate(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_regionTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegionTemplate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_regionTemplate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_subscription(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_subscription(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subscription, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrganizationSubscription) graphql.Marshaler {
+			return ec.marshalOOrganizationSubscription2ᚖorgsᚋgraphᚋmodelᚐOrganizationSubscription(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_subscription(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationSubscription(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_template(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().Template(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrganizationTemplate) graphql.Marshaler {
+			return ec.marshalOOrganizationTemplate2ᚖorgsᚋgraphᚋmodelᚐOrganizationTemplate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationTemplate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_customAttributes(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_customAttributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().CustomAttributes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.CustomAttribute) graphql.Marshaler {
+			return ec.marshalNCustomAttribute2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_customAttributes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomAttribute(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_primaryAdministrator(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_primaryAdministrator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().PrimaryAdministrator(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Member) graphql.Marshaler {
+			return ec.marshalOMember2ᚖorgsᚋgraphᚋmodelᚐMember(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_primaryAdministrator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Member(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Organization_primaryDomain(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
@@ -2627,6 +4440,346 @@ func (ec *executionContext) fieldContext_OrganizationDomain_isGenerated(_ contex
 	return graphql.NewScalarFieldContext("OrganizationDomain", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _OrganizationSubscription_plan(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSubscription_plan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Plan, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSubscription_plan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationSubscription", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationSubscription_billingCycle(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationSubscription) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSubscription_billingCycle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BillingCycle, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.BillingCycle) graphql.Marshaler {
+			return ec.marshalNBillingCycle2orgsᚋgraphᚋmodelᚐBillingCycle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSubscription_billingCycle(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationSubscription", field, false, false, errors.New("field of type BillingCycle does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_id(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_name(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_description(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_countryCode(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_countryCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CountryCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_countryCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_languageCode(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_languageCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LanguageCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_languageCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_locale(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_locale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locale, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_locale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_timezone(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_timezone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timezone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_timezone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_isPrivate(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_isPrivate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsPrivate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_isPrivate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_regionTemplate(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_regionTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegionTemplate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_regionTemplate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationTemplate_defaultProject(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_defaultProject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultProject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectTemplate) graphql.Marshaler {
+			return ec.marshalOProjectTemplate2ᚖorgsᚋgraphᚋmodelᚐProjectTemplate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_defaultProject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationTemplate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectTemplate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationTemplate_customAttributeDefinitions(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_customAttributeDefinitions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CustomAttributeDefinitions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.CustomAttributeDefinition) graphql.Marshaler {
+			return ec.marshalNCustomAttributeDefinition2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeDefinitionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_customAttributeDefinitions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationTemplate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomAttributeDefinition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationTemplate_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationTemplate_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DateTime) graphql.Marshaler {
+			return ec.marshalNDateTime2orgsᚋgraphᚋmodelᚐDateTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationTemplate_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationTemplate", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3022,6 +5175,98 @@ func (ec *executionContext) fieldContext_ProjectSettings_trackers(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _ProjectTemplate_name(ctx context.Context, field graphql.CollectedField, obj *model.ProjectTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectTemplate_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectTemplate_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProjectTemplate_type(ctx context.Context, field graphql.CollectedField, obj *model.ProjectTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectTemplate_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectType) graphql.Marshaler {
+			return ec.marshalOProjectType2ᚖorgsᚋgraphᚋmodelᚐProjectType(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectTemplate_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectTemplate", field, false, false, errors.New("field of type ProjectType does not have child fields"))
+}
+
+func (ec *executionContext) _ProjectTemplate_mode(ctx context.Context, field graphql.CollectedField, obj *model.ProjectTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectTemplate_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProjectMode) graphql.Marshaler {
+			return ec.marshalOProjectMode2ᚖorgsᚋgraphᚋmodelᚐProjectMode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectTemplate_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectTemplate", field, false, false, errors.New("field of type ProjectMode does not have child fields"))
+}
+
+func (ec *executionContext) _ProjectTemplate_contactEmails(ctx context.Context, field graphql.CollectedField, obj *model.ProjectTemplate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectTemplate_contactEmails(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactEmails, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectTemplate_contactEmails(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectTemplate", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Query_organization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3111,6 +5356,56 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Viewer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_organizationTemplates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_organizationTemplates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().OrganizationTemplates(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_READ")
+				if err != nil {
+					var zeroVal []model.OrganizationTemplate
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal []model.OrganizationTemplate
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []model.OrganizationTemplate) graphql.Marshaler {
+			return ec.marshalNOrganizationTemplate2ᚕorgsᚋgraphᚋmodelᚐOrganizationTemplateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_organizationTemplates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationTemplate(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4729,6 +7024,164 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAddressInput(ctx context.Context, obj any) (model.AddressInput, error) {
+	var it model.AddressInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"countryCode", "state", "city", "zipCode", "address1", "address2"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "countryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryCode = data
+		case "state":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.State = data
+		case "city":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("city"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.City = data
+		case "zipCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("zipCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ZipCode = data
+		case "address1":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address1"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address1 = data
+		case "address2":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address2"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address2 = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputAdministratorInput(ctx context.Context, obj any) (model.AdministratorInput, error) {
+	var it model.AdministratorInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"firstName", "lastName", "email", "description", "phone", "locale", "gender", "dateOfBirth", "address", "mfa"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "firstName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("firstName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FirstName = data
+		case "lastName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastName = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "phone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phone = data
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = data
+		case "gender":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gender"))
+			data, err := ec.unmarshalOGender2ᚖorgsᚋgraphᚋmodelᚐGender(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Gender = data
+		case "dateOfBirth":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dateOfBirth"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DateOfBirth = data
+		case "address":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("address"))
+			data, err := ec.unmarshalOAddressInput2ᚖorgsᚋgraphᚋmodelᚐAddressInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Address = data
+		case "mfa":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mfa"))
+			data, err := ec.unmarshalOMfaInput2ᚖorgsᚋgraphᚋmodelᚐMfaInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mfa = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateOrganizationInput(ctx context.Context, obj any) (model.CreateOrganizationInput, error) {
 	var it model.CreateOrganizationInput
 	if obj == nil {
@@ -4740,7 +7193,7 @@ func (ec *executionContext) unmarshalInputCreateOrganizationInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"clientMutationId", "name", "slug", "description", "avatarUrl", "countryCode", "languageCode", "isPrivate", "isDefault", "status", "validateOnly"}
+	fieldsInOrder := [...]string{"clientMutationId", "name", "slug", "description", "avatarUrl", "countryCode", "languageCode", "isPrivate", "isDefault", "status", "validateOnly", "idempotencyKey", "locale", "timezone", "phone", "headquarters", "contactEmails", "billingEmails", "primaryDomain", "privacyPolicyUrl", "termsOfServiceUrl", "coupons", "regionTemplate", "subscription", "templateId", "customAttributes", "primaryAdministrator", "emailConfirmationLandingPage", "defaultProject", "projects"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -4824,6 +7277,570 @@ func (ec *executionContext) unmarshalInputCreateOrganizationInput(ctx context.Co
 				return it, err
 			}
 			it.ValidateOnly = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = data
+		case "timezone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timezone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timezone = data
+		case "phone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phone = data
+		case "headquarters":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headquarters"))
+			data, err := ec.unmarshalOAddressInput2ᚖorgsᚋgraphᚋmodelᚐAddressInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Headquarters = data
+		case "contactEmails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactEmails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactEmails = data
+		case "billingEmails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("billingEmails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BillingEmails = data
+		case "primaryDomain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("primaryDomain"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PrimaryDomain = data
+		case "privacyPolicyUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("privacyPolicyUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PrivacyPolicyURL = data
+		case "termsOfServiceUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("termsOfServiceUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TermsOfServiceURL = data
+		case "coupons":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("coupons"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Coupons = data
+		case "regionTemplate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regionTemplate"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegionTemplate = data
+		case "subscription":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subscription"))
+			data, err := ec.unmarshalOSubscriptionInput2ᚖorgsᚋgraphᚋmodelᚐSubscriptionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subscription = data
+		case "templateId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("templateId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TemplateID = data
+		case "customAttributes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customAttributes"))
+			data, err := ec.unmarshalOCustomAttributeInput2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomAttributes = data
+		case "primaryAdministrator":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("primaryAdministrator"))
+			data, err := ec.unmarshalOAdministratorInput2ᚖorgsᚋgraphᚋmodelᚐAdministratorInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PrimaryAdministrator = data
+		case "emailConfirmationLandingPage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailConfirmationLandingPage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailConfirmationLandingPage = data
+		case "defaultProject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultProject"))
+			data, err := ec.unmarshalOProjectInput2ᚖorgsᚋgraphᚋmodelᚐProjectInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultProject = data
+		case "projects":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projects"))
+			data, err := ec.unmarshalOProjectInput2ᚕorgsᚋgraphᚋmodelᚐProjectInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Projects = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateOrganizationTemplateInput(ctx context.Context, obj any) (model.CreateOrganizationTemplateInput, error) {
+	var it model.CreateOrganizationTemplateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "name", "description", "countryCode", "languageCode", "locale", "timezone", "isPrivate", "regionTemplate", "defaultProject", "customAttributeDefinitions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "countryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryCode = data
+		case "languageCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("languageCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LanguageCode = data
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = data
+		case "timezone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timezone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timezone = data
+		case "isPrivate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isPrivate"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsPrivate = data
+		case "regionTemplate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regionTemplate"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegionTemplate = data
+		case "defaultProject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultProject"))
+			data, err := ec.unmarshalOProjectInput2ᚖorgsᚋgraphᚋmodelᚐProjectInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultProject = data
+		case "customAttributeDefinitions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customAttributeDefinitions"))
+			data, err := ec.unmarshalOCustomAttributeDefinitionInput2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeDefinitionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomAttributeDefinitions = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCustomAttributeDefinitionInput(ctx context.Context, obj any) (model.CustomAttributeDefinitionInput, error) {
+	var it model.CustomAttributeDefinitionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "type", "required", "defaultValue"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNCustomAttributeType2orgsᚋgraphᚋmodelᚐCustomAttributeType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "required":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("required"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Required = data
+		case "defaultValue":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultValue"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultValue = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCustomAttributeInput(ctx context.Context, obj any) (model.CustomAttributeInput, error) {
+	var it model.CustomAttributeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputMfaInput(ctx context.Context, obj any) (model.MfaInput, error) {
+	var it model.MfaInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"enabled", "expirationInMinutes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "expirationInMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expirationInMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpirationInMinutes = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputProjectInput(ctx context.Context, obj any) (model.ProjectInput, error) {
+	var it model.ProjectInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "type", "mode", "contactEmails", "sendFromEmail", "settings"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOProjectType2ᚖorgsᚋgraphᚋmodelᚐProjectType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOProjectMode2ᚖorgsᚋgraphᚋmodelᚐProjectMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "contactEmails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactEmails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactEmails = data
+		case "sendFromEmail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendFromEmail"))
+			data, err := ec.unmarshalOSenderEmailInput2ᚖorgsᚋgraphᚋmodelᚐSenderEmailInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendFromEmail = data
+		case "settings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("settings"))
+			data, err := ec.unmarshalOProjectSettingsInput2ᚖorgsᚋgraphᚋmodelᚐProjectSettingsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Settings = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputProjectSettingsInput(ctx context.Context, obj any) (model.ProjectSettingsInput, error) {
+	var it model.ProjectSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"trackers"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "trackers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trackers"))
+			data, err := ec.unmarshalOTrackerSettingsInput2ᚖorgsᚋgraphᚋmodelᚐTrackerSettingsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Trackers = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSenderEmailInput(ctx context.Context, obj any) (model.SenderEmailInput, error) {
+	var it model.SenderEmailInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"email", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSubscriptionInput(ctx context.Context, obj any) (model.SubscriptionInput, error) {
+	var it model.SubscriptionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"plan", "billingCycle"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "plan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("plan"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Plan = data
+		case "billingCycle":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("billingCycle"))
+			data, err := ec.unmarshalNBillingCycle2orgsᚋgraphᚋmodelᚐBillingCycle(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BillingCycle = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputTrackerSettingsInput(ctx context.Context, obj any) (model.TrackerSettingsInput, error) {
+	var it model.TrackerSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"deepScan", "realTimeScan"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "deepScan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deepScan"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeepScan = data
+		case "realTimeScan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("realTimeScan"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RealTimeScan = data
 		}
 	}
 	return it, nil
@@ -4836,6 +7853,112 @@ func (ec *executionContext) unmarshalInputCreateOrganizationInput(ctx context.Co
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var addressImplementors = []string{"Address"}
+
+func (ec *executionContext) _Address(ctx context.Context, sel ast.SelectionSet, obj *model.Address) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, addressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Address")
+		case "countryCode":
+			out.Values[i] = ec._Address_countryCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._Address_state(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "city":
+			out.Values[i] = ec._Address_city(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "zipCode":
+			out.Values[i] = ec._Address_zipCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "address1":
+			out.Values[i] = ec._Address_address1(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "address2":
+			out.Values[i] = ec._Address_address2(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var confirmEmailPayloadImplementors = []string{"ConfirmEmailPayload"}
+
+func (ec *executionContext) _ConfirmEmailPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ConfirmEmailPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, confirmEmailPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConfirmEmailPayload")
+		case "member":
+			out.Values[i] = ec._ConfirmEmailPayload_member(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._ConfirmEmailPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
 
 var createOrganizationPayloadImplementors = []string{"CreateOrganizationPayload"}
 
@@ -4862,6 +7985,155 @@ func (ec *executionContext) _CreateOrganizationPayload(ctx context.Context, sel 
 		case "userErrors":
 			out.Values[i] = ec._CreateOrganizationPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var createOrganizationTemplatePayloadImplementors = []string{"CreateOrganizationTemplatePayload"}
+
+func (ec *executionContext) _CreateOrganizationTemplatePayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateOrganizationTemplatePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createOrganizationTemplatePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateOrganizationTemplatePayload")
+		case "clientMutationId":
+			out.Values[i] = ec._CreateOrganizationTemplatePayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "template":
+			out.Values[i] = ec._CreateOrganizationTemplatePayload_template(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CreateOrganizationTemplatePayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var customAttributeImplementors = []string{"CustomAttribute"}
+
+func (ec *executionContext) _CustomAttribute(ctx context.Context, sel ast.SelectionSet, obj *model.CustomAttribute) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customAttributeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomAttribute")
+		case "key":
+			out.Values[i] = ec._CustomAttribute_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._CustomAttribute_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._CustomAttribute_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var customAttributeDefinitionImplementors = []string{"CustomAttributeDefinition"}
+
+func (ec *executionContext) _CustomAttributeDefinition(ctx context.Context, sel ast.SelectionSet, obj *model.CustomAttributeDefinition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customAttributeDefinitionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomAttributeDefinition")
+		case "key":
+			out.Values[i] = ec._CustomAttributeDefinition_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._CustomAttributeDefinition_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "required":
+			out.Values[i] = ec._CustomAttributeDefinition_required(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultValue":
+			out.Values[i] = ec._CustomAttributeDefinition_defaultValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -4932,6 +8204,11 @@ func (ec *executionContext) _Member(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "emailVerified":
+			out.Values[i] = ec._Member_emailVerified(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -4976,6 +8253,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createOrganization":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createOrganizationTemplate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createOrganizationTemplate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confirmEmail":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_confirmEmail(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -5101,6 +8392,175 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "locale":
+			out.Values[i] = ec._Organization_locale(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timezone":
+			out.Values[i] = ec._Organization_timezone(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "phone":
+			out.Values[i] = ec._Organization_phone(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "headquarters":
+			out.Values[i] = ec._Organization_headquarters(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "contactEmails":
+			out.Values[i] = ec._Organization_contactEmails(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "billingEmails":
+			out.Values[i] = ec._Organization_billingEmails(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "privacyPolicyUrl":
+			out.Values[i] = ec._Organization_privacyPolicyUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "termsOfServiceUrl":
+			out.Values[i] = ec._Organization_termsOfServiceUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "coupons":
+			out.Values[i] = ec._Organization_coupons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "regionTemplate":
+			out.Values[i] = ec._Organization_regionTemplate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "subscription":
+			out.Values[i] = ec._Organization_subscription(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "template":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Organization_template(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "customAttributes":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Organization_customAttributes(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "primaryAdministrator":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Organization_primaryAdministrator(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "primaryDomain":
 			out.Values[i] = ec._Organization_primaryDomain(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -5425,6 +8885,142 @@ func (ec *executionContext) _OrganizationDomain(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var organizationSubscriptionImplementors = []string{"OrganizationSubscription"}
+
+func (ec *executionContext) _OrganizationSubscription(ctx context.Context, sel ast.SelectionSet, obj *model.OrganizationSubscription) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationSubscriptionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationSubscription")
+		case "plan":
+			out.Values[i] = ec._OrganizationSubscription_plan(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "billingCycle":
+			out.Values[i] = ec._OrganizationSubscription_billingCycle(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var organizationTemplateImplementors = []string{"OrganizationTemplate"}
+
+func (ec *executionContext) _OrganizationTemplate(ctx context.Context, sel ast.SelectionSet, obj *model.OrganizationTemplate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationTemplateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationTemplate")
+		case "id":
+			out.Values[i] = ec._OrganizationTemplate_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._OrganizationTemplate_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._OrganizationTemplate_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "countryCode":
+			out.Values[i] = ec._OrganizationTemplate_countryCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "languageCode":
+			out.Values[i] = ec._OrganizationTemplate_languageCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "locale":
+			out.Values[i] = ec._OrganizationTemplate_locale(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "timezone":
+			out.Values[i] = ec._OrganizationTemplate_timezone(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "isPrivate":
+			out.Values[i] = ec._OrganizationTemplate_isPrivate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "regionTemplate":
+			out.Values[i] = ec._OrganizationTemplate_regionTemplate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "defaultProject":
+			out.Values[i] = ec._OrganizationTemplate_defaultProject(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "customAttributeDefinitions":
+			out.Values[i] = ec._OrganizationTemplate_customAttributeDefinitions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._OrganizationTemplate_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var projectImplementors = []string{"Project"}
 
 func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, obj *model.Project) graphql.Marshaler {
@@ -5571,6 +9167,59 @@ func (ec *executionContext) _ProjectSettings(ctx context.Context, sel ast.Select
 	return out
 }
 
+var projectTemplateImplementors = []string{"ProjectTemplate"}
+
+func (ec *executionContext) _ProjectTemplate(ctx context.Context, sel ast.SelectionSet, obj *model.ProjectTemplate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectTemplateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectTemplate")
+		case "name":
+			out.Values[i] = ec._ProjectTemplate_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ProjectTemplate_type(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._ProjectTemplate_mode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contactEmails":
+			out.Values[i] = ec._ProjectTemplate_contactEmails(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -5623,6 +9272,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_viewer(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "organizationTemplates":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_organizationTemplates(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -6360,6 +10031,16 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNBillingCycle2orgsᚋgraphᚋmodelᚐBillingCycle(ctx context.Context, v any) (model.BillingCycle, error) {
+	var res model.BillingCycle
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBillingCycle2orgsᚋgraphᚋmodelᚐBillingCycle(ctx context.Context, sel ast.SelectionSet, v model.BillingCycle) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6376,6 +10057,16 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNConfirmEmailPayload2ᚖorgsᚋgraphᚋmodelᚐConfirmEmailPayload(ctx context.Context, sel ast.SelectionSet, v *model.ConfirmEmailPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ConfirmEmailPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateOrganizationInput2orgsᚋgraphᚋmodelᚐCreateOrganizationInput(ctx context.Context, v any) (model.CreateOrganizationInput, error) {
 	res, err := ec.unmarshalInputCreateOrganizationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6389,6 +10080,81 @@ func (ec *executionContext) marshalNCreateOrganizationPayload2ᚖorgsᚋgraphᚋ
 		return graphql.Null
 	}
 	return ec._CreateOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreateOrganizationTemplateInput2orgsᚋgraphᚋmodelᚐCreateOrganizationTemplateInput(ctx context.Context, v any) (model.CreateOrganizationTemplateInput, error) {
+	res, err := ec.unmarshalInputCreateOrganizationTemplateInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateOrganizationTemplatePayload2ᚖorgsᚋgraphᚋmodelᚐCreateOrganizationTemplatePayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateOrganizationTemplatePayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CreateOrganizationTemplatePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCustomAttribute2orgsᚋgraphᚋmodelᚐCustomAttribute(ctx context.Context, sel ast.SelectionSet, v model.CustomAttribute) graphql.Marshaler {
+	return ec._CustomAttribute(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCustomAttribute2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CustomAttribute) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCustomAttribute2orgsᚋgraphᚋmodelᚐCustomAttribute(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCustomAttributeDefinition2orgsᚋgraphᚋmodelᚐCustomAttributeDefinition(ctx context.Context, sel ast.SelectionSet, v model.CustomAttributeDefinition) graphql.Marshaler {
+	return ec._CustomAttributeDefinition(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCustomAttributeDefinition2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeDefinitionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CustomAttributeDefinition) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCustomAttributeDefinition2orgsᚋgraphᚋmodelᚐCustomAttributeDefinition(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNCustomAttributeDefinitionInput2orgsᚋgraphᚋmodelᚐCustomAttributeDefinitionInput(ctx context.Context, v any) (model.CustomAttributeDefinitionInput, error) {
+	res, err := ec.unmarshalInputCustomAttributeDefinitionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCustomAttributeInput2orgsᚋgraphᚋmodelᚐCustomAttributeInput(ctx context.Context, v any) (model.CustomAttributeInput, error) {
+	res, err := ec.unmarshalInputCustomAttributeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCustomAttributeType2orgsᚋgraphᚋmodelᚐCustomAttributeType(ctx context.Context, v any) (model.CustomAttributeType, error) {
+	var res model.CustomAttributeType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCustomAttributeType2orgsᚋgraphᚋmodelᚐCustomAttributeType(ctx context.Context, sel ast.SelectionSet, v model.CustomAttributeType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNDateTime2orgsᚋgraphᚋmodelᚐDateTime(ctx context.Context, v any) (model.DateTime, error) {
@@ -6513,6 +10279,26 @@ func (ec *executionContext) marshalNOrganizationStatus2orgsᚋgraphᚋmodelᚐOr
 	return v
 }
 
+func (ec *executionContext) marshalNOrganizationTemplate2orgsᚋgraphᚋmodelᚐOrganizationTemplate(ctx context.Context, sel ast.SelectionSet, v model.OrganizationTemplate) graphql.Marshaler {
+	return ec._OrganizationTemplate(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrganizationTemplate2ᚕorgsᚋgraphᚋmodelᚐOrganizationTemplateᚄ(ctx context.Context, sel ast.SelectionSet, v []model.OrganizationTemplate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrganizationTemplate2orgsᚋgraphᚋmodelᚐOrganizationTemplate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx context.Context, v any) (model.Permission, error) {
 	var res model.Permission
 	err := res.UnmarshalGQL(v)
@@ -6581,6 +10367,11 @@ func (ec *executionContext) marshalNProject2ᚖorgsᚋgraphᚋmodelᚐProject(ct
 		return graphql.Null
 	}
 	return ec._Project(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNProjectInput2orgsᚋgraphᚋmodelᚐProjectInput(ctx context.Context, v any) (model.ProjectInput, error) {
+	res, err := ec.unmarshalInputProjectInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNProjectMode2orgsᚋgraphᚋmodelᚐProjectMode(ctx context.Context, v any) (model.ProjectMode, error) {
@@ -6878,6 +10669,29 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) marshalOAddress2ᚖorgsᚋgraphᚋmodelᚐAddress(ctx context.Context, sel ast.SelectionSet, v *model.Address) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Address(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAddressInput2ᚖorgsᚋgraphᚋmodelᚐAddressInput(ctx context.Context, v any) (*model.AddressInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAddressInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAdministratorInput2ᚖorgsᚋgraphᚋmodelᚐAdministratorInput(ctx context.Context, v any) (*model.AdministratorInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAdministratorInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6908,6 +10722,40 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOCustomAttributeDefinitionInput2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeDefinitionInputᚄ(ctx context.Context, v any) ([]model.CustomAttributeDefinitionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.CustomAttributeDefinitionInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCustomAttributeDefinitionInput2orgsᚋgraphᚋmodelᚐCustomAttributeDefinitionInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOCustomAttributeInput2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeInputᚄ(ctx context.Context, v any) ([]model.CustomAttributeInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.CustomAttributeInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCustomAttributeInput2orgsᚋgraphᚋmodelᚐCustomAttributeInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalODateTime2ᚖorgsᚋgraphᚋmodelᚐDateTime(ctx context.Context, v any) (*model.DateTime, error) {
 	if v == nil {
 		return nil, nil
@@ -6918,6 +10766,22 @@ func (ec *executionContext) unmarshalODateTime2ᚖorgsᚋgraphᚋmodelᚐDateTim
 }
 
 func (ec *executionContext) marshalODateTime2ᚖorgsᚋgraphᚋmodelᚐDateTime(ctx context.Context, sel ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOGender2ᚖorgsᚋgraphᚋmodelᚐGender(ctx context.Context, v any) (*model.Gender, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Gender)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGender2ᚖorgsᚋgraphᚋmodelᚐGender(ctx context.Context, sel ast.SelectionSet, v *model.Gender) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -6940,6 +10804,57 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalID(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.SelectionSet, v *int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOJSON2interface(ctx context.Context, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalAny(v)
+	return res
+}
+
+func (ec *executionContext) marshalOMember2ᚖorgsᚋgraphᚋmodelᚐMember(ctx context.Context, sel ast.SelectionSet, v *model.Member) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Member(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMfaInput2ᚖorgsᚋgraphᚋmodelᚐMfaInput(ctx context.Context, v any) (*model.MfaInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMfaInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOOrganization2ᚖorgsᚋgraphᚋmodelᚐOrganization(ctx context.Context, sel ast.SelectionSet, v *model.Organization) graphql.Marshaler {
@@ -6965,11 +10880,105 @@ func (ec *executionContext) marshalOOrganizationStatus2ᚖorgsᚋgraphᚋmodel�
 	return v
 }
 
+func (ec *executionContext) marshalOOrganizationSubscription2ᚖorgsᚋgraphᚋmodelᚐOrganizationSubscription(ctx context.Context, sel ast.SelectionSet, v *model.OrganizationSubscription) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OrganizationSubscription(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOOrganizationTemplate2ᚖorgsᚋgraphᚋmodelᚐOrganizationTemplate(ctx context.Context, sel ast.SelectionSet, v *model.OrganizationTemplate) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OrganizationTemplate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOProjectInput2ᚕorgsᚋgraphᚋmodelᚐProjectInputᚄ(ctx context.Context, v any) ([]model.ProjectInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.ProjectInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNProjectInput2orgsᚋgraphᚋmodelᚐProjectInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOProjectInput2ᚖorgsᚋgraphᚋmodelᚐProjectInput(ctx context.Context, v any) (*model.ProjectInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputProjectInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOProjectMode2ᚖorgsᚋgraphᚋmodelᚐProjectMode(ctx context.Context, v any) (*model.ProjectMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ProjectMode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProjectMode2ᚖorgsᚋgraphᚋmodelᚐProjectMode(ctx context.Context, sel ast.SelectionSet, v *model.ProjectMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOProjectSettingsInput2ᚖorgsᚋgraphᚋmodelᚐProjectSettingsInput(ctx context.Context, v any) (*model.ProjectSettingsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputProjectSettingsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProjectTemplate2ᚖorgsᚋgraphᚋmodelᚐProjectTemplate(ctx context.Context, sel ast.SelectionSet, v *model.ProjectTemplate) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProjectTemplate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOProjectType2ᚖorgsᚋgraphᚋmodelᚐProjectType(ctx context.Context, v any) (*model.ProjectType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ProjectType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProjectType2ᚖorgsᚋgraphᚋmodelᚐProjectType(ctx context.Context, sel ast.SelectionSet, v *model.ProjectType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOSenderEmail2ᚖorgsᚋgraphᚋmodelᚐSenderEmail(ctx context.Context, sel ast.SelectionSet, v *model.SenderEmail) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._SenderEmail(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSenderEmailInput2ᚖorgsᚋgraphᚋmodelᚐSenderEmailInput(ctx context.Context, v any) (*model.SenderEmailInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSenderEmailInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
@@ -7023,6 +11032,22 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOSubscriptionInput2ᚖorgsᚋgraphᚋmodelᚐSubscriptionInput(ctx context.Context, v any) (*model.SubscriptionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSubscriptionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOTrackerSettingsInput2ᚖorgsᚋgraphᚋmodelᚐTrackerSettingsInput(ctx context.Context, v any) (*model.TrackerSettingsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputTrackerSettingsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

@@ -231,7 +231,8 @@ func (a *api) count(table string) int {
 // assertNothingWritten fails unless the tenant has no organization and nothing that hangs off one.
 func (a *api) assertNothingWritten() {
 	a.t.Helper()
-	for _, table := range []string{"organizations", "projects", "memberships", "organization_domains", "audit_events"} {
+	for _, table := range []string{"organizations", "projects", "memberships", "organization_domains", "audit_events",
+		"organization_attributes", "email_confirmations", "email_outbox"} {
 		if n := a.count(table); n != 0 {
 			a.t.Errorf("%s has %d rows for the tenant, want 0", table, n)
 		}

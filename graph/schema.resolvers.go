@@ -9,20 +9,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"orgs/db"
 	"orgs/domain"
 	"orgs/graph/model"
 )
 
 // CreateOrganization is the resolver for the createOrganization field.
 func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error) {
-	in := domain.CreateOrganizationInput{
-		Name: input.Name, Slug: input.Slug, Description: input.Description, AvatarURL: input.AvatarURL,
-		CountryCode: input.CountryCode, LanguageCode: input.LanguageCode, IsPrivate: input.IsPrivate,
-		IsDefault: input.IsDefault, Status: (*domain.OrganizationStatus)(input.Status),
+	key := idempotencyKeyFrom(ctx)
+	if input.IdempotencyKey != nil {
+		key = *input.IdempotencyKey
 	}
-	validateOnly := input.ValidateOnly != nil && *input.ValidateOnly
-	o, err := r.Store.CreateOrganization(ctx, domain.ActorFrom(ctx), in, domain.Path{"input"}, validateOnly)
 	payload := &model.CreateOrganizationPayload{ClientMutationID: input.ClientMutationID, UserErrors: []model.UserError{}}
+	path := domain.Path{"input"}
+	if key != "" || input.IdempotencyKey != nil {
+		if vs := domain.ValidateIdempotencyKey(path.Field("idempotencyKey"), key); len(vs) > 0 {
+			payload.UserErrors = toUserErrors(vs)
+			return payload, nil
+		}
+	}
+	o, err := r.Store.CreateOrganization(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), db.CreateOptions{
+		Path: path, ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly,
+		IdempotencyKey: key, RequestHash: requestHash(input),
+	})
 	var verr *domain.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -33,6 +42,75 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 		payload.Organization = toOrganization(o)
 	}
 	return payload, nil
+}
+
+// CreateOrganizationTemplate is the resolver for the createOrganizationTemplate field.
+func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error) {
+	payload := &model.CreateOrganizationTemplatePayload{ClientMutationID: input.ClientMutationID, UserErrors: []model.UserError{}}
+	t, err := r.Store.CreateTemplate(ctx, domain.ActorFrom(ctx), toTemplateInput(input), domain.Path{"input"})
+	var verr *domain.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		payload.UserErrors = toUserErrors(verr.Violations)
+	case err != nil:
+		return nil, err
+	default:
+		payload.Template = toTemplate(t)
+	}
+	return payload, nil
+}
+
+// ConfirmEmail is the resolver for the confirmEmail field.
+func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*model.ConfirmEmailPayload, error) {
+	actor := domain.ActorFrom(ctx)
+	if actor == nil {
+		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "an API key is required")
+	}
+	payload := &model.ConfirmEmailPayload{UserErrors: []model.UserError{}}
+	m, err := r.Store.ConfirmEmail(ctx, actor, token, domain.Path{"token"})
+	var verr *domain.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		payload.UserErrors = toUserErrors(verr.Violations)
+	case err != nil:
+		return nil, err
+	default:
+		mm := toMember(*m)
+		payload.Member = &mm
+	}
+	return payload, nil
+}
+
+// Template is the resolver for the template field.
+func (r *organizationResolver) Template(ctx context.Context, obj *model.Organization) (*model.OrganizationTemplate, error) {
+	t, err := r.Store.TemplateOfOrganization(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	return toTemplate(t), nil
+}
+
+// CustomAttributes is the resolver for the customAttributes field.
+func (r *organizationResolver) CustomAttributes(ctx context.Context, obj *model.Organization) ([]model.CustomAttribute, error) {
+	as, err := r.Store.Attributes(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.CustomAttribute, len(as))
+	for i, a := range as {
+		out[i] = model.CustomAttribute{Key: a.Key, Type: model.CustomAttributeType(a.Type), Value: a.Value}
+	}
+	return out, nil
+}
+
+// PrimaryAdministrator is the resolver for the primaryAdministrator field.
+func (r *organizationResolver) PrimaryAdministrator(ctx context.Context, obj *model.Organization) (*model.Member, error) {
+	m, err := r.Store.PrimaryAdministrator(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	mm := toMember(*m)
+	return &mm, nil
 }
 
 // Domains is the resolver for the domains field.
@@ -123,6 +201,19 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "an API key is required")
 	}
 	return toViewer(actor), nil
+}
+
+// OrganizationTemplates is the resolver for the organizationTemplates field.
+func (r *queryResolver) OrganizationTemplates(ctx context.Context) ([]model.OrganizationTemplate, error) {
+	ts, err := r.Store.Templates(ctx, domain.ActorFrom(ctx).TenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.OrganizationTemplate, len(ts))
+	for i, t := range ts {
+		out[i] = *toTemplate(t)
+	}
+	return out, nil
 }
 
 // Mutation returns MutationResolver implementation.

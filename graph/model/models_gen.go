@@ -9,6 +9,49 @@ import (
 	"strconv"
 )
 
+type Address struct {
+	CountryCode *string `json:"countryCode,omitempty"`
+	State       *string `json:"state,omitempty"`
+	City        *string `json:"city,omitempty"`
+	ZipCode     *string `json:"zipCode,omitempty"`
+	Address1    *string `json:"address1,omitempty"`
+	Address2    *string `json:"address2,omitempty"`
+}
+
+type AddressInput struct {
+	// ISO 3166-1 alpha-2, upper case.
+	CountryCode *string `json:"countryCode,omitempty"`
+	State       *string `json:"state,omitempty"`
+	City        *string `json:"city,omitempty"`
+	ZipCode     *string `json:"zipCode,omitempty"`
+	Address1    *string `json:"address1,omitempty"`
+	Address2    *string `json:"address2,omitempty"`
+}
+
+type AdministratorInput struct {
+	// 1..100 characters.
+	FirstName string `json:"firstName"`
+	// 1..100 characters.
+	LastName string `json:"lastName"`
+	// RFC 5322 address; the confirmation email goes there.
+	Email       string  `json:"email"`
+	Description *string `json:"description,omitempty"`
+	// E.164.
+	Phone *string `json:"phone,omitempty"`
+	// BCP 47.
+	Locale *string `json:"locale,omitempty"`
+	Gender *Gender `json:"gender,omitempty"`
+	// ISO 8601 date (YYYY-MM-DD), in the past.
+	DateOfBirth *string       `json:"dateOfBirth,omitempty"`
+	Address     *AddressInput `json:"address,omitempty"`
+	Mfa         *MfaInput     `json:"mfa,omitempty"`
+}
+
+type ConfirmEmailPayload struct {
+	Member     *Member     `json:"member,omitempty"`
+	UserErrors []UserError `json:"userErrors"`
+}
+
 type CreateOrganizationInput struct {
 	// Echoed back in the payload (Relay).
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
@@ -33,6 +76,44 @@ type CreateOrganizationInput struct {
 	Status *OrganizationStatus `json:"status,omitempty"`
 	// Run every check, uniqueness included, and write nothing. The payload's organization is then null.
 	ValidateOnly *bool `json:"validateOnly,omitempty"`
+	// 1..255 printable ASCII characters (or the Idempotency-Key header). A retry with the same key and input
+	// returns the first payload without creating anything; kept 24 hours per tenant.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// BCP 47 language tag, e.g. en-US.
+	Locale *string `json:"locale,omitempty"`
+	// IANA time zone name, e.g. Europe/Paris.
+	Timezone *string `json:"timezone,omitempty"`
+	// E.164 phone number, e.g. +14155552671.
+	Phone        *string       `json:"phone,omitempty"`
+	Headquarters *AddressInput `json:"headquarters,omitempty"`
+	// RFC 5322 addresses, at most 20, de-duplicated case-insensitively.
+	ContactEmails []string `json:"contactEmails,omitempty"`
+	// RFC 5322 addresses, at most 20, de-duplicated case-insensitively.
+	BillingEmails []string `json:"billingEmails,omitempty"`
+	// Host name (IDNA) or IP literal; stored beside the generated <slug>.<ORG_DOMAIN_SUFFIX>, which is primary when this is absent.
+	PrimaryDomain *string `json:"primaryDomain,omitempty"`
+	// Absolute http(s) URL.
+	PrivacyPolicyURL *string `json:"privacyPolicyUrl,omitempty"`
+	// Absolute http(s) URL.
+	TermsOfServiceURL *string `json:"termsOfServiceUrl,omitempty"`
+	// At most 20 codes of 1..64 characters A-Z, 0-9, '_' and '-'.
+	Coupons []string `json:"coupons,omitempty"`
+	// One of the configured regions (REGIONS, default us and eu).
+	RegionTemplate *string `json:"regionTemplate,omitempty"`
+	// Recorded with the organization; no payment provider is called.
+	Subscription *SubscriptionInput `json:"subscription,omitempty"`
+	// A template of the tenant; its defaults fill what the input leaves out.
+	TemplateID *string `json:"templateId,omitempty"`
+	// At most 50; typed and required as the template defines, else typed by their JSON value.
+	CustomAttributes []CustomAttributeInput `json:"customAttributes,omitempty"`
+	// Created with the organization as an ADMIN member, INVITED until they confirm their email address.
+	PrimaryAdministrator *AdministratorInput `json:"primaryAdministrator,omitempty"`
+	// Absolute http(s) URL the confirmation email links to, with ?token=...; required with primaryAdministrator.
+	EmailConfirmationLandingPage *string `json:"emailConfirmationLandingPage,omitempty"`
+	// The default project; its defaults come from the organization.
+	DefaultProject *ProjectInput `json:"defaultProject,omitempty"`
+	// More projects created with the organization: at most 20, names unique within the organization.
+	Projects []ProjectInput `json:"projects,omitempty"`
 }
 
 type CreateOrganizationPayload struct {
@@ -40,6 +121,56 @@ type CreateOrganizationPayload struct {
 	// The new organization; null when userErrors is not empty or validateOnly was set.
 	Organization *Organization `json:"organization,omitempty"`
 	UserErrors   []UserError   `json:"userErrors"`
+}
+
+type CreateOrganizationTemplateInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	// 1..200 characters, unique in the tenant.
+	Name           string        `json:"name"`
+	Description    *string       `json:"description,omitempty"`
+	CountryCode    *string       `json:"countryCode,omitempty"`
+	LanguageCode   *string       `json:"languageCode,omitempty"`
+	Locale         *string       `json:"locale,omitempty"`
+	Timezone       *string       `json:"timezone,omitempty"`
+	IsPrivate      *bool         `json:"isPrivate,omitempty"`
+	RegionTemplate *string       `json:"regionTemplate,omitempty"`
+	DefaultProject *ProjectInput `json:"defaultProject,omitempty"`
+	// At most 50, keys unique.
+	CustomAttributeDefinitions []CustomAttributeDefinitionInput `json:"customAttributeDefinitions,omitempty"`
+}
+
+type CreateOrganizationTemplatePayload struct {
+	ClientMutationID *string               `json:"clientMutationId,omitempty"`
+	Template         *OrganizationTemplate `json:"template,omitempty"`
+	UserErrors       []UserError           `json:"userErrors"`
+}
+
+type CustomAttribute struct {
+	Key   string              `json:"key"`
+	Type  CustomAttributeType `json:"type"`
+	Value any                 `json:"value,omitempty"`
+}
+
+type CustomAttributeDefinition struct {
+	Key          string              `json:"key"`
+	Type         CustomAttributeType `json:"type"`
+	Required     bool                `json:"required"`
+	DefaultValue any                 `json:"defaultValue,omitempty"`
+}
+
+type CustomAttributeDefinitionInput struct {
+	Key  string              `json:"key"`
+	Type CustomAttributeType `json:"type"`
+	// Default false.
+	Required *bool `json:"required,omitempty"`
+	// Must have the definition's type.
+	DefaultValue any `json:"defaultValue,omitempty"`
+}
+
+type CustomAttributeInput struct {
+	// ^[A-Za-z][A-Za-z0-9_.-]{0,63}$
+	Key   string `json:"key"`
+	Value any    `json:"value,omitempty"`
 }
 
 type Member struct {
@@ -50,6 +181,14 @@ type Member struct {
 	Role     MemberRole   `json:"role"`
 	Status   MemberStatus `json:"status"`
 	JoinedAt *DateTime    `json:"joinedAt,omitempty"`
+	// True once the member has confirmed the email address.
+	EmailVerified bool `json:"emailVerified"`
+}
+
+type MfaInput struct {
+	Enabled bool `json:"enabled"`
+	// 1..1440.
+	ExpirationInMinutes *int `json:"expirationInMinutes,omitempty"`
 }
 
 type Mutation struct {
@@ -61,19 +200,34 @@ type ObjectDetails struct {
 	Sequence     int      `json:"sequence"`
 	CreationDate DateTime `json:"creationDate"`
 	ChangeDate   DateTime `json:"changeDate"`
-	// The id of the owner of the resource: the caller's tenant.
+	// The id of the owner of the resource: the acting organization (X-Organization-ID), else the caller's tenant.
 	ResourceOwner string `json:"resourceOwner"`
 }
 
 type Organization struct {
-	ID           string  `json:"id"`
-	Name         string  `json:"name"`
-	Slug         string  `json:"slug"`
-	Description  *string `json:"description,omitempty"`
-	AvatarURL    *string `json:"avatarUrl,omitempty"`
-	CountryCode  *string `json:"countryCode,omitempty"`
-	LanguageCode *string `json:"languageCode,omitempty"`
-	// The organization's primary domain; generated as <slug>.<ORG_DOMAIN_SUFFIX>.
+	ID                string                    `json:"id"`
+	Name              string                    `json:"name"`
+	Slug              string                    `json:"slug"`
+	Description       *string                   `json:"description,omitempty"`
+	AvatarURL         *string                   `json:"avatarUrl,omitempty"`
+	CountryCode       *string                   `json:"countryCode,omitempty"`
+	LanguageCode      *string                   `json:"languageCode,omitempty"`
+	Locale            *string                   `json:"locale,omitempty"`
+	Timezone          *string                   `json:"timezone,omitempty"`
+	Phone             *string                   `json:"phone,omitempty"`
+	Headquarters      *Address                  `json:"headquarters,omitempty"`
+	ContactEmails     []string                  `json:"contactEmails"`
+	BillingEmails     []string                  `json:"billingEmails"`
+	PrivacyPolicyURL  *string                   `json:"privacyPolicyUrl,omitempty"`
+	TermsOfServiceURL *string                   `json:"termsOfServiceUrl,omitempty"`
+	Coupons           []string                  `json:"coupons"`
+	RegionTemplate    *string                   `json:"regionTemplate,omitempty"`
+	Subscription      *OrganizationSubscription `json:"subscription,omitempty"`
+	Template          *OrganizationTemplate     `json:"template,omitempty"`
+	CustomAttributes  []CustomAttribute         `json:"customAttributes"`
+	// The administrator created with the organization.
+	PrimaryAdministrator *Member `json:"primaryAdministrator,omitempty"`
+	// The organization's primary domain: the one given at creation, else <slug>.<ORG_DOMAIN_SUFFIX>.
 	PrimaryDomain string               `json:"primaryDomain"`
 	Domains       []OrganizationDomain `json:"domains"`
 	IsPrivate     bool                 `json:"isPrivate"`
@@ -105,6 +259,26 @@ type OrganizationDomain struct {
 	IsGenerated bool `json:"isGenerated"`
 }
 
+type OrganizationSubscription struct {
+	Plan         string       `json:"plan"`
+	BillingCycle BillingCycle `json:"billingCycle"`
+}
+
+type OrganizationTemplate struct {
+	ID                         string                      `json:"id"`
+	Name                       string                      `json:"name"`
+	Description                *string                     `json:"description,omitempty"`
+	CountryCode                *string                     `json:"countryCode,omitempty"`
+	LanguageCode               *string                     `json:"languageCode,omitempty"`
+	Locale                     *string                     `json:"locale,omitempty"`
+	Timezone                   *string                     `json:"timezone,omitempty"`
+	IsPrivate                  *bool                       `json:"isPrivate,omitempty"`
+	RegionTemplate             *string                     `json:"regionTemplate,omitempty"`
+	DefaultProject             *ProjectTemplate            `json:"defaultProject,omitempty"`
+	CustomAttributeDefinitions []CustomAttributeDefinition `json:"customAttributeDefinitions"`
+	CreatedAt                  DateTime                    `json:"createdAt"`
+}
+
 type Project struct {
 	ID             string           `json:"id"`
 	OrganizationID string           `json:"organizationId"`
@@ -123,8 +297,33 @@ type Project struct {
 	UpdatedAt      DateTime         `json:"updatedAt"`
 }
 
+type ProjectInput struct {
+	// 1..200 characters; required in projects, default "Default project" for defaultProject.
+	Name *string `json:"name,omitempty"`
+	// Default WEBSITE.
+	Type *ProjectType `json:"type,omitempty"`
+	// Default LIVE.
+	Mode *ProjectMode `json:"mode,omitempty"`
+	// Default: the organization's contactEmails.
+	ContactEmails []string              `json:"contactEmails,omitempty"`
+	SendFromEmail *SenderEmailInput     `json:"sendFromEmail,omitempty"`
+	Settings      *ProjectSettingsInput `json:"settings,omitempty"`
+}
+
 type ProjectSettings struct {
 	Trackers *TrackerSettings `json:"trackers"`
+}
+
+type ProjectSettingsInput struct {
+	Trackers *TrackerSettingsInput `json:"trackers,omitempty"`
+}
+
+// The default project a template gives the organizations made from it.
+type ProjectTemplate struct {
+	Name          *string      `json:"name,omitempty"`
+	Type          *ProjectType `json:"type,omitempty"`
+	Mode          *ProjectMode `json:"mode,omitempty"`
+	ContactEmails []string     `json:"contactEmails,omitempty"`
 }
 
 type Query struct {
@@ -136,6 +335,16 @@ type SenderEmail struct {
 	Name  *string `json:"name,omitempty"`
 }
 
+type SenderEmailInput struct {
+	Email string  `json:"email"`
+	Name  *string `json:"name,omitempty"`
+}
+
+type SubscriptionInput struct {
+	Plan         string       `json:"plan"`
+	BillingCycle BillingCycle `json:"billingCycle"`
+}
+
 type Tenant struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
@@ -145,6 +354,11 @@ type TrackerSettings struct {
 	DeepScan         bool      `json:"deepScan"`
 	RealTimeScan     bool      `json:"realTimeScan"`
 	LastRealTimeScan *DateTime `json:"lastRealTimeScan,omitempty"`
+}
+
+type TrackerSettingsInput struct {
+	DeepScan     *bool `json:"deepScan,omitempty"`
+	RealTimeScan *bool `json:"realTimeScan,omitempty"`
 }
 
 type User struct {
@@ -173,6 +387,178 @@ type Viewer struct {
 	// The principal acting through this key; it becomes the first OWNER of the organizations it creates.
 	User        *User        `json:"user"`
 	Permissions []Permission `json:"permissions"`
+}
+
+type BillingCycle string
+
+const (
+	BillingCycleMonthly BillingCycle = "MONTHLY"
+	BillingCycleYearly  BillingCycle = "YEARLY"
+)
+
+var AllBillingCycle = []BillingCycle{
+	BillingCycleMonthly,
+	BillingCycleYearly,
+}
+
+func (e BillingCycle) IsValid() bool {
+	switch e {
+	case BillingCycleMonthly, BillingCycleYearly:
+		return true
+	}
+	return false
+}
+
+func (e BillingCycle) String() string {
+	return string(e)
+}
+
+func (e *BillingCycle) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BillingCycle(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BillingCycle", str)
+	}
+	return nil
+}
+
+func (e BillingCycle) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BillingCycle) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BillingCycle) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type CustomAttributeType string
+
+const (
+	CustomAttributeTypeString  CustomAttributeType = "STRING"
+	CustomAttributeTypeNumber  CustomAttributeType = "NUMBER"
+	CustomAttributeTypeBoolean CustomAttributeType = "BOOLEAN"
+	// An ISO 8601 date, YYYY-MM-DD.
+	CustomAttributeTypeDate CustomAttributeType = "DATE"
+)
+
+var AllCustomAttributeType = []CustomAttributeType{
+	CustomAttributeTypeString,
+	CustomAttributeTypeNumber,
+	CustomAttributeTypeBoolean,
+	CustomAttributeTypeDate,
+}
+
+func (e CustomAttributeType) IsValid() bool {
+	switch e {
+	case CustomAttributeTypeString, CustomAttributeTypeNumber, CustomAttributeTypeBoolean, CustomAttributeTypeDate:
+		return true
+	}
+	return false
+}
+
+func (e CustomAttributeType) String() string {
+	return string(e)
+}
+
+func (e *CustomAttributeType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CustomAttributeType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CustomAttributeType", str)
+	}
+	return nil
+}
+
+func (e CustomAttributeType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CustomAttributeType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CustomAttributeType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type Gender string
+
+const (
+	GenderMale        Gender = "MALE"
+	GenderFemale      Gender = "FEMALE"
+	GenderUndisclosed Gender = "UNDISCLOSED"
+)
+
+var AllGender = []Gender{
+	GenderMale,
+	GenderFemale,
+	GenderUndisclosed,
+}
+
+func (e Gender) IsValid() bool {
+	switch e {
+	case GenderMale, GenderFemale, GenderUndisclosed:
+		return true
+	}
+	return false
+}
+
+func (e Gender) String() string {
+	return string(e)
+}
+
+func (e *Gender) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Gender(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Gender", str)
+	}
+	return nil
+}
+
+func (e Gender) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Gender) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Gender) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type MemberRole string

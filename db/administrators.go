@@ -1,0 +1,142 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"orgs/domain"
+)
+
+// upsertAdministrator returns the tenant's user with the administrator's email, creating it, or filling
+// in what an existing user's profile lacks (an existing profile is never overwritten).
+func upsertAdministrator(ctx context.Context, tx *sqlx.Tx, tenantID string, a *domain.NewAdministrator) (string, error) {
+	address, err := jsonOrNil(a.Address)
+	if err != nil {
+		return "", err
+	}
+	const q = `
+INSERT INTO users (tenant_id, id, email, name, first_name, last_name, description, phone, locale, gender,
+    date_of_birth, address, mfa_enabled, mfa_expiration_minutes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (tenant_id, lower(email)) DO UPDATE SET
+    name = coalesce(users.name, EXCLUDED.name),
+    first_name = coalesce(users.first_name, EXCLUDED.first_name),
+    last_name = coalesce(users.last_name, EXCLUDED.last_name),
+    description = coalesce(users.description, EXCLUDED.description),
+    phone = coalesce(users.phone, EXCLUDED.phone),
+    locale = coalesce(users.locale, EXCLUDED.locale),
+    gender = coalesce(users.gender, EXCLUDED.gender),
+    date_of_birth = coalesce(users.date_of_birth, EXCLUDED.date_of_birth),
+    address = coalesce(users.address, EXCLUDED.address),
+    mfa_enabled = users.mfa_enabled OR EXCLUDED.mfa_enabled,
+    mfa_expiration_minutes = coalesce(users.mfa_expiration_minutes, EXCLUDED.mfa_expiration_minutes)
+RETURNING id`
+	var id string
+	err = tx.GetContext(ctx, &id, q, tenantID, uuid.NewString(), a.Email, a.FullName(), a.FirstName, a.LastName,
+		a.Description, a.Phone, a.Locale, a.Gender, a.DateOfBirth, address, a.MFAEnabled, a.MFAExpirationMinutes)
+	if err != nil {
+		return "", fmt.Errorf("upsert administrator: %w", err)
+	}
+	return id, nil
+}
+
+// inviteAdministrator makes the administrator an INVITED ADMIN of o and queues, in the same
+// transaction, the confirmation email with a one-time token (only its hash is stored).
+func (s *Store) inviteAdministrator(ctx context.Context, tx *sqlx.Tx, o *domain.Organization, a *domain.NewAdministrator, landingPage string, now time.Time) error {
+	membershipID := uuid.NewString()
+	const qMember = `
+INSERT INTO memberships (tenant_id, id, organization_id, user_id, role, status, created_at)
+VALUES ($1, $2, $3, $4, 'ADMIN', 'INVITED', $5)`
+	if _, err := tx.ExecContext(ctx, qMember, o.TenantID, membershipID, o.ID, *o.PrimaryAdministratorUserID, now); err != nil {
+		return fmt.Errorf("insert administrator membership: %w", err)
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	hash := sha256.Sum256([]byte(token))
+	const qToken = `
+INSERT INTO email_confirmations (tenant_id, token_hash, organization_id, membership_id, user_id, email, expires_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	if _, err := tx.ExecContext(ctx, qToken, o.TenantID, hash[:], o.ID, membershipID, *o.PrimaryAdministratorUserID,
+		a.Email, now.Add(s.ConfirmationTTL), now); err != nil {
+		return fmt.Errorf("insert confirmation token: %w", err)
+	}
+	link, err := url.Parse(landingPage)
+	if err != nil {
+		return fmt.Errorf("landing page: %w", err)
+	}
+	query := link.Query()
+	query.Set("token", token)
+	link.RawQuery = query.Encode()
+	subject, text, html := domain.ConfirmationEmail(o.Name, a.FirstName, link.String(), s.ConfirmationTTL)
+	return insertEmail(ctx, tx, domain.Email{
+		TenantID: o.TenantID, Kind: domain.EmailKindConfirmation, To: a.Email, Subject: subject, TextBody: text, HTMLBody: html,
+	}, now)
+}
+
+// ConfirmEmail spends a confirmation token of the actor's tenant: the address becomes verified, the
+// membership ACTIVE, and the organization records member.confirmed. A used, expired, unknown or
+// other-tenant token is INVALID_VALUE at path.
+func (s *Store) ConfirmEmail(ctx context.Context, a *domain.Actor, token string, path domain.Path) (*domain.Member, error) {
+	invalid := violation(path, domain.VInvalidValue, "this confirmation link is invalid, expired or already used")
+	hash := sha256.Sum256([]byte(token))
+	var member *domain.Member
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		now := s.nowUTC()
+		var c struct {
+			OrgID        string `db:"organization_id"`
+			MembershipID string `db:"membership_id"`
+			UserID       string `db:"user_id"`
+			Email        string `db:"email"`
+		}
+		const q = `
+UPDATE email_confirmations SET used_at = $3
+WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > $3
+RETURNING organization_id, membership_id, user_id, email`
+		err := tx.GetContext(ctx, &c, q, a.TenantID, hash[:], now)
+		if errors.Is(err, sql.ErrNoRows) {
+			return invalid
+		}
+		if err != nil {
+			return fmt.Errorf("spend token: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email_verified_at = coalesce(email_verified_at, $3) WHERE tenant_id = $1 AND id = $2`,
+			a.TenantID, c.UserID, now); err != nil {
+			return fmt.Errorf("verify email: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE memberships SET status = 'ACTIVE', joined_at = $3 WHERE tenant_id = $1 AND id = $2`,
+			a.TenantID, c.MembershipID, now); err != nil {
+			return fmt.Errorf("activate member: %w", err)
+		}
+		var seq int64
+		if err := tx.GetContext(ctx, &seq, `UPDATE organizations SET sequence = sequence + 1, updated_at = $3 WHERE tenant_id = $1 AND id = $2 RETURNING sequence`,
+			a.TenantID, c.OrgID, now); err != nil {
+			return fmt.Errorf("record confirmation: %w", err)
+		}
+		payload, _ := json.Marshal(map[string]any{"memberId": c.MembershipID, "email": c.Email})
+		if err := insertEvent(ctx, tx, a.TenantID, c.OrgID, seq, domain.EventMemberConfirmed, a, payload, now); err != nil {
+			return err
+		}
+		ms, err := membersWhere(ctx, tx, `m.tenant_id = $1 AND m.id = $2`, a.TenantID, c.MembershipID)
+		if err != nil {
+			return err
+		}
+		member = &ms[0]
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("confirm email: %w", err)
+	}
+	return member, nil
+}
