@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"orgs/db"
 	"orgs/db/dbtest"
 )
@@ -214,6 +217,41 @@ func TestConfig(t *testing.T) {
 	for k, v := range map[string]string{"DB_MAX_CONNS": "0", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"} {
 		if _, err := loadConfig(env(map[string]string{k: v})); err == nil {
 			t.Errorf("%s=%s accepted", k, v)
+		}
+	}
+}
+
+// TestReadmeExamplesAreValid checks every GraphQL example of the README against the schema, so that the
+// documentation cannot drift from the API.
+func TestReadmeExamplesAreValid(t *testing.T) {
+	t.Parallel()
+	sdl, err := os.ReadFile("schema.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, gerr := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphqls", Input: string(sdl)})
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```graphql\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	for _, m := range regexp.MustCompile(`(?s)-d '(\{.*?\})'`).FindAllStringSubmatch(string(readme), -1) {
+		var body struct{ Query string }
+		if err := json.Unmarshal([]byte(m[1]), &body); err != nil {
+			t.Errorf("README curl body is not JSON: %v\n%s", err, m[1])
+			continue
+		}
+		blocks = append(blocks, []string{"", body.Query})
+	}
+	if len(blocks) < 4 {
+		t.Fatalf("found %d GraphQL examples in README.md", len(blocks))
+	}
+	for _, b := range blocks {
+		if _, errs := gqlparser.LoadQuery(schema, b[1]); errs != nil {
+			t.Errorf("README example does not validate: %v\n%s", errs, b[1])
 		}
 	}
 }
