@@ -22,6 +22,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
 	"orgs/db"
 	"orgs/domain"
 	"orgs/graph"
@@ -54,6 +59,10 @@ type config struct {
 	SMTPURL         string
 	EmailFrom       string
 	ConfirmationTTL time.Duration
+	RequestTimeout  time.Duration
+	RateLimit       int
+	RedisURL        string
+	CORSOrigins     []string
 }
 
 // defaultDatabaseURL is used when DATABASE_URL is unset: the local PostgreSQL. `make run` and `make test`
@@ -74,6 +83,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		EmailFrom:       getenv("EMAIL_FROM"),
 		ConfirmationTTL: 72 * time.Hour,
 		Regions:         []string{"us", "eu"},
+		RequestTimeout:  graph.DefaultHandlerOptions.RequestTimeout,
+		RateLimit:       600,
+		RedisURL:        getenv("REDIS_URL"),
+		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = defaultDatabaseURL
@@ -85,13 +98,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.EmailFrom = "orgs <no-reply@" + c.DomainSuffix + ">"
 	}
 	if v := getenv("REGIONS"); v != "" {
-		c.Regions = nil
-		for _, r := range strings.Split(v, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				c.Regions = append(c.Regions, r)
-			}
-		}
-		if len(c.Regions) == 0 {
+		if c.Regions = splitList(v); len(c.Regions) == 0 {
 			return c, fmt.Errorf("REGIONS must name at least one region")
 		}
 	}
@@ -125,6 +132,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("INTROSPECTION must be true or false, not %q", v)
 		}
 	}
+	if v := getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
+		if c.RateLimit, err = strconv.Atoi(v); err != nil || c.RateLimit < 0 {
+			return c, fmt.Errorf("RATE_LIMIT_PER_MINUTE must be a whole number (0 turns the limit off), not %q", v)
+		}
+	}
+	if v := getenv("REQUEST_TIMEOUT"); v != "" {
+		if c.RequestTimeout, err = time.ParseDuration(v); err != nil || c.RequestTimeout <= 0 {
+			return c, fmt.Errorf("REQUEST_TIMEOUT must be a positive duration such as 30s, not %q", v)
+		}
+	}
 	if v := getenv("CONFIRMATION_TTL"); v != "" {
 		if c.ConfirmationTTL, err = time.ParseDuration(v); err != nil || c.ConfirmationTTL <= 0 {
 			return c, fmt.Errorf("CONFIRMATION_TTL must be a positive duration such as 72h, not %q", v)
@@ -136,6 +153,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func newLogger(c config, w io.Writer) *slog.Logger {
@@ -220,9 +248,25 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	})
 	background.Go(func() { purgeIdempotencyKeys(bgCtx, store, logger) })
 
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb = redis.NewClient(opt)
+		defer rdb.Close()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("connect to Redis: %w", err)
+		}
+	}
+	h, err := newHandler(store, logger, cfg, rdb, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              cfg.ListenAddr,
-		Handler:           newHandler(store, logger, cfg),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -279,13 +323,31 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// newHandler routes the server's paths: the playground at /, the API at /query, and the probes.
-func newHandler(store *db.Store, logger *slog.Logger, cfg config) http.Handler {
+// newHandler routes the server's paths: the playground at /, the API at /query, the probes and the
+// metrics. rdb, when not nil, shares rate limits and persisted queries between replicas.
+func newHandler(store *db.Store, logger *slog.Logger, cfg config, rdb *redis.Client, reg *prometheus.Registry) (http.Handler, error) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(store.DB().DB, "orgs"))
+	metrics := graph.NewMetrics(reg)
+	opt := graph.DefaultHandlerOptions
+	opt.Introspection, opt.ComplexityLimit, opt.MaxBodyBytes = cfg.Introspection, cfg.ComplexityLimit, cfg.MaxBodyBytes
+	opt.RequestTimeout, opt.CORSOrigins, opt.Metrics = cfg.RequestTimeout, cfg.CORSOrigins, metrics
+	if rdb != nil {
+		opt.APQCache = graph.RedisAPQCache{Client: rdb, TTL: 24 * time.Hour}
+	}
+	if cfg.RateLimit > 0 {
+		rl, err := graph.NewRateLimiter(cfg.RateLimit, rdb, logger)
+		if err != nil {
+			return nil, fmt.Errorf("rate limiter: %w", err)
+		}
+		rl.Rejected = metrics.RateLimited.Inc
+		opt.RateLimiter = rl
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("/", playground.Handler("orgs", "/query"))
-	mux.Handle("/query", graph.NewHandler(&graph.Resolver{Store: store, Logger: logger}, graph.HandlerOptions{
-		Introspection: cfg.Introspection, ComplexityLimit: cfg.ComplexityLimit, MaxBodyBytes: cfg.MaxBodyBytes,
-	}))
+	mux.Handle("/query", graph.NewHandler(&graph.Resolver{Store: store, Logger: logger}, opt))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
@@ -299,7 +361,7 @@ func newHandler(store *db.Store, logger *slog.Logger, cfg config) http.Handler {
 		}
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
-	return graph.WithRequests(logger, mux)
+	return graph.WithRequests(logger, mux), nil
 }
 
 func writeStatus(w http.ResponseWriter, code int, status, reason string) {

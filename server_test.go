@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -158,6 +159,19 @@ func TestServe(t *testing.T) {
 		t.Errorf("README read: owners %v, defaultProject %v", owners, read["defaultProject"])
 	}
 
+	// Metrics: operations by root field and outcome, the pool, rate limiting.
+	code, metrics := get("/metrics")
+	for _, want := range []string{
+		`orgs_graphql_operations_total{operation="mutation createOrganization",outcome="ok"} 1`,
+		`orgs_graphql_operations_total{operation="query organization",outcome="ok"} 1`,
+		`orgs_graphql_operation_duration_seconds_bucket{operation="mutation createOrganization",outcome="ok",le="+Inf"} 1`,
+		`go_sql_open_connections{db_name="orgs"}`, `orgs_rate_limited_requests_total 0`,
+	} {
+		if code != http.StatusOK || !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	stop()
 	select {
 	case err := <-done:
@@ -180,7 +194,10 @@ func TestReadyzNeedsMigrations(t *testing.T) {
 	}
 	defer store.Close()
 	cfg, _ := loadConfig(env(nil))
-	h := newHandler(store, newLogger(cfg, io.Discard), cfg)
+	h, err := newHandler(store, newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
 	res := httpGet(t, h, "/readyz")
 	if res != http.StatusServiceUnavailable {
 		t.Errorf("/readyz on an unmigrated database = %d, want 503", res)

@@ -1,10 +1,8 @@
 package graph
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,11 +17,11 @@ import (
 // Authenticate resolves the API key of each request (Authorization: Bearer or X-API-Key) to its actor.
 // A missing or unknown key is HTTP 401 with WWW-Authenticate and one UNAUTHENTICATED error, except that
 // a request made only of introspection (the playground loading the schema) needs no key.
-func Authenticate(store *db.Store, logger *slog.Logger, maxBody int64, next http.Handler) http.Handler {
+func Authenticate(store *db.Store, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := apiKeyOf(r)
 		if key == "" {
-			if r.Method == http.MethodOptions || introspectionOnly(r, maxBody) {
+			if r.Method == http.MethodOptions || introspectionOnly(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -86,26 +84,9 @@ func writeError(w http.ResponseWriter, status int, code, msg, requestID string) 
 }
 
 // introspectionOnly reports whether the request's operations select nothing but __schema, __type and
-// __typename at their root. It reads at most maxBody bytes of a POST body and puts them back.
-func introspectionOnly(r *http.Request, maxBody int64) bool {
-	var query string
-	switch r.Method {
-	case http.MethodGet:
-		query = r.URL.Query().Get("query")
-	case http.MethodPost:
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-		if err != nil || int64(len(body)) > maxBody {
-			return false
-		}
-		var params struct {
-			Query string `json:"query"`
-		}
-		if json.Unmarshal(body, &params) != nil {
-			return false
-		}
-		query = params.Query
-	}
+// __typename at their root.
+func introspectionOnly(r *http.Request) bool {
+	query := paramsFrom(r.Context()).Query
 	if query == "" {
 		return false
 	}

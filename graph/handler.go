@@ -3,12 +3,14 @@ package graph
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"orgs/domain"
@@ -19,50 +21,95 @@ import (
 type HandlerOptions struct {
 	// Introspection allows __schema and __type queries (the playground needs them).
 	Introspection bool
-	// ComplexityLimit caps the cost of one operation (every field costs 1, nested lists multiply).
+	// ComplexityLimit caps the cost of one operation: every field costs 1, and a list field multiplies
+	// the cost of its selection by its page size (10 when it has none).
 	ComplexityLimit int
-	// MaxBodyBytes caps a request body.
+	// MaxBodyBytes caps a request body (413 beyond).
 	MaxBodyBytes int64
+	// RequestTimeout bounds the work of one request.
+	RequestTimeout time.Duration
+	// Limits bound the size and shape of a document before it is validated.
+	Limits QueryLimits
+	// RateLimiter, when set, limits the requests per API key.
+	RateLimiter *RateLimiter
+	// Metrics, when set, records every operation.
+	Metrics *Metrics
+	// APQCache holds automatic persisted queries; nil keeps them in process.
+	APQCache graphql.Cache[string]
+	// CORSOrigins are the origins browsers may call the API from ("*" for any); none by default.
+	CORSOrigins []string
 }
 
 // DefaultHandlerOptions are the options the server starts with unless configured otherwise.
-var DefaultHandlerOptions = HandlerOptions{Introspection: true, ComplexityLimit: 1000, MaxBodyBytes: 1 << 20}
+var DefaultHandlerOptions = HandlerOptions{
+	Introspection: true, ComplexityLimit: 5000, MaxBodyBytes: 1 << 20, RequestTimeout: 30 * time.Second,
+	Limits: DefaultQueryLimits,
+}
 
-// NewHandler returns the /query endpoint: authentication, then gqlgen with explicit transports (POST
-// JSON, and GET for queries only; no multipart, no websockets), a parsed-query cache, automatic
-// persisted queries, a complexity limit, the error presenter and panic recovery.
+// NewHandler returns the /query endpoint. In the order a request meets them: CORS, the guard (method,
+// content type, body size, UTF-8, batches, deadline), the rate limit, the document limits,
+// authentication, then gqlgen with explicit transports (POST JSON, and GET for queries only; no
+// multipart, no websockets), a parsed-query cache, automatic persisted queries, a complexity limit, the
+// error presenter and panic recovery.
 func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{
-		Resolvers:  r,
-		Directives: DirectiveRoot{HasPermission: hasPermission},
-	}))
+	cfg := Config{Resolvers: r, Directives: DirectiveRoot{HasPermission: hasPermission}}
+	listCosts(&cfg.Complexity)
+	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if opt.Limits.MaxTokens > 0 {
+		srv.SetParserTokenLimit(opt.Limits.MaxTokens)
+	}
 	if opt.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	apq := opt.APQCache
+	if apq == nil {
+		apq = lru.New[string](1000)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
 	if opt.ComplexityLimit > 0 {
 		srv.Use(extension.FixedComplexityLimit(opt.ComplexityLimit))
+	}
+	if opt.Metrics != nil {
+		srv.Use(metricsExtension{opt.Metrics})
 	}
 	srv.SetErrorPresenter(errorPresenter(r.Logger))
 	srv.SetRecoverFunc(recoverFunc(r.Logger))
 
 	var h http.Handler = srv
-	h = Authenticate(r.Store, r.Logger, opt.MaxBodyBytes, h)
-	return limitBody(opt.MaxBodyBytes, h)
+	h = Authenticate(r.Store, r.Logger, h)
+	h = LimitQueries(opt.Limits, h)
+	if opt.RateLimiter != nil {
+		h = opt.RateLimiter.Middleware(h)
+	}
+	h = Guard(opt.MaxBodyBytes, opt.RequestTimeout, h)
+	return cors.New(cors.Options{
+		AllowedOrigins: opt.CORSOrigins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "X-API-Key", "Content-Type", "Accept", "Idempotency-Key",
+			"X-Organization-ID", "X-Request-ID", "Apollo-Require-Preflight"},
+		ExposedHeaders: []string{"X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"},
+		MaxAge:         600,
+	}).Handler(h)
 }
 
-// limitBody caps the request body; gqlgen answers a larger one with an error.
-func limitBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if max > 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, max)
-		}
-		next.ServeHTTP(w, r)
-	})
+// listPageCost is what a list field multiplies the cost of its selection by: the size of a typical page.
+const listPageCost = 10
+
+// listCosts makes every list field cost its selection times listPageCost, so that nested lists add up
+// as the rows they would fetch.
+func listCosts(c *ComplexityRoot) {
+	perItem := func(child int) int { return 1 + listPageCost*child }
+	c.Organization.Projects = perItem
+	c.Organization.Owners = perItem
+	c.Organization.Members = perItem
+	c.Organization.Domains = perItem
+	c.Organization.CustomAttributes = perItem
+	c.Query.OrganizationTemplates = perItem
+	c.OrganizationTemplate.CustomAttributeDefinitions = perItem
 }
 
 // hasPermission implements @hasPermission: the field resolves only for an actor holding the permission.

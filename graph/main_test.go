@@ -82,10 +82,14 @@ func newAPIInOtherTenant(t *testing.T) *api {
 }
 
 func newAPIFor(t *testing.T, s *db.Store, tenant string) *api {
+	return newAPIWith(t, s, tenant, graph.DefaultHandlerOptions)
+}
+
+func newAPIWith(t *testing.T, s *db.Store, tenant string, opt graph.HandlerOptions) *api {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
-	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, graph.DefaultHandlerOptions))
+	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, opt))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	a := &api{t: t, url: srv.URL, store: s, logs: logs, client: srv.Client()}
