@@ -41,9 +41,10 @@ const qInsertOrganization = `
 INSERT INTO organizations (tenant_id, id, name, slug, description, avatar_url, country_code, language_code,
     is_private, is_default, status, status_changed_at, resource_owner, created_by, created_at, updated_at, sequence,
     locale, timezone, phone, headquarters, contact_emails, billing_emails, privacy_policy_url, terms_of_service_url,
-    coupons, region_template, subscription_plan, subscription_billing_cycle, template_id, primary_administrator_id)
+    coupons, region_template, subscription_plan, subscription_billing_cycle, template_id, primary_administrator_id,
+    member_count)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $12, $12, 1,
-    $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+    $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
 ON CONFLICT ON CONSTRAINT organizations_slug_key DO NOTHING`
 
 // insertOrganization inserts o under its requested slug, or under the first free slug generated from
@@ -63,7 +64,7 @@ func insertOrganization(ctx context.Context, tx *sqlx.Tx, o *domain.Organization
 			o.AvatarURL, o.CountryCode, o.LanguageCode, o.IsPrivate, o.IsDefault, o.Status, o.CreatedAt,
 			o.ResourceOwner, o.CreatedBy, o.Locale, o.Timezone, o.Phone, headquarters, pq.Array(o.ContactEmails),
 			pq.Array(o.BillingEmails), o.PrivacyPolicyURL, o.TermsOfServiceURL, pq.Array(o.Coupons),
-			o.RegionTemplate, plan, cycle, o.TemplateID, o.PrimaryAdministratorUserID)
+			o.RegionTemplate, plan, cycle, o.TemplateID, o.PrimaryAdministratorUserID, o.TotalMembers)
 	}
 	if o.Slug != "" {
 		inserted, err := insert(o.Slug)

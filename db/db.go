@@ -40,6 +40,8 @@ type Store struct {
 
 // Options tune the connection pool.
 type Options struct {
+	// Driver is the database/sql driver name; default "postgres" (lib/pq).
+	Driver          string
 	MaxOpenConns    int
 	DomainSuffix    string
 	Regions         []string
@@ -48,7 +50,11 @@ type Options struct {
 
 // Open connects to PostgreSQL at url and checks the connection.
 func Open(ctx context.Context, url string, opt Options) (*Store, error) {
-	conn, err := sqlx.Open("postgres", url)
+	drv := opt.Driver
+	if drv == "" {
+		drv = "postgres"
+	}
+	conn, err := sqlx.Open(drv, url)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -222,7 +222,7 @@ o.billing_emails, o.privacy_policy_url, o.terms_of_service_url, o.coupons, o.reg
 o.subscription_plan, o.subscription_billing_cycle, o.template_id, o.primary_administrator_id,
 coalesce((SELECT d.domain FROM organization_domains d
           WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.is_primary), '') AS primary_domain,
-(SELECT count(*) FROM memberships m WHERE m.tenant_id = o.tenant_id AND m.organization_id = o.id) AS total_members`
+o.member_count AS total_members`
 
 type organizationRow struct {
 	TenantID        string    `db:"tenant_id"`
@@ -357,15 +357,19 @@ type projectRow struct {
 	UpdatedAt        time.Time      `db:"updated_at"`
 }
 
-// Projects returns an organization's projects, the default first, then by creation.
+// Projects returns an organization's projects, the default first, then in the order given.
 func (s *Store) Projects(ctx context.Context, tenantID, orgID string) ([]domain.Project, error) {
-	const q = `
+	return s.projectsWhere(ctx, `tenant_id = $1 AND organization_id = $2`, tenantID, orgID)
+}
+
+func (s *Store) projectsWhere(ctx context.Context, where string, args ...any) ([]domain.Project, error) {
+	q := `
 SELECT tenant_id, id, organization_id, name, slug, type, mode, status, is_default, contact_emails,
        send_from_email, send_from_name, deep_scan, real_time_scan, last_real_time_scan, created_at, updated_at
-FROM projects WHERE tenant_id = $1 AND organization_id = $2
-ORDER BY is_default DESC, created_at, position, id`
+FROM projects WHERE ` + where + `
+ORDER BY organization_id, is_default DESC, created_at, position, id`
 	var rows []projectRow
-	if err := s.db.SelectContext(ctx, &rows, q, tenantID, orgID); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
 	out := make([]domain.Project, len(rows))
@@ -401,10 +405,10 @@ func (s *Store) PrimaryAdministrator(ctx context.Context, tenantID, orgID string
 
 func membersWhere(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]domain.Member, error) {
 	query := `
-SELECT m.id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, u.email_verified_at IS NOT NULL
+SELECT m.id, m.organization_id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, u.email_verified_at IS NOT NULL
 FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
 WHERE ` + where + `
-ORDER BY array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
+ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
 	rows, err := q.QueryxContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
@@ -413,7 +417,7 @@ ORDER BY array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at
 	out := []domain.Member{}
 	for rows.Next() {
 		var m domain.Member
-		if err := rows.Scan(&m.ID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt, &m.EmailVerified); err != nil {
+		if err := rows.Scan(&m.ID, &m.OrganizationID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt, &m.EmailVerified); err != nil {
 			return nil, fmt.Errorf("scan member: %w", err)
 		}
 		if m.JoinedAt != nil {
@@ -430,17 +434,23 @@ ORDER BY array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at
 
 // Attributes returns an organization's custom attributes by key.
 func (s *Store) Attributes(ctx context.Context, tenantID, orgID string) ([]domain.Attribute, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, type, value FROM organization_attributes
-WHERE tenant_id = $1 AND organization_id = $2 ORDER BY key`, tenantID, orgID)
+	m, err := s.attributesWhere(ctx, `tenant_id = $1 AND organization_id = $2`, tenantID, orgID)
+	return m[orgID], err
+}
+
+func (s *Store) attributesWhere(ctx context.Context, where string, args ...any) (map[string][]domain.Attribute, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, key, type, value FROM organization_attributes
+WHERE `+where+` ORDER BY organization_id, key`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list attributes: %w", err)
 	}
 	defer rows.Close()
-	out := []domain.Attribute{}
+	out := map[string][]domain.Attribute{}
 	for rows.Next() {
+		var org string
 		var a domain.Attribute
 		var raw []byte
-		if err := rows.Scan(&a.Key, &a.Type, &raw); err != nil {
+		if err := rows.Scan(&org, &a.Key, &a.Type, &raw); err != nil {
 			return nil, fmt.Errorf("scan attribute: %w", err)
 		}
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -448,7 +458,7 @@ WHERE tenant_id = $1 AND organization_id = $2 ORDER BY key`, tenantID, orgID)
 		if err := dec.Decode(&a.Value); err != nil {
 			return nil, fmt.Errorf("decode attribute %s: %w", a.Key, err)
 		}
-		out = append(out, a)
+		out[org] = append(out[org], a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list attributes: %w", err)

@@ -415,13 +415,14 @@ const (
 
 // Member is a user's membership of an organization.
 type Member struct {
-	ID       string
-	UserID   string
-	Email    string
-	Name     *string
-	Role     MemberRole
-	Status   MemberStatus
-	JoinedAt *time.Time
+	ID             string
+	OrganizationID string
+	UserID         string
+	Email          string
+	Name           *string
+	Role           MemberRole
+	Status         MemberStatus
+	JoinedAt       *time.Time
 	// EmailVerified is true once the member confirmed the address.
 	EmailVerified bool
 }

@@ -28,6 +28,7 @@ func toOrganization(o *domain.Organization) *model.Organization {
 		ContactEmails: nonNil(o.ContactEmails), BillingEmails: nonNil(o.BillingEmails),
 		PrivacyPolicyURL: o.PrivacyPolicyURL, TermsOfServiceURL: o.TermsOfServiceURL, Coupons: nonNil(o.Coupons),
 		RegionTemplate: o.RegionTemplate, Subscription: toSubscription(o.Subscription),
+		TemplateID: o.TemplateID, PrimaryAdministratorID: o.PrimaryAdministratorUserID,
 		CreatedAt: dateTime(o.CreatedAt), UpdatedAt: dateTime(o.UpdatedAt),
 		Details: &model.ObjectDetails{
 			Sequence: int(o.Sequence), CreationDate: dateTime(o.CreatedAt), ChangeDate: dateTime(o.UpdatedAt),

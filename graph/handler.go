@@ -80,6 +80,8 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	srv.SetRecoverFunc(recoverFunc(r.Logger))
 
 	var h http.Handler = srv
+	h = withLoaders(r.Store, h)
+	h = GraphQLOverHTTP(h)
 	h = Authenticate(r.Store, r.Logger, h)
 	h = LimitQueries(opt.Limits, h)
 	if opt.RateLimiter != nil {

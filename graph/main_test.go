@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"orgs/db"
 	"orgs/db/dbtest"
@@ -24,8 +26,12 @@ import (
 // apart by tenant, so they can run in parallel.
 var store *db.Store
 
+// packageURL is the URL of the package's database.
+var packageURL string
+
 func TestMain(m *testing.M) {
 	url, drop, err := dbtest.NewDatabase("graph")
+	packageURL = url
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "test database:", err)
 		os.Exit(1)
@@ -85,8 +91,12 @@ func newAPIFor(t *testing.T, s *db.Store, tenant string) *api {
 	return newAPIWith(t, s, tenant, graph.DefaultHandlerOptions)
 }
 
+// runID keeps the tenants of one run of the tests apart from those of another (go test -count=2).
+var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
+
 func newAPIWith(t *testing.T, s *db.Store, tenant string, opt graph.HandlerOptions) *api {
 	t.Helper()
+	tenant += " " + runID
 	logs := &syncBuffer{}
 	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
 	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, opt))
@@ -165,6 +175,16 @@ func (a *api) create(key string, input map[string]any) map[string]any {
 		a.t.Fatal(err)
 	}
 	return payload
+}
+
+// createOK creates an organization that must be valid.
+func (a *api) createOK(input map[string]any) map[string]any {
+	a.t.Helper()
+	p := a.create(a.key, input)
+	if errs := userErrors(p); len(errs) != 0 {
+		a.t.Fatalf("create %v: %+v", input["name"], errs)
+	}
+	return p["organization"].(map[string]any)
 }
 
 // tryCreate is create for other goroutines than the test's: it returns the failure.

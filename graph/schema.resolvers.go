@@ -14,6 +14,20 @@ import (
 	"orgs/graph/model"
 )
 
+// Nodes is the resolver for the nodes field.
+func (r *memberConnectionResolver) Nodes(ctx context.Context, obj *model.MemberConnection) ([]model.Member, error) {
+	out := make([]model.Member, len(obj.Edges))
+	for i, e := range obj.Edges {
+		out[i] = *e.Node
+	}
+	return out, nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *memberConnectionResolver) TotalCount(ctx context.Context, obj *model.MemberConnection) (int, error) {
+	return obj.Count()
+}
+
 // CreateOrganization is the resolver for the createOrganization field.
 func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error) {
 	key := idempotencyKeyFrom(ctx)
@@ -83,7 +97,10 @@ func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*mod
 
 // Template is the resolver for the template field.
 func (r *organizationResolver) Template(ctx context.Context, obj *model.Organization) (*model.OrganizationTemplate, error) {
-	t, err := r.Store.TemplateOfOrganization(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	if obj.TemplateID == nil {
+		return nil, nil
+	}
+	t, err := loadersFrom(ctx).templates.Load(ctx, *obj.TemplateID)
 	if err != nil || t == nil {
 		return nil, err
 	}
@@ -92,7 +109,7 @@ func (r *organizationResolver) Template(ctx context.Context, obj *model.Organiza
 
 // CustomAttributes is the resolver for the customAttributes field.
 func (r *organizationResolver) CustomAttributes(ctx context.Context, obj *model.Organization) ([]model.CustomAttribute, error) {
-	as, err := r.Store.Attributes(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	as, err := loadersFrom(ctx).attributes.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -105,17 +122,25 @@ func (r *organizationResolver) CustomAttributes(ctx context.Context, obj *model.
 
 // PrimaryAdministrator is the resolver for the primaryAdministrator field.
 func (r *organizationResolver) PrimaryAdministrator(ctx context.Context, obj *model.Organization) (*model.Member, error) {
-	m, err := r.Store.PrimaryAdministrator(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
-	if err != nil || m == nil {
+	if obj.PrimaryAdministratorID == nil {
+		return nil, nil
+	}
+	ms, err := loadersFrom(ctx).members.Load(ctx, obj.ID)
+	if err != nil {
 		return nil, err
 	}
-	mm := toMember(*m)
-	return &mm, nil
+	for _, m := range ms {
+		if m.UserID == *obj.PrimaryAdministratorID {
+			mm := toMember(m)
+			return &mm, nil
+		}
+	}
+	return nil, nil
 }
 
 // Domains is the resolver for the domains field.
 func (r *organizationResolver) Domains(ctx context.Context, obj *model.Organization) ([]model.OrganizationDomain, error) {
-	ds, err := r.Store.Domains(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	ds, err := loadersFrom(ctx).domains.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +153,7 @@ func (r *organizationResolver) Domains(ctx context.Context, obj *model.Organizat
 
 // DefaultProject is the resolver for the defaultProject field.
 func (r *organizationResolver) DefaultProject(ctx context.Context, obj *model.Organization) (*model.Project, error) {
-	ps, err := r.Store.Projects(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	ps, err := loadersFrom(ctx).projects.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +168,7 @@ func (r *organizationResolver) DefaultProject(ctx context.Context, obj *model.Or
 
 // Projects is the resolver for the projects field.
 func (r *organizationResolver) Projects(ctx context.Context, obj *model.Organization) ([]model.Project, error) {
-	ps, err := r.Store.Projects(ctx, domain.ActorFrom(ctx).TenantID, obj.ID)
+	ps, err := loadersFrom(ctx).projects.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -156,20 +181,98 @@ func (r *organizationResolver) Projects(ctx context.Context, obj *model.Organiza
 
 // Owners is the resolver for the owners field.
 func (r *organizationResolver) Owners(ctx context.Context, obj *model.Organization) ([]model.Member, error) {
-	ms, err := r.Store.Members(ctx, domain.ActorFrom(ctx).TenantID, obj.ID, domain.RoleOwner)
+	ms, err := loadersFrom(ctx).members.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	var owners []domain.Member
+	for _, m := range ms {
+		if m.Role == domain.RoleOwner {
+			owners = append(owners, m)
+		}
+	}
+	return toMembers(owners), nil
+}
+
+// Members is the resolver for the members field.
+func (r *organizationResolver) Members(ctx context.Context, obj *model.Organization) ([]model.Member, error) {
+	ms, err := loadersFrom(ctx).members.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
 	return toMembers(ms), nil
 }
 
-// Members is the resolver for the members field.
-func (r *organizationResolver) Members(ctx context.Context, obj *model.Organization) ([]model.Member, error) {
-	ms, err := r.Store.Members(ctx, domain.ActorFrom(ctx).TenantID, obj.ID, "")
+// MembersConnection is the resolver for the membersConnection field.
+func (r *organizationResolver) MembersConnection(ctx context.Context, obj *model.Organization, role *model.MemberRole, status *model.MemberStatus, first *int, after *string) (*model.MemberConnection, error) {
+	ms, err := loadersFrom(ctx).members.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
-	return toMembers(ms), nil
+	var matching []domain.Member
+	for _, m := range ms {
+		if (role == nil || string(m.Role) == string(*role)) && (status == nil || string(m.Status) == string(*status)) {
+			matching = append(matching, m)
+		}
+	}
+	page, cursors, info, err := pageOf(matching, func(m domain.Member) string { return m.ID }, first, after)
+	if err != nil {
+		return nil, err
+	}
+	c := &model.MemberConnection{Edges: make([]model.MemberEdge, len(page)), PageInfo: info,
+		Count: func() (int, error) { return len(matching), nil }}
+	for i, m := range page {
+		mm := toMember(m)
+		c.Edges[i] = model.MemberEdge{Cursor: cursors[i], Node: &mm}
+	}
+	return c, nil
+}
+
+// ProjectsConnection is the resolver for the projectsConnection field.
+func (r *organizationResolver) ProjectsConnection(ctx context.Context, obj *model.Organization, first *int, after *string) (*model.ProjectConnection, error) {
+	ps, err := loadersFrom(ctx).projects.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	page, cursors, info, err := pageOf(ps, func(p domain.Project) string { return p.ID }, first, after)
+	if err != nil {
+		return nil, err
+	}
+	c := &model.ProjectConnection{Edges: make([]model.ProjectEdge, len(page)), PageInfo: info,
+		Count: func() (int, error) { return len(ps), nil }}
+	for i, p := range page {
+		mp := toProject(p)
+		c.Edges[i] = model.ProjectEdge{Cursor: cursors[i], Node: &mp}
+	}
+	return c, nil
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *organizationConnectionResolver) Nodes(ctx context.Context, obj *model.OrganizationConnection) ([]model.Organization, error) {
+	out := make([]model.Organization, len(obj.Edges))
+	for i, e := range obj.Edges {
+		out[i] = *e.Node
+	}
+	return out, nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *organizationConnectionResolver) TotalCount(ctx context.Context, obj *model.OrganizationConnection) (int, error) {
+	return obj.Count()
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *projectConnectionResolver) Nodes(ctx context.Context, obj *model.ProjectConnection) ([]model.Project, error) {
+	out := make([]model.Project, len(obj.Edges))
+	for i, e := range obj.Edges {
+		out[i] = *e.Node
+	}
+	return out, nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *projectConnectionResolver) TotalCount(ctx context.Context, obj *model.ProjectConnection) (int, error) {
+	return obj.Count()
 }
 
 // Organization is the resolver for the organization field.
@@ -194,6 +297,30 @@ func (r *queryResolver) Organization(ctx context.Context, id *string, slug *stri
 	return toOrganization(o), nil
 }
 
+// Organizations is the resolver for the organizations field.
+func (r *queryResolver) Organizations(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.OrganizationFilter, orderBy *model.OrganizationOrder) (*model.OrganizationConnection, error) {
+	tenantID := domain.ActorFrom(ctx).TenantID
+	order, f := toOrder(orderBy), toFilter(filter)
+	page, err := domain.NewPageRequest(first, after, last, before, order.Field)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Store.ListOrganizations(ctx, tenantID, f, order, page)
+	if err != nil {
+		return nil, err
+	}
+	loadersFrom(ctx).prefetch(ctx, res.Organizations, selectedNodeFields(ctx))
+	c := &model.OrganizationConnection{Edges: make([]model.OrganizationEdge, len(res.Organizations)),
+		Count: func() (int, error) { return r.Store.CountOrganizations(ctx, tenantID, f) }}
+	cursors := make([]string, len(res.Organizations))
+	for i, o := range res.Organizations {
+		cursors[i] = res.Cursors[i].Encode()
+		c.Edges[i] = model.OrganizationEdge{Cursor: cursors[i], Node: toOrganization(o)}
+	}
+	c.PageInfo = pageInfo(cursors, res.HasNextPage, res.HasPreviousPage)
+	return c, nil
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	actor := domain.ActorFrom(ctx)
@@ -216,17 +343,33 @@ func (r *queryResolver) OrganizationTemplates(ctx context.Context) ([]model.Orga
 	return out, nil
 }
 
+// MemberConnection returns MemberConnectionResolver implementation.
+func (r *Resolver) MemberConnection() MemberConnectionResolver { return &memberConnectionResolver{r} }
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Organization returns OrganizationResolver implementation.
 func (r *Resolver) Organization() OrganizationResolver { return &organizationResolver{r} }
 
+// OrganizationConnection returns OrganizationConnectionResolver implementation.
+func (r *Resolver) OrganizationConnection() OrganizationConnectionResolver {
+	return &organizationConnectionResolver{r}
+}
+
+// ProjectConnection returns ProjectConnectionResolver implementation.
+func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
+	return &projectConnectionResolver{r}
+}
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type (
-	mutationResolver     struct{ *Resolver }
-	organizationResolver struct{ *Resolver }
-	queryResolver        struct{ *Resolver }
+	memberConnectionResolver       struct{ *Resolver }
+	mutationResolver               struct{ *Resolver }
+	organizationResolver           struct{ *Resolver }
+	organizationConnectionResolver struct{ *Resolver }
+	projectConnectionResolver      struct{ *Resolver }
+	queryResolver                  struct{ *Resolver }
 )

@@ -167,6 +167,16 @@ type CustomAttributeDefinitionInput struct {
 	DefaultValue any `json:"defaultValue,omitempty"`
 }
 
+// A condition on a custom attribute: the attribute exists with this key and its value is equal to eq,
+// less than lt and/or greater than gt (lt and gt for NUMBER and DATE attributes). A value of another type
+// than the attribute's never matches.
+type CustomAttributeFilter struct {
+	Key string `json:"key"`
+	Eq  any    `json:"eq,omitempty"`
+	Lt  any    `json:"lt,omitempty"`
+	Gt  any    `json:"gt,omitempty"`
+}
+
 type CustomAttributeInput struct {
 	// ^[A-Za-z][A-Za-z0-9_.-]{0,63}$
 	Key   string `json:"key"`
@@ -183,6 +193,11 @@ type Member struct {
 	JoinedAt *DateTime    `json:"joinedAt,omitempty"`
 	// True once the member has confirmed the email address.
 	EmailVerified bool `json:"emailVerified"`
+}
+
+type MemberEdge struct {
+	Cursor string  `json:"cursor"`
+	Node   *Member `json:"node"`
 }
 
 type MfaInput struct {
@@ -204,59 +219,39 @@ type ObjectDetails struct {
 	ResourceOwner string `json:"resourceOwner"`
 }
 
-type Organization struct {
-	ID                string                    `json:"id"`
-	Name              string                    `json:"name"`
-	Slug              string                    `json:"slug"`
-	Description       *string                   `json:"description,omitempty"`
-	AvatarURL         *string                   `json:"avatarUrl,omitempty"`
-	CountryCode       *string                   `json:"countryCode,omitempty"`
-	LanguageCode      *string                   `json:"languageCode,omitempty"`
-	Locale            *string                   `json:"locale,omitempty"`
-	Timezone          *string                   `json:"timezone,omitempty"`
-	Phone             *string                   `json:"phone,omitempty"`
-	Headquarters      *Address                  `json:"headquarters,omitempty"`
-	ContactEmails     []string                  `json:"contactEmails"`
-	BillingEmails     []string                  `json:"billingEmails"`
-	PrivacyPolicyURL  *string                   `json:"privacyPolicyUrl,omitempty"`
-	TermsOfServiceURL *string                   `json:"termsOfServiceUrl,omitempty"`
-	Coupons           []string                  `json:"coupons"`
-	RegionTemplate    *string                   `json:"regionTemplate,omitempty"`
-	Subscription      *OrganizationSubscription `json:"subscription,omitempty"`
-	Template          *OrganizationTemplate     `json:"template,omitempty"`
-	CustomAttributes  []CustomAttribute         `json:"customAttributes"`
-	// The administrator created with the organization.
-	PrimaryAdministrator *Member `json:"primaryAdministrator,omitempty"`
-	// The organization's primary domain: the one given at creation, else <slug>.<ORG_DOMAIN_SUFFIX>.
-	PrimaryDomain string               `json:"primaryDomain"`
-	Domains       []OrganizationDomain `json:"domains"`
-	IsPrivate     bool                 `json:"isPrivate"`
-	IsDefault     bool                 `json:"isDefault"`
-	// True for organizations the platform manages itself; always false for organizations created through the API.
-	IsSystem        bool               `json:"isSystem"`
-	Status          OrganizationStatus `json:"status"`
-	StatusChangedAt DateTime           `json:"statusChangedAt"`
-	// True when status is ACTIVE.
-	IsActive       bool      `json:"isActive"`
-	DefaultProject *Project  `json:"defaultProject"`
-	Projects       []Project `json:"projects"`
-	// Members with role OWNER.
-	Owners       []Member `json:"owners"`
-	Members      []Member `json:"members"`
-	TotalMembers int      `json:"totalMembers"`
-	// The id of the user who created the organization.
-	CreatedBy string         `json:"createdBy"`
-	CreatedAt DateTime       `json:"createdAt"`
-	UpdatedAt DateTime       `json:"updatedAt"`
-	Details   *ObjectDetails `json:"details"`
-}
-
 type OrganizationDomain struct {
 	Domain     string `json:"domain"`
 	IsPrimary  bool   `json:"isPrimary"`
 	IsVerified bool   `json:"isVerified"`
 	// True for the domain generated from the slug.
 	IsGenerated bool `json:"isGenerated"`
+}
+
+type OrganizationEdge struct {
+	Cursor string        `json:"cursor"`
+	Node   *Organization `json:"node"`
+}
+
+// Every condition given must hold.
+type OrganizationFilter struct {
+	Status         *OrganizationStatus `json:"status,omitempty"`
+	IsPrivate      *bool               `json:"isPrivate,omitempty"`
+	IsDefault      *bool               `json:"isDefault,omitempty"`
+	CountryCode    *string             `json:"countryCode,omitempty"`
+	RegionTemplate *string             `json:"regionTemplate,omitempty"`
+	// Created at or after this time.
+	CreatedAfter *DateTime `json:"createdAfter,omitempty"`
+	// Created before this time.
+	CreatedBefore *DateTime `json:"createdBefore,omitempty"`
+	// Part of the name, slug or a domain; case- and accent-insensitive ("creme" finds "Crème").
+	Search *string `json:"search,omitempty"`
+	// Custom attributes, each by key and typed value.
+	CustomAttributes []CustomAttributeFilter `json:"customAttributes,omitempty"`
+}
+
+type OrganizationOrder struct {
+	Field     OrganizationOrderField `json:"field"`
+	Direction OrderDirection         `json:"direction"`
 }
 
 type OrganizationSubscription struct {
@@ -279,6 +274,13 @@ type OrganizationTemplate struct {
 	CreatedAt                  DateTime                    `json:"createdAt"`
 }
 
+type PageInfo struct {
+	HasNextPage     bool    `json:"hasNextPage"`
+	HasPreviousPage bool    `json:"hasPreviousPage"`
+	StartCursor     *string `json:"startCursor,omitempty"`
+	EndCursor       *string `json:"endCursor,omitempty"`
+}
+
 type Project struct {
 	ID             string           `json:"id"`
 	OrganizationID string           `json:"organizationId"`
@@ -295,6 +297,11 @@ type Project struct {
 	Settings       *ProjectSettings `json:"settings"`
 	CreatedAt      DateTime         `json:"createdAt"`
 	UpdatedAt      DateTime         `json:"updatedAt"`
+}
+
+type ProjectEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Project `json:"node"`
 }
 
 type ProjectInput struct {
@@ -668,6 +675,118 @@ func (e *MemberStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e MemberStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type OrderDirection string
+
+const (
+	OrderDirectionAsc  OrderDirection = "ASC"
+	OrderDirectionDesc OrderDirection = "DESC"
+)
+
+var AllOrderDirection = []OrderDirection{
+	OrderDirectionAsc,
+	OrderDirectionDesc,
+}
+
+func (e OrderDirection) IsValid() bool {
+	switch e {
+	case OrderDirectionAsc, OrderDirectionDesc:
+		return true
+	}
+	return false
+}
+
+func (e OrderDirection) String() string {
+	return string(e)
+}
+
+func (e *OrderDirection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrderDirection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrderDirection", str)
+	}
+	return nil
+}
+
+func (e OrderDirection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrderDirection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrderDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type OrganizationOrderField string
+
+const (
+	OrganizationOrderFieldName         OrganizationOrderField = "NAME"
+	OrganizationOrderFieldCreatedAt    OrganizationOrderField = "CREATED_AT"
+	OrganizationOrderFieldTotalMembers OrganizationOrderField = "TOTAL_MEMBERS"
+)
+
+var AllOrganizationOrderField = []OrganizationOrderField{
+	OrganizationOrderFieldName,
+	OrganizationOrderFieldCreatedAt,
+	OrganizationOrderFieldTotalMembers,
+}
+
+func (e OrganizationOrderField) IsValid() bool {
+	switch e {
+	case OrganizationOrderFieldName, OrganizationOrderFieldCreatedAt, OrganizationOrderFieldTotalMembers:
+		return true
+	}
+	return false
+}
+
+func (e OrganizationOrderField) String() string {
+	return string(e)
+}
+
+func (e *OrganizationOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrganizationOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrganizationOrderField", str)
+	}
+	return nil
+}
+
+func (e OrganizationOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrganizationOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrganizationOrderField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,0 +1,69 @@
+package dbtest
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// CountingDriver is the name of a database/sql driver that is lib/pq counting the statements it sends
+// (queries, execs and prepares; not BEGIN and COMMIT), so that tests can show a read costs a constant
+// number of statements. Open a store with db.Options{Driver: dbtest.CountingDriver}.
+const CountingDriver = "postgres-counting"
+
+// Statements is the number of statements sent through CountingDriver so far.
+var Statements atomic.Int64
+
+var register sync.Once
+
+func init() {
+	register.Do(func() {
+		sql.Register(CountingDriver, countingDriver{})
+		sqlx.BindDriver(CountingDriver, sqlx.DOLLAR)
+	})
+}
+
+type countingDriver struct{}
+
+func (countingDriver) Open(name string) (driver.Conn, error) {
+	c, err := pq.Driver{}.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{c.(pqConn)}, nil
+}
+
+// pqConn is what lib/pq's connection implements and database/sql uses.
+type pqConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.QueryerContext
+	driver.ExecerContext
+	driver.ConnPrepareContext
+	driver.NamedValueChecker
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+type countingConn struct{ pqConn }
+
+func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	Statements.Add(1)
+	return c.pqConn.QueryContext(ctx, q, args)
+}
+
+func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	Statements.Add(1)
+	return c.pqConn.ExecContext(ctx, q, args)
+}
+
+func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	Statements.Add(1)
+	return c.pqConn.PrepareContext(ctx, q)
+}

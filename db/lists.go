@@ -1,0 +1,252 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"orgs/domain"
+)
+
+// OrganizationPage is one page of a list of organizations.
+type OrganizationPage struct {
+	Organizations   []*domain.Organization
+	Cursors         []domain.Cursor
+	HasNextPage     bool
+	HasPreviousPage bool
+}
+
+// where builds the conditions of a filter, numbering its arguments after the tenant ($1).
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return "$" + strconv.Itoa(len(w.args))
+}
+
+func (w *where) add(format string, vs ...any) {
+	names := make([]any, len(vs))
+	for i, v := range vs {
+		names[i] = w.arg(v)
+	}
+	w.conds = append(w.conds, fmt.Sprintf(format, names...))
+}
+
+func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
+
+// likePattern escapes s for LIKE and surrounds it with %.
+func likePattern(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
+func filterWhere(tenantID string, f domain.OrganizationFilter) (*where, error) {
+	w := &where{}
+	w.add("o.tenant_id = %s", tenantID)
+	if f.Status != nil {
+		w.add("o.status = %s", string(*f.Status))
+	}
+	if f.IsPrivate != nil {
+		w.add("o.is_private = %s", *f.IsPrivate)
+	}
+	if f.IsDefault != nil {
+		w.add("o.is_default = %s", *f.IsDefault)
+	}
+	if f.CountryCode != nil {
+		w.add("o.country_code = %s", *f.CountryCode)
+	}
+	if f.RegionTemplate != nil {
+		w.add("o.region_template = %s", *f.RegionTemplate)
+	}
+	if f.CreatedAfter != nil {
+		w.add("o.created_at >= %s", *f.CreatedAfter)
+	}
+	if f.CreatedBefore != nil {
+		w.add("o.created_at < %s", *f.CreatedBefore)
+	}
+	if f.Search != nil && strings.TrimSpace(*f.Search) != "" {
+		q := likePattern(strings.ToLower(strings.TrimSpace(*f.Search)))
+		p := w.arg(q)
+		w.conds = append(w.conds, fmt.Sprintf(`(orgs_fold(o.name) LIKE orgs_fold(%[1]s) OR o.slug LIKE %[1]s
+    OR EXISTS (SELECT 1 FROM organization_domains d
+               WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.domain LIKE %[1]s))`, p))
+	}
+	for _, af := range f.Attributes {
+		conds, err := af.Conditions()
+		if err != nil {
+			return nil, err
+		}
+		var parts []string
+		parts = append(parts, "a.key = "+w.arg(af.Key))
+		for _, c := range conds {
+			v, err := json.Marshal(c.Value)
+			if err != nil {
+				return nil, fmt.Errorf("encode attribute filter: %w", err)
+			}
+			types := []string{string(c.Type)}
+			if c.Type == domain.AttrDate && c.Op == "=" {
+				types = append(types, string(domain.AttrString)) // a date-looking STRING equals too
+			}
+			parts = append(parts, fmt.Sprintf("a.type = ANY(%s) AND a.value %s %s::jsonb", w.arg(pq.Array(types)), c.Op, w.arg(string(v))))
+		}
+		w.conds = append(w.conds, `EXISTS (SELECT 1 FROM organization_attributes a
+               WHERE a.tenant_id = o.tenant_id AND a.organization_id = o.id AND `+strings.Join(parts, " AND ")+")")
+	}
+	return w, nil
+}
+
+// sortKey is the SQL of an order field, the cast of its cursor value, and the value of a row.
+func sortKey(f domain.OrderField) (expr, cast string, value func(*domain.Organization) string) {
+	switch f {
+	case domain.OrderByName:
+		return "orgs_fold(o.name)", "text", nil // the folded name comes from the database
+	case domain.OrderByTotalMembers:
+		return "o.member_count", "int", func(o *domain.Organization) string { return strconv.Itoa(o.TotalMembers) }
+	default:
+		return "o.created_at", "timestamptz", func(o *domain.Organization) string { return o.CreatedAt.Format(time.RFC3339Nano) }
+	}
+}
+
+// ListOrganizations returns a page of the tenant's organizations matching f in order o, by keyset: the
+// page starts after (or ends before) the cursor's (value, id), so rows inserted meanwhile neither shift
+// nor repeat it. It fetches one row more than the page to know whether another page follows.
+func (s *Store) ListOrganizations(ctx context.Context, tenantID string, f domain.OrganizationFilter, o domain.Order, p domain.PageRequest) (*OrganizationPage, error) {
+	w, err := filterWhere(tenantID, f)
+	if err != nil {
+		return nil, err
+	}
+	expr, cast, value := sortKey(o.Field)
+	desc := o.Desc != p.Backward // going backward reads the order in reverse
+	cmp, dir := ">", "ASC"
+	if desc {
+		cmp, dir = "<", "DESC"
+	}
+	cursor := p.After
+	if p.Backward {
+		cursor = p.Before
+	}
+	if cursor != nil {
+		w.conds = append(w.conds, fmt.Sprintf("(%s, o.id) %s (%s::%s, %s::uuid)", expr, cmp, w.arg(cursor.Value), cast, w.arg(cursor.ID)))
+	}
+	q := fmt.Sprintf(`SELECT %s, %s AS sort_key FROM organizations o WHERE %s ORDER BY %s %s, o.id %s LIMIT %d`,
+		organizationColumns, expr, w.sql(), expr, dir, dir, p.Size+1)
+	rows, err := s.db.QueryxContext(ctx, q, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	defer rows.Close()
+	page := &OrganizationPage{}
+	for rows.Next() {
+		var r struct {
+			organizationRow
+			SortKey string `db:"sort_key"`
+		}
+		if err := rows.StructScan(&r); err != nil {
+			return nil, fmt.Errorf("scan organization: %w", err)
+		}
+		org, err := toOrganization(r.organizationRow)
+		if err != nil {
+			return nil, err
+		}
+		c := domain.Cursor{Field: o.Field, ID: org.ID, Value: r.SortKey}
+		if value != nil {
+			c.Value = value(org)
+		}
+		page.Organizations = append(page.Organizations, org)
+		page.Cursors = append(page.Cursors, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	more := len(page.Organizations) > p.Size
+	if more {
+		page.Organizations, page.Cursors = page.Organizations[:p.Size], page.Cursors[:p.Size]
+	}
+	if p.Backward {
+		slices.Reverse(page.Organizations)
+		slices.Reverse(page.Cursors)
+		page.HasPreviousPage, page.HasNextPage = more, p.Before != nil
+	} else {
+		page.HasNextPage, page.HasPreviousPage = more, p.After != nil
+	}
+	return page, nil
+}
+
+// CountOrganizations counts the tenant's organizations matching f.
+func (s *Store) CountOrganizations(ctx context.Context, tenantID string, f domain.OrganizationFilter) (int, error) {
+	w, err := filterWhere(tenantID, f)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM organizations o WHERE `+w.sql(), w.args...); err != nil {
+		return 0, fmt.Errorf("count organizations: %w", err)
+	}
+	return n, nil
+}
+
+// The relations of many organizations at once, for the request's loaders: one statement per relation
+// whatever the number of organizations.
+
+// ProjectsOf returns the projects of each organization of ids.
+func (s *Store) ProjectsOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Project, error) {
+	ps, err := s.projectsWhere(ctx, `tenant_id = $1 AND organization_id = ANY($2)`, tenantID, pq.Array(ids))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]domain.Project, len(ids))
+	for _, p := range ps {
+		out[p.OrganizationID] = append(out[p.OrganizationID], p)
+	}
+	return out, nil
+}
+
+// MembersOf returns the members of each organization of ids, owners first.
+func (s *Store) MembersOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Member, error) {
+	ms, err := membersWhere(ctx, s.db, `m.tenant_id = $1 AND m.organization_id = ANY($2)`, tenantID, pq.Array(ids))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]domain.Member, len(ids))
+	for _, m := range ms {
+		out[m.OrganizationID] = append(out[m.OrganizationID], m)
+	}
+	return out, nil
+}
+
+// DomainsOf returns the domains of each organization of ids, the primary first.
+func (s *Store) DomainsOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Domain, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, domain, is_primary, is_verified, is_generated
+FROM organization_domains WHERE tenant_id = $1 AND organization_id = ANY($2)
+ORDER BY organization_id, is_primary DESC, domain`, tenantID, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string][]domain.Domain, len(ids))
+	for rows.Next() {
+		var org string
+		var d domain.Domain
+		if err := rows.Scan(&org, &d.Domain, &d.IsPrimary, &d.IsVerified, &d.IsGenerated); err != nil {
+			return nil, fmt.Errorf("scan domain: %w", err)
+		}
+		out[org] = append(out[org], d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	return out, nil
+}
+
+// AttributesOf returns the custom attributes of each organization of ids, by key.
+func (s *Store) AttributesOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Attribute, error) {
+	return s.attributesWhere(ctx, `tenant_id = $1 AND organization_id = ANY($2)`, tenantID, pq.Array(ids))
+}

@@ -1,0 +1,152 @@
+package domain
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"time"
+)
+
+// OrganizationFilter narrows a list of organizations; every condition given must hold.
+type OrganizationFilter struct {
+	Status         *OrganizationStatus
+	IsPrivate      *bool
+	IsDefault      *bool
+	CountryCode    *string
+	RegionTemplate *string
+	CreatedAfter   *time.Time
+	CreatedBefore  *time.Time
+	// Search is part of the name, slug or a domain, matched case- and accent-insensitively.
+	Search     *string
+	Attributes []AttributeFilter
+}
+
+// AttributeFilter matches organizations having the attribute Key with a value equal to Eq, less than
+// Lt and greater than Gt (those given).
+type AttributeFilter struct {
+	Key        string
+	Eq, Lt, Gt any
+}
+
+// AttributeCondition is one typed comparison of an attribute filter.
+type AttributeCondition struct {
+	Op    string // "=", "<" or ">"
+	Type  AttributeType
+	Value any // in its stored form
+}
+
+// Conditions checks the filter and returns its typed comparisons. Lt and Gt compare numbers and dates.
+func (f AttributeFilter) Conditions() ([]AttributeCondition, error) {
+	if !attributeKey.MatchString(f.Key) {
+		return nil, Errorf(EINVALID, "attribute filter key %q is not a valid key", f.Key)
+	}
+	var out []AttributeCondition
+	for _, c := range []struct {
+		op string
+		v  any
+	}{{"=", f.Eq}, {"<", f.Lt}, {">", f.Gt}} {
+		if c.v == nil {
+			continue
+		}
+		typ, val, ok := inferType(c.v)
+		if !ok {
+			return nil, Errorf(EINVALID, "attribute filter %q: values are strings, numbers, booleans or dates", f.Key)
+		}
+		if c.op != "=" && typ != AttrNumber && typ != AttrDate {
+			return nil, Errorf(EINVALID, "attribute filter %q: lt and gt compare numbers or dates (YYYY-MM-DD)", f.Key)
+		}
+		out = append(out, AttributeCondition{Op: c.op, Type: typ, Value: val})
+	}
+	if len(out) == 0 {
+		return nil, Errorf(EINVALID, "attribute filter %q needs eq, lt or gt", f.Key)
+	}
+	return out, nil
+}
+
+// OrderField is what a list of organizations is ordered by.
+type OrderField string
+
+const (
+	OrderByName         OrderField = "NAME"
+	OrderByCreatedAt    OrderField = "CREATED_AT"
+	OrderByTotalMembers OrderField = "TOTAL_MEMBERS"
+)
+
+// Order is a field and a direction; ties are broken by id.
+type Order struct {
+	Field OrderField
+	Desc  bool
+}
+
+// Page sizes.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// Cursor marks a position in an ordered list: the order field's value and the id of the row there.
+type Cursor struct {
+	Field OrderField `json:"f,omitempty"`
+	Value string     `json:"v,omitempty"`
+	ID    string     `json:"i"`
+}
+
+// Encode makes the cursor opaque.
+func (c Cursor) Encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor reads a cursor made by Encode for the given order field ("" for lists with a fixed order).
+func DecodeCursor(s string, field OrderField) (*Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c Cursor
+	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
+		return nil, Errorf(EINVALID, "invalid cursor %q", s)
+	}
+	if c.Field != field {
+		return nil, Errorf(EINVALID, "the cursor belongs to a list in another order")
+	}
+	return &c, nil
+}
+
+// PageRequest asks for First rows after After, or Last rows before Before.
+type PageRequest struct {
+	Size     int
+	Backward bool
+	After    *Cursor // forward: rows after it
+	Before   *Cursor // backward: rows before it
+}
+
+// NewPageRequest checks Relay's paging arguments: first or last (not both), each 0..MaxPageSize.
+func NewPageRequest(first *int, after *string, last *int, before *string, field OrderField) (PageRequest, error) {
+	p := PageRequest{Size: DefaultPageSize}
+	if first != nil && last != nil {
+		return p, Errorf(EINVALID, "give first or last, not both")
+	}
+	for name, n := range map[string]*int{"first": first, "last": last} {
+		if n != nil && (*n < 0 || *n > MaxPageSize) {
+			return p, Errorf(EINVALID, "%s must be between 0 and %d, not %d", name, MaxPageSize, *n)
+		}
+	}
+	if first != nil {
+		p.Size = *first
+	}
+	if last != nil {
+		p.Size, p.Backward = *last, true
+	}
+	var err error
+	if after != nil {
+		if p.After, err = DecodeCursor(*after, field); err != nil {
+			return p, err
+		}
+	}
+	if before != nil {
+		if p.Before, err = DecodeCursor(*before, field); err != nil {
+			return p, err
+		}
+	}
+	if before != nil && last == nil && first == nil {
+		p.Backward = true
+	}
+	return p, nil
+}

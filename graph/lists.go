@@ -1,0 +1,73 @@
+package graph
+
+import (
+	"time"
+
+	"orgs/domain"
+	"orgs/graph/model"
+)
+
+func toFilter(f *model.OrganizationFilter) domain.OrganizationFilter {
+	if f == nil {
+		return domain.OrganizationFilter{}
+	}
+	out := domain.OrganizationFilter{
+		Status: (*domain.OrganizationStatus)(f.Status), IsPrivate: f.IsPrivate, IsDefault: f.IsDefault,
+		CountryCode: f.CountryCode, RegionTemplate: f.RegionTemplate, Search: f.Search,
+	}
+	if f.CreatedAfter != nil {
+		t := time.Time(*f.CreatedAfter)
+		out.CreatedAfter = &t
+	}
+	if f.CreatedBefore != nil {
+		t := time.Time(*f.CreatedBefore)
+		out.CreatedBefore = &t
+	}
+	for _, a := range f.CustomAttributes {
+		out.Attributes = append(out.Attributes, domain.AttributeFilter{Key: a.Key, Eq: a.Eq, Lt: a.Lt, Gt: a.Gt})
+	}
+	return out
+}
+
+func toOrder(o *model.OrganizationOrder) domain.Order {
+	if o == nil {
+		return domain.Order{Field: domain.OrderByCreatedAt}
+	}
+	return domain.Order{Field: domain.OrderField(o.Field), Desc: o.Direction == model.OrderDirectionDesc}
+}
+
+func pageInfo(cursors []string, hasNext, hasPrev bool) *model.PageInfo {
+	p := &model.PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrev}
+	if len(cursors) > 0 {
+		p.StartCursor, p.EndCursor = &cursors[0], &cursors[len(cursors)-1]
+	}
+	return p
+}
+
+// pageOf pages a list the loaders fetched whole (an organization's members or projects: a few rows) by
+// the id of the row a cursor names.
+func pageOf[T any](items []T, id func(T) string, first *int, after *string) ([]T, []string, *model.PageInfo, error) {
+	p, err := domain.NewPageRequest(first, after, nil, nil, "")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	start := 0
+	if p.After != nil {
+		start = -1
+		for i, it := range items {
+			if id(it) == p.After.ID {
+				start = i + 1
+			}
+		}
+		if start < 0 {
+			return nil, nil, nil, domain.Errorf(domain.EINVALID, "the cursor's row is no longer in this list")
+		}
+	}
+	end := min(start+p.Size, len(items))
+	page := items[start:end]
+	cursors := make([]string, len(page))
+	for i, it := range page {
+		cursors[i] = domain.Cursor{ID: id(it)}.Encode()
+	}
+	return page, cursors, pageInfo(cursors, end < len(items), start > 0), nil
+}
