@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only on PPROF_ADDR
 	"os"
 	"os/signal"
 	"strconv"
@@ -60,6 +61,8 @@ type config struct {
 	EmailFrom       string
 	ConfirmationTTL time.Duration
 	RequestTimeout  time.Duration
+	AuthCacheTTL    time.Duration
+	PprofAddr       string
 	RateLimit       int
 	RedisURL        string
 	CORSOrigins     []string
@@ -85,6 +88,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Regions:         []string{"us", "eu"},
 		RequestTimeout:  graph.DefaultHandlerOptions.RequestTimeout,
 		RateLimit:       600,
+		AuthCacheTTL:    5 * time.Second,
+		PprofAddr:       getenv("PPROF_ADDR"),
 		RedisURL:        getenv("REDIS_URL"),
 		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
 	}
@@ -135,6 +140,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
 		if c.RateLimit, err = strconv.Atoi(v); err != nil || c.RateLimit < 0 {
 			return c, fmt.Errorf("RATE_LIMIT_PER_MINUTE must be a whole number (0 turns the limit off), not %q", v)
+		}
+	}
+	if v := getenv("AUTH_CACHE_TTL"); v != "" {
+		if c.AuthCacheTTL, err = time.ParseDuration(v); err != nil || c.AuthCacheTTL < 0 {
+			return c, fmt.Errorf("AUTH_CACHE_TTL must be a duration such as 5s (0 turns the cache off), not %q", v)
 		}
 	}
 	if v := getenv("REQUEST_TIMEOUT"); v != "" {
@@ -210,7 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // openStore connects to the database and applies the pending migrations.
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (*db.Store, error) {
 	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, DomainSuffix: cfg.DomainSuffix,
-		Regions: cfg.Regions, ConfirmationTTL: cfg.ConfirmationTTL})
+		Regions: cfg.Regions, ConfirmationTTL: cfg.ConfirmationTTL, AuthCacheTTL: cfg.AuthCacheTTL})
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +257,18 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	})
 	background.Go(func() { purgeIdempotencyKeys(bgCtx, store, logger) })
+	if cfg.PprofAddr != "" {
+		// Profiling on a separate listener (net/http/pprof registers on the default mux), for benchmarks
+		// and diagnosis; never expose it publicly.
+		pprofSrv := &http.Server{Addr: cfg.PprofAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		background.Go(func() {
+			if err := pprofSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("pprof listener", "error", err.Error())
+			}
+		})
+		background.Go(func() { <-bgCtx.Done(); pprofSrv.Close() })
+		logger.Info("profiling", "addr", cfg.PprofAddr)
+	}
 
 	var rdb *redis.Client
 	if cfg.RedisURL != "" {

@@ -125,7 +125,7 @@ RETURNING organization_id, membership_id, user_id, email`
 			return fmt.Errorf("record confirmation: %w", err)
 		}
 		payload, _ := json.Marshal(map[string]any{"memberId": c.MembershipID, "email": c.Email})
-		if err := insertEvent(ctx, tx, a.TenantID, c.OrgID, seq, domain.EventMemberConfirmed, a, payload, now); err != nil {
+		if err := insertEvent(ctx, tx, a.TenantID, c.OrgID, seq, domain.EventMemberConfirmed, a, string(payload), now); err != nil {
 			return err
 		}
 		ms, err := membersWhere(ctx, tx, `m.tenant_id = $1 AND m.id = $2`, a.TenantID, c.MembershipID)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -92,8 +94,64 @@ RETURNING id, name`
 	return nil
 }
 
+// authCache remembers authenticated keys for a few seconds, sparing every request a round trip.
+type authCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]authEntry
+}
+
+type authEntry struct {
+	actor   domain.Actor
+	expires time.Time
+}
+
+// authCacheMax bounds the cache; when full it starts afresh.
+const authCacheMax = 10000
+
+func (c *authCache) get(hash string, now time.Time) (*domain.Actor, bool) {
+	if c == nil || c.ttl <= 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[hash]
+	if !ok || now.After(e.expires) {
+		return nil, false
+	}
+	a := e.actor
+	return &a, true
+}
+
+func (c *authCache) put(hash string, a *domain.Actor, now time.Time) {
+	if c == nil || c.ttl <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= authCacheMax {
+		c.m = make(map[string]authEntry)
+	}
+	c.m[hash] = authEntry{actor: *a, expires: now.Add(c.ttl)}
+}
+
 // Authenticate returns the actor of an API key, or an EUNAUTHENTICATED error for an unknown or revoked key.
+// With Options.AuthCacheTTL, a key's actor is remembered that long: a revoked key then works for at
+// most that much longer.
 func (s *Store) Authenticate(ctx context.Context, key string) (*domain.Actor, error) {
+	hash := domain.HashAPIKey(key)
+	now := time.Now()
+	if a, ok := s.auth.get(string(hash), now); ok {
+		return a, nil
+	}
+	a, err := s.authenticate(ctx, hash)
+	if err == nil {
+		s.auth.put(string(hash), a, now)
+	}
+	return a, err
+}
+
+func (s *Store) authenticate(ctx context.Context, hash []byte) (*domain.Actor, error) {
 	const q = `
 SELECT k.id, k.name, k.tenant_id, t.name, k.user_id, u.email, coalesce(u.name, ''), k.permissions
 FROM api_keys k
@@ -102,7 +160,7 @@ JOIN users u ON u.tenant_id = k.tenant_id AND u.id = k.user_id
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL`
 	var a domain.Actor
 	var perms []string
-	err := s.db.QueryRowxContext(ctx, q, domain.HashAPIKey(key)).Scan(
+	err := s.db.QueryRowxContext(ctx, q, hash).Scan(
 		&a.KeyID, &a.KeyName, &a.TenantID, &a.TenantName, &a.UserID, &a.Email, &a.Name, pq.Array(&perms))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "unknown or revoked API key")

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -35,7 +36,8 @@ type Store struct {
 	// mail worker).
 	EmailQueued func()
 	// now is the clock; tests may replace it.
-	now func() time.Time
+	now  func() time.Time
+	auth *authCache
 }
 
 // Options tune the connection pool.
@@ -46,15 +48,33 @@ type Options struct {
 	DomainSuffix    string
 	Regions         []string
 	ConfirmationTTL time.Duration
+	// AuthCacheTTL is how long an authenticated key is remembered; 0 looks every key up every time.
+	AuthCacheTTL time.Duration
 }
 
-// Open connects to PostgreSQL at url and checks the connection.
-func Open(ctx context.Context, url string, opt Options) (*Store, error) {
+// withBinaryParameters adds binary_parameters=yes to a connection URL that does not say otherwise:
+// lib/pq then sends a parameterized statement in one round trip instead of two (prepare, then execute).
+func withBinaryParameters(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return dsn // key=value connection strings are taken as they are
+	}
+	q := u.Query()
+	if q.Get("binary_parameters") == "" {
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// Open connects to PostgreSQL at dsn and checks the connection.
+func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
+	dsn = withBinaryParameters(dsn)
 	drv := opt.Driver
 	if drv == "" {
 		drv = "postgres"
 	}
-	conn, err := sqlx.Open(drv, url)
+	conn, err := sqlx.Open(drv, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -79,7 +99,8 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if ttl <= 0 {
 		ttl = 72 * time.Hour
 	}
-	return &Store{db: conn, DomainSuffix: suffix, Regions: regions, ConfirmationTTL: ttl, now: time.Now}, nil
+	return &Store{db: conn, DomainSuffix: suffix, Regions: regions, ConfirmationTTL: ttl, now: time.Now,
+		auth: &authCache{ttl: opt.AuthCacheTTL}}, nil
 }
 
 // Close closes the pool.

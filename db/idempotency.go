@@ -107,13 +107,13 @@ func (s *Store) finishIdempotencyKey(ctx context.Context, tenantID, key string, 
 		return nil
 	}
 	var orgID *string
-	var userErrors []byte
+	var userErrors *string // JSON as text, see jsonOrNil
 	if o != nil {
 		orgID = &o.ID
 	}
 	if verr != nil {
-		if userErrors, err = json.Marshal(verr.Violations); err != nil {
-			return fmt.Errorf("encode user errors: %w", err)
+		if userErrors, err = jsonOrNil(&verr.Violations); err != nil {
+			return err
 		}
 	}
 	const q = `UPDATE idempotency_keys SET state = 'done', organization_id = $3, user_errors = $4 WHERE tenant_id = $1 AND key = $2`

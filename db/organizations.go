@@ -67,26 +67,99 @@ func (s *Store) createOrganization(ctx context.Context, a *domain.Actor, in doma
 	if err != nil || len(pre) > 0 {
 		return nil, s.withTakenSlug(ctx, a.TenantID, in.Slug, opt.Path, mergeViolations(pre, err))
 	}
-	var created *domain.Organization
-	var queued bool
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		c, err := s.insertNewOrganization(ctx, tx, a, o, opt.Path, now)
+	created, err := s.createWithFreeSlug(ctx, a, o, opt, now)
+	if err != nil {
+		return nil, fmt.Errorf("create organization: %w", err)
+	}
+	if created != nil && o.Administrator != nil && s.EmailQueued != nil {
+		s.EmailQueued()
+	}
+	return created, nil
+}
+
+// maxSlugAttempts bounds the retries of a generated slug taken meanwhile by concurrent creates.
+const maxSlugAttempts = 30
+
+// createWithFreeSlug creates o under its requested slug, or under the slug generated from its name:
+// first the plain one, then, when the unique constraint says it is taken (by a committed organization or
+// one whose transaction just committed), the first free suffix. A requested slug that is taken is TAKEN
+// with free suggestions.
+func (s *Store) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, opt CreateOptions, now time.Time) (*domain.Organization, error) {
+	requested := o.Slug != ""
+	base := o.Slug
+	if !requested {
+		base = domain.SlugBase(o.Name)
+	}
+	slug := base
+	for attempt := 1; ; attempt++ {
+		created, err := s.createAttempt(ctx, a, o, slug, opt, now)
+		constraint := uniqueViolation(err)
+		switch {
+		case constraint == "organization_domains_domain_key" && o.PrimaryDomain != nil:
+			return nil, violation(opt.Path.Field("primaryDomain"), domain.VTaken,
+				fmt.Sprintf("domain %q already belongs to another organization of this tenant", *o.PrimaryDomain))
+		case constraint != "organizations_slug_key" && constraint != "organization_domains_domain_key":
+			return created, err
+		case requested:
+			free, err := freeSlugs(ctx, s.db, a.TenantID, slug, 3)
+			if err != nil {
+				return nil, err
+			}
+			return nil, &domain.ValidationError{Violations: domain.Violations{takenSlug(opt.Path, slug, free)}}
+		case attempt == maxSlugAttempts:
+			return nil, fmt.Errorf("no free slug for %q after %d attempts", base, attempt)
+		}
+		free, err := freeSlugs(ctx, s.db, a.TenantID, base, 1)
 		if err != nil {
+			return nil, err
+		}
+		slug = free[0]
+	}
+}
+
+// createAttempt writes the organization with slug. The common create (no default to demote, no
+// administrator, no acting organization, not validateOnly) is one statement, and so its own transaction
+// and one round trip; the others wrap that statement in a transaction with what they add.
+func (s *Store) createAttempt(ctx context.Context, a *domain.Actor, in *domain.NewOrganization, slug string, opt CreateOptions, now time.Time) (*domain.Organization, error) {
+	o := newOrganizationRecord(a, in, slug, s.DomainSuffix, now)
+	if !in.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !opt.ValidateOnly {
+		return o, insertOrganization(ctx, s.db, a, o, in, s.DomainSuffix, now)
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if a.ActingOrganizationID != "" {
+			if err := checkActingOrganization(ctx, tx, a); err != nil {
+				return err
+			}
+		}
+		if o.IsDefault {
+			if err := demoteDefault(ctx, tx, a, now); err != nil {
+				return err
+			}
+		}
+		if in.Administrator != nil {
+			id, err := upsertAdministrator(ctx, tx, a.TenantID, in.Administrator)
+			if err != nil {
+				return err
+			}
+			o.PrimaryAdministratorUserID, o.TotalMembers = &id, 2
+		}
+		if err := insertOrganization(ctx, tx, a, o, in, s.DomainSuffix, now); err != nil {
 			return err
+		}
+		if in.Administrator != nil {
+			if err := s.inviteAdministrator(ctx, tx, o, in.Administrator, *in.LandingPage, now); err != nil {
+				return err
+			}
 		}
 		if opt.ValidateOnly {
 			return errRollback
 		}
-		created, queued = c, o.Administrator != nil
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create organization: %w", err)
+	if err != nil || opt.ValidateOnly {
+		return nil, err
 	}
-	if queued && s.EmailQueued != nil {
-		s.EmailQueued()
-	}
-	return created, nil
+	return o, nil
 }
 
 // mergeViolations returns the violations of pre and of err (a *domain.ValidationError or nil) as one error.
@@ -131,9 +204,10 @@ func takenSlug(path domain.Path, slug string, suggestions []string) domain.Viola
 	}
 }
 
-func (s *Store) insertNewOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, in *domain.NewOrganization, path domain.Path, now time.Time) (*domain.Organization, error) {
+// newOrganizationRecord is the organization in as it will be stored.
+func newOrganizationRecord(a *domain.Actor, in *domain.NewOrganization, slug, domainSuffix string, now time.Time) *domain.Organization {
 	o := &domain.Organization{
-		TenantID: a.TenantID, ID: uuid.NewString(), Name: in.Name, Slug: in.Slug,
+		TenantID: a.TenantID, ID: uuid.NewString(), Name: in.Name, Slug: slug,
 		Description: in.Description, AvatarURL: in.AvatarURL, CountryCode: in.CountryCode,
 		LanguageCode: in.LanguageCode, Locale: in.Locale, Timezone: in.Timezone, Phone: in.Phone,
 		Headquarters: in.Headquarters, ContactEmails: in.ContactEmails, BillingEmails: in.BillingEmails,
@@ -141,54 +215,15 @@ func (s *Store) insertNewOrganization(ctx context.Context, tx *sqlx.Tx, a *domai
 		RegionTemplate: in.RegionTemplate, Subscription: in.Subscription, TemplateID: in.TemplateID,
 		IsPrivate: in.IsPrivate, IsDefault: in.IsDefault, Status: in.Status, StatusChangedAt: now,
 		CreatedBy: a.UserID, CreatedAt: now, UpdatedAt: now, Sequence: 1, ResourceOwner: a.TenantID, TotalMembers: 1,
+		PrimaryDomain: domain.GeneratedDomain(slug, domainSuffix),
 	}
-	if a.ActingOrganizationID != "" {
-		if err := checkActingOrganization(ctx, tx, a); err != nil {
-			return nil, err
-		}
-		o.ResourceOwner = a.ActingOrganizationID
-	}
-	if o.IsDefault {
-		if err := demoteDefault(ctx, tx, a, now); err != nil {
-			return nil, err
-		}
-	}
-	if in.Administrator != nil {
-		id, err := upsertAdministrator(ctx, tx, a.TenantID, in.Administrator)
-		if err != nil {
-			return nil, err
-		}
-		o.PrimaryAdministratorUserID = &id
-		o.TotalMembers = 2
-	}
-	if err := insertOrganization(ctx, tx, o, path); err != nil {
-		return nil, err
-	}
-	o.PrimaryDomain = domain.GeneratedDomain(o.Slug, s.DomainSuffix)
 	if in.PrimaryDomain != nil {
 		o.PrimaryDomain = *in.PrimaryDomain
 	}
-	if err := insertDomains(ctx, tx, o, domain.GeneratedDomain(o.Slug, s.DomainSuffix), path, now); err != nil {
-		return nil, err
+	if a.ActingOrganizationID != "" {
+		o.ResourceOwner = a.ActingOrganizationID
 	}
-	if err := insertProjects(ctx, tx, o, in.Projects, now); err != nil {
-		return nil, err
-	}
-	if err := insertMembership(ctx, tx, o, a.UserID, domain.RoleOwner, domain.MemberActive, now); err != nil {
-		return nil, err
-	}
-	if in.Administrator != nil {
-		if err := s.inviteAdministrator(ctx, tx, o, in.Administrator, *in.LandingPage, now); err != nil {
-			return nil, err
-		}
-	}
-	if err := insertAttributes(ctx, tx, o, in.CustomAttributes); err != nil {
-		return nil, err
-	}
-	if err := insertCreatedEvent(ctx, tx, a, o, in, now); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return o
 }
 
 // checkActingOrganization makes sure the actor is an active OWNER or ADMIN of the organization it acts

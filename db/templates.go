@@ -50,7 +50,7 @@ ON CONFLICT ON CONSTRAINT organization_templates_name_key DO NOTHING`
 INSERT INTO template_attribute_definitions (tenant_id, template_id, key, position, type, required, default_value)
 SELECT $1, $2, e.value->>'key', e.ordinality, e.value->>'type', (e.value->>'required')::boolean, e.value->'defaultValue'
 FROM jsonb_array_elements($3) WITH ORDINALITY AS e(value, ordinality)`
-		if _, err := tx.ExecContext(ctx, qDefs, t.TenantID, t.ID, defs); err != nil {
+		if _, err := tx.ExecContext(ctx, qDefs, t.TenantID, t.ID, string(defs)); err != nil {
 			return fmt.Errorf("insert attribute definitions: %w", err)
 		}
 		return nil

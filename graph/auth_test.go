@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"orgs/db"
 	"orgs/db/dbtest"
@@ -187,5 +188,26 @@ func TestInternalErrorsAreNotLeaked(t *testing.T) {
 	}
 	if n := a.count("organizations"); n != 0 {
 		t.Errorf("%d organizations left by the failed transaction", n)
+	}
+}
+
+func TestAuthCache(t *testing.T) {
+	t.Parallel()
+	s, err := db.Open(context.Background(), packageURL, db.Options{AuthCacheTTL: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := newAPIFor(t, s, "auth cache")
+	if r := a.post(a.key, `{ viewer { id } }`, nil); r.Status != http.StatusOK {
+		t.Fatalf("first request: %d", r.Status)
+	}
+	s.DB().MustExec(`UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1`, a.actor.TenantID)
+	if r := a.post(a.key, `{ viewer { id } }`, nil); r.Status != http.StatusOK {
+		t.Errorf("within the cache's time a revoked key still works; got %d", r.Status)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if r := a.post(a.key, `{ viewer { id } }`, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("after the cache's time a revoked key must fail; got %d", r.Status)
 	}
 }
