@@ -71,3 +71,12 @@ func pageOf[T any](items []T, id func(T) string, first *int, after *string) ([]T
 	}
 	return page, cursors, pageInfo(cursors, end < len(items), start > 0), nil
 }
+
+// nodesOf returns the nodes of a connection's edges.
+func nodesOf[E, N any](edges []E, node func(E) *N) []N {
+	out := make([]N, len(edges))
+	for i, e := range edges {
+		out[i] = *node(e)
+	}
+	return out
+}

@@ -16,11 +16,7 @@ import (
 
 // Nodes is the resolver for the nodes field.
 func (r *memberConnectionResolver) Nodes(ctx context.Context, obj *model.MemberConnection) ([]model.Member, error) {
-	out := make([]model.Member, len(obj.Edges))
-	for i, e := range obj.Edges {
-		out[i] = *e.Node
-	}
-	return out, nil
+	return nodesOf(obj.Edges, func(e model.MemberEdge) *model.Member { return e.Node }), nil
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -249,11 +245,7 @@ func (r *organizationResolver) ProjectsConnection(ctx context.Context, obj *mode
 
 // Nodes is the resolver for the nodes field.
 func (r *organizationConnectionResolver) Nodes(ctx context.Context, obj *model.OrganizationConnection) ([]model.Organization, error) {
-	out := make([]model.Organization, len(obj.Edges))
-	for i, e := range obj.Edges {
-		out[i] = *e.Node
-	}
-	return out, nil
+	return nodesOf(obj.Edges, func(e model.OrganizationEdge) *model.Organization { return e.Node }), nil
 }
 
 // TotalCount is the resolver for the totalCount field.
@@ -263,11 +255,7 @@ func (r *organizationConnectionResolver) TotalCount(ctx context.Context, obj *mo
 
 // Nodes is the resolver for the nodes field.
 func (r *projectConnectionResolver) Nodes(ctx context.Context, obj *model.ProjectConnection) ([]model.Project, error) {
-	out := make([]model.Project, len(obj.Edges))
-	for i, e := range obj.Edges {
-		out[i] = *e.Node
-	}
-	return out, nil
+	return nodesOf(obj.Edges, func(e model.ProjectEdge) *model.Project { return e.Node }), nil
 }
 
 // TotalCount is the resolver for the totalCount field.
