@@ -4,13 +4,18 @@ SHELL := /bin/bash
 GO ?= go
 DB_URL = $$(scripts/localpg.sh)
 
-.PHONY: run test build playground generate lint bench db-stop clean
+.PHONY: run test e2e build playground generate lint bench db-stop clean
 
 run: playground
 	DATABASE_URL="$(DB_URL)" $(GO) run .
 
 test: playground
 	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 ./...
+
+# End-to-end: the built server on a fresh database, driven by the Node suites of e2e/ (GraphQL-over-HTTP
+# audits, Apollo Client, the playground in headless Chromium).
+e2e:
+	@e2e/run.sh
 
 build: playground
 	$(GO) build -o bin/orgs .

@@ -16,7 +16,7 @@ import (
 
 // Authenticate resolves the API key of each request (Authorization: Bearer or X-API-Key) to its actor.
 // A missing or unknown key is HTTP 401 with WWW-Authenticate and one UNAUTHENTICATED error, except that
-// a request made only of introspection (the playground loading the schema) needs no key.
+// a request made only of introspection (the playground loading the schema) needs no valid key.
 func Authenticate(store *db.Store, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := apiKeyOf(r)
@@ -31,6 +31,11 @@ func Authenticate(store *db.Store, logger *slog.Logger, next http.Handler) http.
 		actor, err := store.Authenticate(r.Context(), key)
 		if err != nil {
 			if domain.ErrorCodeOf(err) == domain.EUNAUTHENTICATED {
+				if introspectionOnly(r) {
+					// The schema is public: a placeholder key in the playground must not hide it.
+					next.ServeHTTP(w, r)
+					return
+				}
 				unauthenticated(w, "unknown or revoked API key")
 				return
 			}

@@ -67,6 +67,12 @@ func TestAuthentication(t *testing.T) {
 			t.Errorf("introspection without a key: status %d, body %s", r.Status, r.Raw)
 		}
 	})
+	t.Run("OKIntrospectionWithPlaceholderKey", func(t *testing.T) {
+		r := a.post("PASTE-YOUR-API-KEY", `query IntrospectionQuery { __schema { queryType { name } } }`, nil)
+		if r.Status != http.StatusOK || len(r.Errors) != 0 {
+			t.Errorf("introspection with an unknown key: status %d, body %s", r.Status, r.Raw)
+		}
+	})
 	t.Run("OKKeyNotStoredInClear", func(t *testing.T) {
 		var n int
 		a.store.DB().Get(&n, `SELECT count(*) FROM api_keys WHERE key_hash = $1 OR position($2 in encode(key_hash, 'escape')) > 0`,

@@ -10,32 +10,6 @@ import (
 	"strings"
 )
 
-// GraphQL-over-HTTP (https://graphql.github.io/graphql-over-http/draft/) in one place.
-//
-// gqlgen answers the protocol's errors its own way: 422 for parse and validation errors under
-// application/json, 200 with "data": null for a persisted query it does not know or an operation over
-// the complexity limit, "data": null even where no operation ran, 406 for a mutation sent with GET,
-// and the first listed media type of Accept whatever its q-value. GraphQLOverHTTP sits between
-// authentication and gqlgen and makes the answers follow the specification:
-//
-//   - Accept is negotiated with its q-values between application/graphql-response+json and
-//     application/json, and gqlgen is handed the chosen one. Without an Accept header, or with only
-//     wildcards, the body is application/json, as legacy clients and the graphql-http audit expect.
-//     When neither is acceptable the answer is 406.
-//   - A request error (the request was refused before any field ran) has no "data" entry. Its status
-//     is 400, except that a client which asked for application/json by name gets 200 when the
-//     request itself was well formed (the document did not parse or validate, the operation or a
-//     variable did not fit, a persisted query is unknown): the application/json rules of the
-//     specification, which only clients that know them ask for.
-//   - Requests that are not well formed (the body is not JSON, the parameters have the wrong shape, the
-//     query is missing) are 400 whatever the Accept header.
-//   - A mutation sent with GET is 405 with Allow: POST.
-//   - Execution results, partial or not, pass unchanged (200), and so does anything that is not a
-//     GraphQL response from gqlgen.
-//
-// Responses are held until gqlgen is done (they are one JSON document, written at once), at most
-// maxSpecBuffer bytes of them: a larger one is a result with data, and streams through unchanged.
-
 // Response media types.
 const (
 	mediaGraphQLResponse = "application/graphql-response+json"
@@ -61,8 +35,35 @@ const (
 	ruleJSONByDefault
 )
 
-// GraphQLOverHTTP makes the answers of the GraphQL handler next follow the GraphQL-over-HTTP
-// specification (see above). It must wrap gqlgen directly: it reads gqlgen's error messages.
+// GraphQLOverHTTP makes the answers of gqlgen (next) follow the GraphQL-over-HTTP specification
+// (https://graphql.github.io/graphql-over-http/draft/), all of it in this one place. It must wrap gqlgen
+// directly, inside authentication: it reads gqlgen's answers.
+//
+// gqlgen answers protocol errors its own way: 422 for parse and validation errors under
+// application/json, 200 with "data": null for a persisted query it does not know or an operation over
+// the complexity limit, a "data" entry even where no operation ran, 406 for a mutation sent with GET,
+// and the first media type listed in Accept whatever its q-value. Here:
+//
+//   - Accept is negotiated, q-values included, between application/graphql-response+json and
+//     application/json, and gqlgen is handed the chosen one; the answer says which, with
+//     charset=utf-8, and Vary: Accept. Without an Accept header, or with wildcards only, the body is
+//     application/json, as legacy clients and the graphql-http audits expect. When neither type is
+//     acceptable the answer is 406.
+//   - A request error (the request was refused before any field ran: the document does not parse or
+//     validate, the operation or a variable does not fit, a persisted query is unknown, the complexity
+//     is over the limit) has no "data" entry and is 400; except that a client asking for
+//     application/json by name gets 200, the spec's application/json rule. Without Accept the spec
+//     (since 2025) has the server answer as for application/graphql-response+json, hence 400.
+//   - A request that is not well formed (the body is not JSON, a parameter has the wrong type, the
+//     query is missing, bad persisted-query data) is 400 whatever Accept says.
+//   - A mutation sent with GET is 405 with Allow: POST.
+//   - Execution results, partial or not, keep their 200 and body; what is not a GraphQL answer of
+//     gqlgen's (OPTIONS, a 5xx) passes unchanged, and so do the 401, 413, 415, 429... that the
+//     middleware around this one write.
+//
+// Responses are held until gqlgen is done (gqlgen writes one JSON document at once), up to
+// maxSpecBuffer bytes: a larger one is a result with data, and streams through unchanged. A result
+// that starts with data, without errors, is not held at all.
 func GraphQLOverHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {

@@ -21,7 +21,8 @@ type QueryLimits struct {
 }
 
 // DefaultQueryLimits fit every query a client of this API needs, with room to spare.
-var DefaultQueryLimits = QueryLimits{MaxTokens: 5000, MaxDepth: 12, MaxAliases: 30, MaxFields: 500}
+// (GraphiQL's introspection query nests 14 levels deep.)
+var DefaultQueryLimits = QueryLimits{MaxTokens: 5000, MaxDepth: 15, MaxAliases: 30, MaxFields: 500}
 
 // LimitQueries rejects documents over the limits with HTTP 400 and extensions.code QUERY_TOO_COMPLEX.
 // Documents that passed are remembered (by hash), so a repeated query is checked once.
