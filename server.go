@@ -53,8 +53,6 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	Introspection   bool
-	ComplexityLimit int
-	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	Regions         []string
 	SMTPURL         string
@@ -78,8 +76,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DomainSuffix:    getenv("ORG_DOMAIN_SUFFIX"),
 		LogFormat:       strings.ToLower(getenv("LOG_FORMAT")),
 		Introspection:   true,
-		ComplexityLimit: graph.DefaultHandlerOptions.ComplexityLimit,
-		MaxBodyBytes:    graph.DefaultHandlerOptions.MaxBodyBytes,
 		DBMaxConns:      20,
 		ShutdownTimeout: 20 * time.Second,
 		SMTPURL:         getenv("SMTP_URL"),
@@ -224,6 +220,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (*db.Store,
 	if err != nil {
 		return nil, err
 	}
+	store.RequestTimeout = cfg.RequestTimeout
 	n, err := store.Migrate(ctx)
 	if err != nil {
 		store.Close()
@@ -247,7 +244,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	// Background work stops when ctx does; serve waits for it before closing the store.
 	var background sync.WaitGroup
 	defer background.Wait()
-	bgCtx, stopBackground := context.WithCancel(ctx)
+	// Background work outlives the HTTP drain (emails queued by requests in flight still leave).
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	worker := &mail.Worker{Store: store, Sender: sender, Logger: logger, From: cfg.EmailFrom}
 	store.EmailQueued = worker.Wake
@@ -352,7 +350,7 @@ func newHandler(store *db.Store, logger *slog.Logger, cfg config, rdb *redis.Cli
 		collectors.NewDBStatsCollector(store.DB().DB, "orgs"))
 	metrics := graph.NewMetrics(reg)
 	opt := graph.DefaultHandlerOptions
-	opt.Introspection, opt.ComplexityLimit, opt.MaxBodyBytes = cfg.Introspection, cfg.ComplexityLimit, cfg.MaxBodyBytes
+	opt.Introspection = cfg.Introspection
 	opt.RequestTimeout, opt.CORSOrigins, opt.Metrics = cfg.RequestTimeout, cfg.CORSOrigins, metrics
 	if rdb != nil {
 		opt.APQCache = graph.RedisAPQCache{Client: rdb, TTL: 24 * time.Hour}

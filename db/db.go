@@ -32,6 +32,8 @@ type Store struct {
 	Regions []string
 	// ConfirmationTTL is how long an administrator's confirmation token stays valid.
 	ConfirmationTTL time.Duration
+	// RequestTimeout is the deadline of a request; idempotency keys are held at least twice that long.
+	RequestTimeout time.Duration
 	// EmailQueued, when set, is called after a transaction that queued an email commits (to wake the
 	// mail worker).
 	EmailQueued func()

@@ -2,6 +2,9 @@ package db
 
 import (
 	"context"
+
+	"github.com/jmoiron/sqlx"
+
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -11,8 +14,12 @@ import (
 	"orgs/domain"
 )
 
-// idempotencyLease bounds how long a request that died mid-way keeps its key from being retried.
-const idempotencyLease = time.Minute
+// idempotencyLease bounds how long a request that died mid-way keeps its key from being retried: a
+// minute, or twice the request deadline when that is longer, so that a request still running is never
+// taken over.
+func (s *Store) idempotencyLease() time.Duration {
+	return max(time.Minute, 2*s.RequestTimeout)
+}
 
 // idempotencyTTL is how long a key is kept: at least 24 hours, as the contract promises.
 const idempotencyTTL = 24 * time.Hour
@@ -30,14 +37,15 @@ func (s *Store) claimIdempotencyKey(ctx context.Context, tenantID, key string, h
 	field := path.Field("idempotencyKey")
 	for attempt := 0; attempt < 3; attempt++ {
 		now := s.nowUTC()
+		// A key past its time is claimed afresh, as if it were new.
 		const qClaim = `
-WITH expired AS (
-    DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_at < $4
-)
 INSERT INTO idempotency_keys (tenant_id, key, request_hash, state, locked_until, created_at, expires_at)
 VALUES ($1, $2, $3, 'running', $5, $4, $6)
-ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO NOTHING`
-		res, err := s.db.ExecContext(ctx, qClaim, tenantID, key, hash, now, now.Add(idempotencyLease), now.Add(idempotencyTTL))
+ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO UPDATE SET
+    request_hash = EXCLUDED.request_hash, state = 'running', organization_id = NULL, user_errors = NULL,
+    locked_until = EXCLUDED.locked_until, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+WHERE idempotency_keys.expires_at < $4`
+		res, err := s.db.ExecContext(ctx, qClaim, tenantID, key, hash, now, now.Add(s.idempotencyLease()), now.Add(idempotencyTTL))
 		if err != nil {
 			return nil, fmt.Errorf("claim idempotency key: %w", err)
 		}
@@ -80,7 +88,7 @@ FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`
 		const qTakeOver = `
 UPDATE idempotency_keys SET locked_until = $4
 WHERE tenant_id = $1 AND key = $2 AND state = 'running' AND locked_until <= $3`
-		res, err = s.db.ExecContext(ctx, qTakeOver, tenantID, key, now, now.Add(idempotencyLease))
+		res, err = s.db.ExecContext(ctx, qTakeOver, tenantID, key, now, now.Add(s.idempotencyLease()))
 		if err != nil {
 			return nil, fmt.Errorf("take over idempotency key: %w", err)
 		}
@@ -95,9 +103,10 @@ func violation(path domain.Path, code domain.ViolationCode, msg string) error {
 	return &domain.ValidationError{Violations: domain.Violations{{Field: path, Code: code, Message: msg}}}
 }
 
-// finishIdempotencyKey records the outcome of the request holding key (an organization or violations)
-// so that retries replay it, or releases the key after an internal error, so that a retry runs again.
-func (s *Store) finishIdempotencyKey(ctx context.Context, tenantID, key string, o *domain.Organization, err error) error {
+// settleIdempotencyKey ends the claim of a request that did not create an organization: its violations
+// are recorded so that retries replay them, and after an internal error the key is released so that a
+// retry runs again. A created organization marked its key done in its own transaction.
+func (s *Store) settleIdempotencyKey(ctx context.Context, tenantID, key string, err error) error {
 	ctx = context.WithoutCancel(ctx)
 	var verr *domain.ValidationError
 	if err != nil && !errors.As(err, &verr) {
@@ -106,18 +115,23 @@ func (s *Store) finishIdempotencyKey(ctx context.Context, tenantID, key string, 
 		}
 		return nil
 	}
-	var orgID *string
-	var userErrors *string // JSON as text, see jsonOrNil
-	if o != nil {
-		orgID = &o.ID
+	if verr == nil {
+		return nil
 	}
-	if verr != nil {
-		if userErrors, err = jsonOrNil(&verr.Violations); err != nil {
+	return finishIdempotencyKey(ctx, s.db, tenantID, key, nil, verr.Violations)
+}
+
+// finishIdempotencyKey marks key done with its outcome: the organization created, or the violations.
+func finishIdempotencyKey(ctx context.Context, q sqlx.ExecerContext, tenantID, key string, orgID *string, vs domain.Violations) error {
+	var userErrors *string // JSON as text, see jsonOrNil
+	if vs != nil {
+		var err error
+		if userErrors, err = jsonOrNil(&vs); err != nil {
 			return err
 		}
 	}
-	const q = `UPDATE idempotency_keys SET state = 'done', organization_id = $3, user_errors = $4 WHERE tenant_id = $1 AND key = $2`
-	if _, err := s.db.ExecContext(ctx, q, tenantID, key, orgID, userErrors); err != nil {
+	const qDone = `UPDATE idempotency_keys SET state = 'done', organization_id = $3, user_errors = $4 WHERE tenant_id = $1 AND key = $2`
+	if _, err := q.ExecContext(ctx, qDone, tenantID, key, orgID, userErrors); err != nil {
 		return fmt.Errorf("finish idempotency key: %w", err)
 	}
 	return nil

@@ -44,8 +44,10 @@ func (s *Store) CreateOrganization(ctx context.Context, a *domain.Actor, in doma
 			return s.replay(ctx, a.TenantID, replay, err)
 		}
 		o, err := s.createOrganization(ctx, a, in, opt)
-		if err := s.finishIdempotencyKey(ctx, a.TenantID, opt.IdempotencyKey, o, err); err != nil {
-			return nil, err
+		if err != nil {
+			if serr := s.settleIdempotencyKey(ctx, a.TenantID, opt.IdempotencyKey, err); serr != nil {
+				return nil, serr
+			}
 		}
 		return o, err
 	}
@@ -59,7 +61,7 @@ func (s *Store) createOrganization(ctx context.Context, a *domain.Actor, in doma
 	if err != nil {
 		return nil, err
 	}
-	o, err := domain.NewOrganizationFrom(in, domain.Rules{Regions: s.Regions, Template: template, Now: now}, opt.Path)
+	o, err := domain.NewOrganizationFrom(in, domain.Rules{Regions: s.Regions, Template: template, Now: now, DomainSuffix: s.DomainSuffix}, opt.Path)
 	if err == nil && o.Administrator != nil && strings.EqualFold(o.Administrator.Email, a.Email) {
 		pre.Add(opt.Path.Field("primaryAdministrator").Field("email"), domain.VInvalidValue,
 			"the primary administrator must be someone other than the caller, who becomes the owner")
@@ -118,11 +120,13 @@ func (s *Store) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *doma
 }
 
 // createAttempt writes the organization with slug. The common create (no default to demote, no
-// administrator, no acting organization, not validateOnly) is one statement, and so its own transaction
-// and one round trip; the others wrap that statement in a transaction with what they add.
+// administrator, no acting organization, no idempotency key, not validateOnly) is one statement, and so
+// its own transaction and one round trip; the others wrap that statement in a transaction with what
+// they add (an idempotency key is marked done in that transaction).
 func (s *Store) createAttempt(ctx context.Context, a *domain.Actor, in *domain.NewOrganization, slug string, opt CreateOptions, now time.Time) (*domain.Organization, error) {
 	o := newOrganizationRecord(a, in, slug, s.DomainSuffix, now)
-	if !in.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !opt.ValidateOnly {
+	idempotent := opt.IdempotencyKey != "" && !opt.ValidateOnly
+	if !in.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !opt.ValidateOnly && !idempotent {
 		return o, insertOrganization(ctx, s.db, a, o, in, s.DomainSuffix, now)
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -153,6 +157,10 @@ func (s *Store) createAttempt(ctx context.Context, a *domain.Actor, in *domain.N
 		}
 		if opt.ValidateOnly {
 			return errRollback
+		}
+		if idempotent {
+			// In the create's transaction: the organization exists exactly when its key says done.
+			return finishIdempotencyKey(ctx, tx, a.TenantID, opt.IdempotencyKey, &o.ID, nil)
 		}
 		return nil
 	})
@@ -347,31 +355,6 @@ func (s *Store) organizationWhere(ctx context.Context, where string, args ...any
 	return toOrganization(r)
 }
 
-// Domains returns an organization's domains, the primary first.
-func (s *Store) Domains(ctx context.Context, tenantID, orgID string) ([]domain.Domain, error) {
-	const q = `
-SELECT domain, is_primary, is_verified, is_generated FROM organization_domains
-WHERE tenant_id = $1 AND organization_id = $2
-ORDER BY is_primary DESC, domain`
-	rows, err := s.db.QueryContext(ctx, q, tenantID, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("list domains: %w", err)
-	}
-	defer rows.Close()
-	out := []domain.Domain{}
-	for rows.Next() {
-		var d domain.Domain
-		if err := rows.Scan(&d.Domain, &d.IsPrimary, &d.IsVerified, &d.IsGenerated); err != nil {
-			return nil, fmt.Errorf("scan domain: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list domains: %w", err)
-	}
-	return out, nil
-}
-
 type projectRow struct {
 	TenantID         string         `db:"tenant_id"`
 	ID               string         `db:"id"`
@@ -390,11 +373,6 @@ type projectRow struct {
 	LastRealTimeScan *time.Time     `db:"last_real_time_scan"`
 	CreatedAt        time.Time      `db:"created_at"`
 	UpdatedAt        time.Time      `db:"updated_at"`
-}
-
-// Projects returns an organization's projects, the default first, then in the order given.
-func (s *Store) Projects(ctx context.Context, tenantID, orgID string) ([]domain.Project, error) {
-	return s.projectsWhere(ctx, `tenant_id = $1 AND organization_id = $2`, tenantID, orgID)
 }
 
 func (s *Store) projectsWhere(ctx context.Context, where string, args ...any) ([]domain.Project, error) {
@@ -420,22 +398,6 @@ ORDER BY organization_id, is_default DESC, created_at, position, id`
 		}
 	}
 	return out, nil
-}
-
-// Members returns an organization's members with their users, owners first, then by joining; role
-// narrows them to one role when not empty.
-func (s *Store) Members(ctx context.Context, tenantID, orgID string, role domain.MemberRole) ([]domain.Member, error) {
-	return membersWhere(ctx, s.db, `m.tenant_id = $1 AND m.organization_id = $2 AND ($3 = '' OR m.role = $3)`, tenantID, orgID, string(role))
-}
-
-// PrimaryAdministrator returns the membership of the organization's primary administrator, or nil.
-func (s *Store) PrimaryAdministrator(ctx context.Context, tenantID, orgID string) (*domain.Member, error) {
-	ms, err := membersWhere(ctx, s.db, `m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = (
-        SELECT primary_administrator_id FROM organizations WHERE tenant_id = $1 AND id = $2)`, tenantID, orgID)
-	if err != nil || len(ms) == 0 {
-		return nil, err
-	}
-	return &ms[0], nil
 }
 
 func membersWhere(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]domain.Member, error) {
@@ -465,12 +427,6 @@ ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.
 		return nil, fmt.Errorf("list members: %w", err)
 	}
 	return out, nil
-}
-
-// Attributes returns an organization's custom attributes by key.
-func (s *Store) Attributes(ctx context.Context, tenantID, orgID string) ([]domain.Attribute, error) {
-	m, err := s.attributesWhere(ctx, `tenant_id = $1 AND organization_id = $2`, tenantID, orgID)
-	return m[orgID], err
 }
 
 func (s *Store) attributesWhere(ctx context.Context, where string, args ...any) (map[string][]domain.Attribute, error) {

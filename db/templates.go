@@ -121,20 +121,6 @@ func (s *Store) Template(ctx context.Context, tenantID, id string) (*domain.Temp
 	return r.template()
 }
 
-// TemplateOfOrganization returns the template an organization was made from, or nil.
-func (s *Store) TemplateOfOrganization(ctx context.Context, tenantID, orgID string) (*domain.Template, error) {
-	var r templateRow
-	err := s.db.GetContext(ctx, &r, templateSelect+` WHERE t.tenant_id = $1 AND t.id = (
-        SELECT template_id FROM organizations WHERE tenant_id = $1 AND id = $2)`, tenantID, orgID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get template of organization: %w", err)
-	}
-	return r.template()
-}
-
 // Templates returns the tenant's templates by name; with ids, only those.
 func (s *Store) Templates(ctx context.Context, tenantID string, ids ...string) ([]*domain.Template, error) {
 	var rows []templateRow

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -122,16 +123,49 @@ func TestIdempotency(t *testing.T) {
 		a := newAPI(t)
 		in := map[string]any{"name": "Crashy", "idempotencyKey": "crash"}
 		a.create(a.key, in)
-		// Make the key look held by a request still running (same input).
+		// What a request that died mid-way leaves: its claim, running, and (its transaction rolled back)
+		// no organization.
+		a.store.DB().MustExec(`DELETE FROM organizations WHERE tenant_id = $1`, a.actor.TenantID)
 		a.store.DB().MustExec(`UPDATE idempotency_keys SET state = 'running', organization_id = NULL,
 			locked_until = now() + interval '1 minute' WHERE tenant_id = $1`, a.actor.TenantID)
 		if errs := userErrors(a.create(a.key, in)); len(errs) != 1 || errs[0].Code != "IDEMPOTENCY_KEY_IN_USE" {
 			t.Errorf("while running: userErrors = %+v, want IDEMPOTENCY_KEY_IN_USE", errs)
 		}
-		// Its lease runs out, as when the process holding it died: a retry runs again.
+		// Its lease runs out: a retry runs again, and creates the one organization.
 		a.store.DB().MustExec(`UPDATE idempotency_keys SET locked_until = now() - interval '1 second' WHERE tenant_id = $1`, a.actor.TenantID)
 		if p := a.create(a.key, in); p["organization"] == nil {
 			t.Errorf("after the lease: %+v", userErrors(p))
+		}
+		if n := a.count("organizations"); n != 1 {
+			t.Errorf("%d organizations, want 1", n)
+		}
+		var state string
+		a.store.DB().Get(&state, `SELECT state FROM idempotency_keys WHERE tenant_id = $1`, a.actor.TenantID)
+		if state != "done" {
+			t.Errorf("key state %q after the create, want done", state)
+		}
+	})
+	t.Run("ExpiredKeyIsClaimedAfresh", func(t *testing.T) {
+		t.Parallel()
+		a := newAPI(t)
+		first := a.create(a.key, map[string]any{"name": "Old", "idempotencyKey": "old"})["organization"].(map[string]any)["id"]
+		a.store.DB().MustExec(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE tenant_id = $1`, a.actor.TenantID)
+		p := a.create(a.key, map[string]any{"name": "New", "idempotencyKey": "old"})
+		if o, _ := p["organization"].(map[string]any); o == nil || o["id"] == first {
+			t.Errorf("an expired key was not claimed afresh: %v %+v", p["organization"], userErrors(p))
+		}
+		if n, err := a.store.PurgeIdempotencyKeys(context.Background()); err != nil || n < 0 {
+			t.Errorf("purge: %d %v", n, err)
+		}
+	})
+	t.Run("NewClientMutationIdStillReplays", func(t *testing.T) {
+		t.Parallel()
+		a := newAPI(t)
+		p1 := a.create(a.key, map[string]any{"name": "Cm", "idempotencyKey": "cm", "clientMutationId": "1"})
+		p2 := a.create(a.key, map[string]any{"name": "Cm", "idempotencyKey": "cm", "clientMutationId": "2"})
+		o1, o2 := p1["organization"].(map[string]any), p2["organization"].(map[string]any)
+		if o1["id"] != o2["id"] || p2["clientMutationId"] != "2" {
+			t.Errorf("retry with a new clientMutationId: %v / %v", p1, p2)
 		}
 	})
 	t.Run("ValidateOnlyDoesNotSpendTheKey", func(t *testing.T) {

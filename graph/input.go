@@ -74,11 +74,14 @@ func toCreateOrganizationInput(in model.CreateOrganizationInput) domain.CreateOr
 	return out
 }
 
-// requestHash identifies an input for idempotency: the same input, whatever its idempotency key and
-// validateOnly, hashes the same.
-func requestHash(in model.CreateOrganizationInput) []byte {
-	in.IdempotencyKey, in.ValidateOnly = nil, nil
-	b, _ := json.Marshal(in) // struct fields marshal in a fixed order
+// requestHash identifies a create for idempotency: its input, whatever its idempotency key, validateOnly
+// and clientMutationId (a retry may carry a new one), and the organization it acts for.
+func requestHash(in model.CreateOrganizationInput, actingOrganizationID string) []byte {
+	in.IdempotencyKey, in.ValidateOnly, in.ClientMutationID = nil, nil, nil
+	b, _ := json.Marshal(struct {
+		Input  model.CreateOrganizationInput
+		Acting string
+	}{in, actingOrganizationID}) // struct fields marshal in a fixed order
 	h := sha256.Sum256(b)
 	return h[:]
 }

@@ -40,7 +40,7 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 	}
 	o, err := r.Store.CreateOrganization(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), db.CreateOptions{
 		Path: path, ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly,
-		IdempotencyKey: key, RequestHash: requestHash(input),
+		IdempotencyKey: key, RequestHash: requestHash(input, domain.ActorFrom(ctx).ActingOrganizationID),
 	})
 	var verr *domain.ValidationError
 	switch {
