@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 DB_URL = $$(scripts/localpg.sh)
 
-.PHONY: run test e2e build playground generate lint bench db-stop clean
+.PHONY: run test e2e apikey build playground generate lint bench db-stop clean
 
 run: playground
 	DATABASE_URL="$(DB_URL)" $(GO) run .
@@ -16,6 +16,12 @@ test: playground
 # audits, Apollo Client, the playground in headless Chromium).
 e2e:
 	@e2e/run.sh
+
+# An API key against the database make run uses: make apikey NAME=me TENANT=acme
+NAME ?= me
+TENANT ?= default
+apikey:
+	@DATABASE_URL="$(DB_URL)" $(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
 
 build: playground
 	$(GO) build -o bin/orgs .
@@ -31,6 +37,12 @@ generate:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+
+# Benchmarks: the built server on a fresh database under HTTP load (bench/loadgen), the create
+# statement alone under pgbench (the database's limit), a CPU profile and the Go benchmarks; about 4
+# minutes. See BENCHMARKS.md.
+bench:
+	@bench/run.sh
 
 # Stops the private PostgreSQL cluster, if scripts/localpg.sh started one.
 db-stop:

@@ -3,8 +3,12 @@ package domain
 import (
 	"encoding/base64"
 	"encoding/json"
+	"regexp"
+	"strconv"
 	"time"
 )
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // OrganizationFilter narrows a list of organizations; every condition given must hold.
 type OrganizationFilter struct {
@@ -106,6 +110,18 @@ func DecodeCursor(s string, field OrderField) (*Cursor, error) {
 	if c.Field != field {
 		return nil, Errorf(EINVALID, "the cursor belongs to a list in another order")
 	}
+	valid := uuidPattern.MatchString(c.ID)
+	switch field {
+	case OrderByCreatedAt:
+		_, err = time.Parse(time.RFC3339Nano, c.Value)
+		valid = valid && err == nil
+	case OrderByTotalMembers:
+		_, err = strconv.Atoi(c.Value)
+		valid = valid && err == nil
+	}
+	if !valid {
+		return nil, Errorf(EINVALID, "invalid cursor %q", s)
+	}
 	return &c, nil
 }
 
@@ -145,7 +161,10 @@ func NewPageRequest(first *int, after *string, last *int, before *string, field 
 			return p, err
 		}
 	}
-	if before != nil && last == nil && first == nil {
+	if first != nil && before != nil || last != nil && after != nil {
+		return p, Errorf(EINVALID, "page forward with first and after, or backward with last and before")
+	}
+	if before != nil && first == nil {
 		p.Backward = true
 	}
 	return p, nil

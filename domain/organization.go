@@ -129,9 +129,11 @@ type NewOrganization struct {
 // Rules are what validation needs beyond the input: the configured regions, the template the input
 // names (nil when none, or when it does not exist), and the time.
 type Rules struct {
-	Regions  []string
-	Template *Template
-	Now      time.Time
+	Regions []string
+	// DomainSuffix is reserved for generated domains: <slug>.<DomainSuffix>.
+	DomainSuffix string
+	Template     *Template
+	Now          time.Time
 }
 
 // Limits of the organization's fields.
@@ -228,6 +230,10 @@ func NewOrganizationFrom(in CreateOrganizationInput, rules Rules, base Path) (*N
 	o.BillingEmails = emailList(&v, base.Field("billingEmails"), in.BillingEmails)
 	if in.PrimaryDomain != nil {
 		if d, ok := NormalizeDomain(&v, base.Field("primaryDomain"), *in.PrimaryDomain); ok {
+			suffix := strings.Trim(strings.ToLower(rules.DomainSuffix), ".")
+			if suffix != "" && (d == suffix || strings.HasSuffix(d, "."+suffix)) {
+				v.Add(base.Field("primaryDomain"), VInvalidValue, "domains under %s are generated from slugs; leave primaryDomain out to get one", suffix)
+			}
 			o.PrimaryDomain = &d
 		}
 	}

@@ -125,6 +125,7 @@ func TestFieldValidation(t *testing.T) {
 		{"ErrTooManyBillingEmails", map[string]any{"billingEmails": manyEmails(21)}, "input.billingEmails", "TOO_MANY"},
 		{"ErrPrimaryDomain", map[string]any{"primaryDomain": "exa mple.com"}, "input.primaryDomain", "INVALID_FORMAT"},
 		{"ErrPrimaryDomainLabel", map[string]any{"primaryDomain": strings.Repeat("a", 64) + ".com"}, "input.primaryDomain", "INVALID_FORMAT"},
+		{"ErrPrimaryDomainReserved", map[string]any{"primaryDomain": "mine.orgs.test"}, "input.primaryDomain", "INVALID_VALUE"},
 		{"ErrPrivacyURL", map[string]any{"privacyPolicyUrl": "javascript:alert(1)"}, "input.privacyPolicyUrl", "INVALID_FORMAT"},
 		{"ErrTermsURL", map[string]any{"termsOfServiceUrl": "example.com/terms"}, "input.termsOfServiceUrl", "INVALID_FORMAT"},
 		{"ErrCoupon", map[string]any{"coupons": []string{"lower"}}, "input.coupons.0", "INVALID_FORMAT"},

@@ -42,13 +42,15 @@ type HandlerOptions struct {
 
 // DefaultHandlerOptions are the options the server starts with unless configured otherwise.
 var DefaultHandlerOptions = HandlerOptions{
-	Introspection: true, ComplexityLimit: 5000, MaxBodyBytes: 1 << 20, RequestTimeout: 30 * time.Second,
+	// 25000 lets a page of 100 organizations carry all their relations, and stops a page of 100 whose
+	// elements page 100 more.
+	Introspection: true, ComplexityLimit: 25000, MaxBodyBytes: 1 << 20, RequestTimeout: 30 * time.Second,
 	Limits: DefaultQueryLimits,
 }
 
 // NewHandler returns the /query endpoint. In the order a request meets them: CORS, the guard (method,
-// content type, body size, UTF-8, batches, deadline), the rate limit, the document limits,
-// authentication, then gqlgen with explicit transports (POST JSON, and GET for queries only; no
+// content type, body size, UTF-8, batches, deadline), the document limits, authentication, the rate
+// limit of the authenticated key, then gqlgen with explicit transports (POST JSON, and GET for queries only; no
 // multipart, no websockets), a parsed-query cache, automatic persisted queries, a complexity limit, the
 // error presenter and panic recovery.
 func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
@@ -82,11 +84,11 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	var h http.Handler = srv
 	h = withLoaders(r.Store, h)
 	h = GraphQLOverHTTP(h)
-	h = Authenticate(r.Store, r.Logger, h)
-	h = LimitQueries(opt.Limits, h)
 	if opt.RateLimiter != nil {
 		h = opt.RateLimiter.Middleware(h)
 	}
+	h = Authenticate(r.Store, r.Logger, h)
+	h = LimitQueries(opt.Limits, h)
 	h = Guard(opt.MaxBodyBytes, opt.RequestTimeout, h)
 	return cors.New(cors.Options{
 		AllowedOrigins: opt.CORSOrigins,
@@ -98,7 +100,8 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	}).Handler(h)
 }
 
-// listPageCost is what a list field multiplies the cost of its selection by: the size of a typical page.
+// listPageCost is what a list field without paging arguments multiplies the cost of its selection by:
+// the size of a typical list.
 const listPageCost = 10
 
 // listCosts makes every list field cost its selection times listPageCost, so that nested lists add up
@@ -112,6 +115,24 @@ func listCosts(c *ComplexityRoot) {
 	c.Organization.CustomAttributes = perItem
 	c.Query.OrganizationTemplates = perItem
 	c.OrganizationTemplate.CustomAttributeDefinitions = perItem
+	// Connections cost their selection times the page they ask for.
+	page := func(first, last *int) int {
+		for _, n := range []*int{first, last} {
+			if n != nil && *n > 0 {
+				return *n
+			}
+		}
+		return domain.DefaultPageSize
+	}
+	c.Query.Organizations = func(child int, first *int, _ *string, last *int, _ *string, _ *model.OrganizationFilter, _ *model.OrganizationOrder) int {
+		return 1 + page(first, last)*child
+	}
+	c.Organization.MembersConnection = func(child int, _ *model.MemberRole, _ *model.MemberStatus, first *int, _ *string) int {
+		return 1 + page(first, nil)*child
+	}
+	c.Organization.ProjectsConnection = func(child int, first *int, _ *string) int {
+		return 1 + page(first, nil)*child
+	}
 }
 
 // hasPermission implements @hasPermission: the field resolves only for an actor holding the permission.

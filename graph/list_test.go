@@ -9,6 +9,7 @@ import (
 
 	"orgs/db"
 	"orgs/db/dbtest"
+	"orgs/domain"
 )
 
 const listQuery = `query($first: Int, $after: String, $last: Int, $before: String, $filter: OrganizationFilter, $orderBy: OrganizationOrder) {
@@ -115,8 +116,22 @@ func TestListPaging(t *testing.T) {
 		t.Errorf("backward pages:\n%v\nwant\n%v", back, wantBack)
 	}
 
+	t.Run("OtherTenantSeesNothing", func(t *testing.T) {
+		b := newAPIInOtherTenant(t)
+		if p, r := b.list(map[string]any{"first": 100}); len(r.Errors) != 0 || len(p.names) != 0 || p.total != 0 {
+			t.Errorf("another tenant lists %v (total %d)", p.names, p.total)
+		}
+		// Nor can it page with this tenant's cursor into this tenant's rows.
+		if p, _ := b.list(map[string]any{"first": 5, "after": after, "orderBy": byName}); len(p.names) != 0 {
+			t.Errorf("another tenant's cursor reads %v", p.names)
+		}
+	})
 	t.Run("Limits", func(t *testing.T) {
+		forged := domain.Cursor{Field: domain.OrderByCreatedAt, Value: "yesterday", ID: "00000000-0000-0000-0000-000000000000"}.Encode()
+		badID := domain.Cursor{Field: domain.OrderByName, Value: "x", ID: "1; DROP TABLE x"}.Encode()
 		for _, vars := range []map[string]any{
+			{"after": forged}, {"after": badID, "orderBy": byName}, {"first": 5, "before": after, "orderBy": byName},
+			{"last": 5, "after": after, "orderBy": byName},
 			{"first": 101}, {"last": 101}, {"first": -1}, {"first": 1, "last": 1},
 			{"after": "not-a-cursor"}, {"after": after, "orderBy": map[string]any{"field": "TOTAL_MEMBERS", "direction": "ASC"}},
 		} {

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ func operationLabel(op *graphql.OperationContext) string {
 		fields = append(fields, f.Name)
 	}
 	sort.Strings(fields)
+	fields = slices.Compact(fields) // aliases of one field count once
 	return string(op.Operation.Operation) + " " + strings.Join(fields, ",")
 }
 

@@ -554,8 +554,8 @@ func TestSeed003_eedafec9c9ed7aca(t *testing.T) {
 	// 403: the key may not create organizations.
 	reader, _ := a.newKey("reader", domain.PermOrganizationRead)
 	assertForbidden(t, a, a.postAs(map[string]string{"X-API-Key": reader}, seed003Mutation, map[string]any{"input": input}))
-	// 429, rate limit exceeded: not implemented yet (HTTP 429 with Retry-After and RATE_LIMITED in the
-	// contract); tracked separately, not asserted here.
+	// 429, rate limit exceeded: HTTP 429 with Retry-After and RATE_LIMITED, with and without Redis, is
+	// TestRateLimit's (graph/limits_test.go).
 
 	// The body's own rules (name min 1, avatar a URI, the codes), all at once; the seed's status label
 	// "0 - Inactive" is not one of ours, GraphQL refuses it: HTTP 400.

@@ -60,7 +60,7 @@ const (
 )
 
 // exampleQuery is the query the editor opens with on a first visit.
-const exampleQuery = `# Create an API key first: go run . apikey create --name me --permission ORGANIZATION_CREATE --permission ORGANIZATION_READ
+const exampleQuery = `# Create an API key first: make apikey NAME=me (or: go run . apikey create --name me)
 # then paste it into the Headers tab below.
 mutation CreateOrganization {
   createOrganization(input: {name: "Acme Corporation", countryCode: "US", languageCode: "en"}) {

@@ -121,7 +121,7 @@ func TestPage(t *testing.T) {
 		t.Errorf("config defaultQuery = %q, want the example mutation", cfg.DefaultQuery)
 	}
 	for _, want := range []string{
-		"# Create an API key first: go run . apikey create --name me --permission ORGANIZATION_CREATE --permission ORGANIZATION_READ\n",
+		"# Create an API key first: make apikey NAME=me (or: go run . apikey create --name me)\n",
 		"# then paste it into the Headers tab below.\n",
 		"mutation CreateOrganization {\n",
 		`createOrganization(input: {name: "Acme Corporation", countryCode: "US", languageCode: "en"}) {`,
