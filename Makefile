@@ -39,7 +39,7 @@ lint:
 	$(GO) vet ./...
 
 # Benchmarks: the built server on a fresh database under HTTP load (bench/loadgen), the create
-# statement alone under pgbench (the database's limit), a CPU profile and the Go benchmarks; about 4
+# statement alone under pgbench (the database's limit), CPU profiles and the Go benchmarks; about 3
 # minutes. See BENCHMARKS.md.
 bench:
 	@bench/run.sh

@@ -55,6 +55,10 @@ WITH org AS (
 INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, payload, created_at)
 SELECT org.tenant_id, org.id, 1, 'organization.created', $14, $36, $37, $12 FROM org`
 
+// CreateOrganizationSQL returns the statement that creates an organization with everything that comes
+// with it (qInsertOrganization), so that benchmarks can replay exactly what the server sends.
+func CreateOrganizationSQL() string { return qInsertOrganization }
+
 type projectRecord struct {
 	ID            string   `json:"id"`
 	Name          string   `json:"name"`

@@ -1,0 +1,113 @@
+package graph_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"orgs/db"
+	"orgs/db/dbtest"
+	"orgs/domain"
+	"orgs/graph"
+)
+
+// The benchmarks of the API through the real handler, in process, on the package's database (see
+// TestMain): what bench/loadgen sends to the server, without the network. Each reports the statements
+// it sends to PostgreSQL per operation (stmts/op).
+//
+//	go test -run '^$' -bench 'CreateOrganization|ListOrganizations' -benchmem ./graph
+
+const benchCreateMutation = `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id slug } userErrors { field code message } } }`
+
+const benchListQuery = `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email } } } } }`
+
+// benchAPI is the handler as the server builds it for /query, over a store that counts its
+// statements, with a key of a tenant of its own.
+type benchAPI struct {
+	h   http.Handler
+	key string
+}
+
+func newBenchAPI(b *testing.B, tenant string) *benchAPI {
+	b.Helper()
+	// As the server: authenticated keys are remembered for a few seconds (AUTH_CACHE_TTL), logs at warn.
+	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, MaxOpenConns: 8,
+		DomainSuffix: "orgs.test", AuthCacheTTL: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})})
+	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, graph.DefaultHandlerOptions))
+	key, _, err := s.CreateAPIKey(context.Background(), db.NewAPIKey{Name: "bench", Tenant: tenant + " " + runID,
+		Permissions: domain.AllPermissions})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchAPI{h: h, key: key}
+}
+
+// do serves one GraphQL request and returns the answer's body, failing on a status other than 200.
+func (a *benchAPI) do(b *testing.B, body []byte) []byte {
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+a.key)
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("status %d: %.300s", rec.Code, rec.Body.Bytes())
+	}
+	return rec.Body.Bytes()
+}
+
+func benchBody(query string, vars map[string]any) []byte {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return body
+}
+
+func createdOK(b *testing.B, res []byte) {
+	if bytes.Contains(res, []byte(`"errors":`)) || !bytes.Contains(res, []byte(`"userErrors":[]`)) {
+		b.Fatalf("create: %.300s", res)
+	}
+}
+
+// BenchmarkCreateOrganization is createOrganization with a minimal input (a new name each time, the
+// slug generated), from the HTTP request to the answer.
+func BenchmarkCreateOrganization(b *testing.B) {
+	a := newBenchAPI(b, "bench create")
+	n := 0
+	before := dbtest.Statements.Load()
+	for b.Loop() {
+		n++
+		createdOK(b, a.do(b, benchBody(benchCreateMutation, map[string]any{"input": map[string]any{"name": fmt.Sprintf("bench %d", n)}})))
+	}
+	b.ReportMetric(float64(dbtest.Statements.Load()-before)/float64(n), "stmts/op")
+}
+
+// BenchmarkListOrganizations50Nested reads 50 organizations with their default project, projects and
+// owners: the nested list of bench/loadgen.
+func BenchmarkListOrganizations50Nested(b *testing.B) {
+	a := newBenchAPI(b, "bench list")
+	for i := range 50 {
+		createdOK(b, a.do(b, benchBody(benchCreateMutation, map[string]any{"input": map[string]any{
+			"name": fmt.Sprintf("Seeded %02d", i), "projects": []map[string]any{{"name": "Extra"}}}})))
+	}
+	body := benchBody(benchListQuery, nil)
+	n := 0
+	before := dbtest.Statements.Load()
+	for b.Loop() {
+		n++
+		res := a.do(b, body)
+		if bytes.Contains(res, []byte(`"errors":`)) || bytes.Count(res, []byte(`"node":`)) != 50 {
+			b.Fatalf("list: %.300s", res)
+		}
+	}
+	b.ReportMetric(float64(dbtest.Statements.Load()-before)/float64(n), "stmts/op")
+}
