@@ -85,6 +85,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		conn.SetMaxIdleConns(opt.MaxOpenConns)
 	}
 	conn.SetConnMaxIdleTime(5 * time.Minute)
+	// A connection keeps the plans of its foreign-key checks; renewing connections lets them follow
+	// the tables' statistics as the tables grow.
+	conn.SetConnMaxLifetime(30 * time.Minute)
 	if err := conn.PingContext(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
