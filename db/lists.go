@@ -250,3 +250,21 @@ ORDER BY organization_id, is_primary DESC, domain`, tenantID, pq.Array(ids))
 func (s *Store) AttributesOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Attribute, error) {
 	return s.attributesWhere(ctx, `tenant_id = $1 AND organization_id = ANY($2)`, tenantID, pq.Array(ids))
 }
+
+// OrganizationsOf returns the tenant's organizations with the given ids.
+func (s *Store) OrganizationsOf(ctx context.Context, tenantID string, ids []string) (map[string]*domain.Organization, error) {
+	var rows []organizationRow
+	q := `SELECT ` + organizationColumns + ` FROM organizations o WHERE o.tenant_id = $1 AND o.id = ANY($2)`
+	if err := s.db.SelectContext(ctx, &rows, q, tenantID, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("get organizations: %w", err)
+	}
+	out := make(map[string]*domain.Organization, len(rows))
+	for _, r := range rows {
+		o, err := toOrganization(r)
+		if err != nil {
+			return nil, err
+		}
+		out[o.ID] = o
+	}
+	return out, nil
+}

@@ -304,7 +304,7 @@ func TestNestedListCostsConstantStatements(t *testing.T) {
 			"primaryAdministrator":         map[string]any{"firstName": "A", "lastName": "B", "email": fmt.Sprintf("a%d@counted.example", i)}})
 	}
 	const q = `query($n: Int) { organizations(first: $n) { totalCount edges { node {
-  id name defaultProject { id name } projects { id name } owners { email } members { email role }
+  id name defaultProject { id name } projects { id name organization { id slug } } owners { email } members { email role }
   primaryAdministrator { email } template { name } domains { domain } customAttributes { key value }
   membersConnection(first: 1) { totalCount nodes { email } } projectsConnection { totalCount }
 } } } }`

@@ -22,6 +22,8 @@ type loaders struct {
 	domains    *dataloadgen.Loader[string, []domain.Domain]
 	attributes *dataloadgen.Loader[string, []domain.Attribute]
 	templates  *dataloadgen.Loader[string, *domain.Template]
+	// organizations by id, for the way back from a project; a list primes it with its page.
+	organizations *dataloadgen.Loader[string, *domain.Organization]
 }
 
 // loaderWait is how long a loader collects keys before it fetches: gqlgen resolves the elements of a
@@ -62,6 +64,9 @@ func newLoaders(store *db.Store, tenantID string) *loaders {
 			}
 			return out, errs
 		}, dataloadgen.WithWait(loaderWait)),
+		organizations: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*domain.Organization, error) {
+			return store.OrganizationsOf(ctx, tenantID, ids)
+		}, dataloadgen.WithWait(loaderWait)),
 	}
 }
 
@@ -93,6 +98,7 @@ func (l *loaders) prefetch(ctx context.Context, orgs []*domain.Organization, fie
 	var templateIDs []string
 	for i, o := range orgs {
 		ids[i] = o.ID
+		l.organizations.Prime(o.ID, o)
 		if o.TemplateID != nil {
 			templateIDs = append(templateIDs, *o.TemplateID)
 		}

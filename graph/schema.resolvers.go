@@ -253,6 +253,15 @@ func (r *organizationConnectionResolver) TotalCount(ctx context.Context, obj *mo
 	return obj.Count()
 }
 
+// Organization is the resolver for the organization field.
+func (r *projectResolver) Organization(ctx context.Context, obj *model.Project) (*model.Organization, error) {
+	o, err := loadersFrom(ctx).organizations.Load(ctx, obj.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	return toOrganization(o), nil
+}
+
 // Nodes is the resolver for the nodes field.
 func (r *projectConnectionResolver) Nodes(ctx context.Context, obj *model.ProjectConnection) ([]model.Project, error) {
 	return nodesOf(obj.Edges, func(e model.ProjectEdge) *model.Project { return e.Node }), nil
@@ -345,6 +354,9 @@ func (r *Resolver) OrganizationConnection() OrganizationConnectionResolver {
 	return &organizationConnectionResolver{r}
 }
 
+// Project returns ProjectResolver implementation.
+func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
+
 // ProjectConnection returns ProjectConnectionResolver implementation.
 func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
 	return &projectConnectionResolver{r}
@@ -358,6 +370,7 @@ type (
 	mutationResolver               struct{ *Resolver }
 	organizationResolver           struct{ *Resolver }
 	organizationConnectionResolver struct{ *Resolver }
+	projectResolver                struct{ *Resolver }
 	projectConnectionResolver      struct{ *Resolver }
 	queryResolver                  struct{ *Resolver }
 )

@@ -137,6 +137,7 @@ const seed000Mutation = `mutation Seed000($input: CreateOrganizationInput!) {
         sendFromEmail { id email name }
         settings { trackers { deepScan realTimeScan lastRealTimeScan } }
         createdAt updatedAt
+        organization { id name slug status }
       }
     }
     userErrors { field message code suggestions }
@@ -248,8 +249,7 @@ func TestSeed000_a1ed657da724d694(t *testing.T) {
 	//   sendFromEmailId, sendFromEmail {id, email, name} -> sendFromEmail {id (the address), email, name};
 	//   settings.trackers {deepScan, realTimeScan, lastRealTimeScan} -> the same (null before any scan);
 	//   dateCreated/dateUpdated -> createdAt/updatedAt.
-	//   organization {id, name, slug, status} has no counterpart on Project: the project is read inside its
-	//   organization, and organizationId leads back to it.
+	//   organization {id, name, slug, status} -> organization {id, name, slug, status}.
 	projects := o["projects"].([]any)
 	if len(projects) != 1 {
 		t.Fatalf("projects = %v, want the default project alone", projects)
@@ -266,6 +266,10 @@ func TestSeed000_a1ed657da724d694(t *testing.T) {
 		"settings":      "map[trackers:map[deepScan:true lastRealTimeScan:<nil> realTimeScan:false]]",
 	})
 	assertRFC3339(t, p, "createdAt", "updatedAt")
+	back := fmt.Sprint(p["organization"])
+	if want := fmt.Sprintf("map[id:%s name:%s slug:%s status:ACTIVE]", o["id"], o["name"], o["slug"]); back != want {
+		t.Errorf("project.organization = %s, want %s", back, want)
+	}
 }
 
 // Seed 001, Partner API (JSON-LD): POST /api/organizations with a bearer token.

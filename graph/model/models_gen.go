@@ -282,21 +282,23 @@ type PageInfo struct {
 }
 
 type Project struct {
-	ID             string           `json:"id"`
-	OrganizationID string           `json:"organizationId"`
-	Name           string           `json:"name"`
-	Slug           string           `json:"slug"`
-	Type           ProjectType      `json:"type"`
-	Mode           ProjectMode      `json:"mode"`
-	Status         ProjectStatus    `json:"status"`
-	IsDefault      bool             `json:"isDefault"`
-	IsActive       bool             `json:"isActive"`
-	IsTest         bool             `json:"isTest"`
-	ContactEmails  []string         `json:"contactEmails"`
-	SendFromEmail  *SenderEmail     `json:"sendFromEmail,omitempty"`
-	Settings       *ProjectSettings `json:"settings"`
-	CreatedAt      DateTime         `json:"createdAt"`
-	UpdatedAt      DateTime         `json:"updatedAt"`
+	ID             string `json:"id"`
+	OrganizationID string `json:"organizationId"`
+	// The organization the project belongs to.
+	Organization  *Organization    `json:"organization"`
+	Name          string           `json:"name"`
+	Slug          string           `json:"slug"`
+	Type          ProjectType      `json:"type"`
+	Mode          ProjectMode      `json:"mode"`
+	Status        ProjectStatus    `json:"status"`
+	IsDefault     bool             `json:"isDefault"`
+	IsActive      bool             `json:"isActive"`
+	IsTest        bool             `json:"isTest"`
+	ContactEmails []string         `json:"contactEmails"`
+	SendFromEmail *SenderEmail     `json:"sendFromEmail,omitempty"`
+	Settings      *ProjectSettings `json:"settings"`
+	CreatedAt     DateTime         `json:"createdAt"`
+	UpdatedAt     DateTime         `json:"updatedAt"`
 }
 
 type ProjectEdge struct {
