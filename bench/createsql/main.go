@@ -31,6 +31,7 @@ import (
 	"github.com/lib/pq"
 
 	"orgs/db"
+	"orgs/db/dbtest"
 	"orgs/domain"
 )
 
@@ -288,27 +289,14 @@ func init() {
 type captureDriver struct{}
 
 func (captureDriver) Open(name string) (driver.Conn, error) {
-	c, err := pq.Driver{}.Open(name)
+	c, err := dbtest.OpenPQ(name)
 	if err != nil {
 		return nil, err
 	}
-	return &captureConn{c.(pqConn)}, nil
+	return &captureConn{c}, nil
 }
 
-// pqConn is what lib/pq's connection implements and database/sql uses.
-type pqConn interface {
-	driver.Conn
-	driver.ConnBeginTx
-	driver.QueryerContext
-	driver.ExecerContext
-	driver.ConnPrepareContext
-	driver.NamedValueChecker
-	driver.Pinger
-	driver.SessionResetter
-	driver.Validator
-}
-
-type captureConn struct{ pqConn }
+type captureConn struct{ dbtest.PQConn }
 
 // ExecContext receives the arguments after lib/pq's CheckNamedValue, as they would go on the wire.
 func (c *captureConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
@@ -316,5 +304,5 @@ func (c *captureConn) ExecContext(ctx context.Context, q string, args []driver.N
 		captured = append([]driver.NamedValue(nil), args...)
 		return nil, errCaptured
 	}
-	return c.pqConn.ExecContext(ctx, q, args)
+	return c.PQConn.ExecContext(ctx, q, args)
 }

@@ -31,15 +31,24 @@ func init() {
 type countingDriver struct{}
 
 func (countingDriver) Open(name string) (driver.Conn, error) {
+	c, err := OpenPQ(name)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{c}, nil
+}
+
+// OpenPQ opens a lib/pq connection, for drivers that wrap it to watch its statements.
+func OpenPQ(name string) (PQConn, error) {
 	c, err := pq.Driver{}.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{c.(pqConn)}, nil
+	return c.(PQConn), nil
 }
 
-// pqConn is what lib/pq's connection implements and database/sql uses.
-type pqConn interface {
+// PQConn is what lib/pq's connection implements and database/sql uses.
+type PQConn interface {
 	driver.Conn
 	driver.ConnBeginTx
 	driver.QueryerContext
@@ -51,19 +60,19 @@ type pqConn interface {
 	driver.Validator
 }
 
-type countingConn struct{ pqConn }
+type countingConn struct{ PQConn }
 
 func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
 	Statements.Add(1)
-	return c.pqConn.QueryContext(ctx, q, args)
+	return c.PQConn.QueryContext(ctx, q, args)
 }
 
 func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
 	Statements.Add(1)
-	return c.pqConn.ExecContext(ctx, q, args)
+	return c.PQConn.ExecContext(ctx, q, args)
 }
 
 func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
 	Statements.Add(1)
-	return c.pqConn.PrepareContext(ctx, q)
+	return c.PQConn.PrepareContext(ctx, q)
 }
