@@ -402,7 +402,9 @@ ORDER BY organization_id, is_default DESC, created_at, position, id`
 
 func membersWhere(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]domain.Member, error) {
 	query := `
-SELECT m.id, m.organization_id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, u.email_verified_at IS NOT NULL
+SELECT m.id, m.organization_id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, u.email_verified_at IS NOT NULL,
+       u.first_name, u.last_name, u.description, u.phone, u.locale, u.gender, u.date_of_birth, u.address,
+       u.mfa_enabled, u.mfa_expiration_minutes
 FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
 WHERE ` + where + `
 ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
@@ -414,8 +416,17 @@ ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.
 	out := []domain.Member{}
 	for rows.Next() {
 		var m domain.Member
-		if err := rows.Scan(&m.ID, &m.OrganizationID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt, &m.EmailVerified); err != nil {
+		var address []byte
+		p := &m.Profile
+		if err := rows.Scan(&m.ID, &m.OrganizationID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt, &m.EmailVerified,
+			&p.FirstName, &p.LastName, &p.Description, &p.Phone, &p.Locale, &p.Gender, &p.DateOfBirth, &address,
+			&p.MFAEnabled, &p.MFAExpirationMinutes); err != nil {
 			return nil, fmt.Errorf("scan member: %w", err)
+		}
+		if len(address) > 0 {
+			if err := json.Unmarshal(address, &p.Address); err != nil {
+				return nil, fmt.Errorf("decode member address: %w", err)
+			}
 		}
 		if m.JoinedAt != nil {
 			t := m.JoinedAt.UTC()

@@ -431,6 +431,21 @@ type Member struct {
 	JoinedAt       *time.Time
 	// EmailVerified is true once the member confirmed the address.
 	EmailVerified bool
+	Profile       UserProfile
+}
+
+// UserProfile is what is known of a person beyond their email and name.
+type UserProfile struct {
+	FirstName            *string
+	LastName             *string
+	Description          *string
+	Phone                *string
+	Locale               *string
+	Gender               *string
+	DateOfBirth          *time.Time
+	Address              *Address
+	MFAEnabled           bool
+	MFAExpirationMinutes *int
 }
 
 // Audit event types.

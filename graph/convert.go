@@ -56,9 +56,22 @@ func toProject(p domain.Project) model.Project {
 }
 
 func toMember(m domain.Member) model.Member {
+	p := m.Profile
+	u := &model.User{
+		ID: m.UserID, Email: m.Email, Name: m.Name, FirstName: p.FirstName, LastName: p.LastName,
+		Description: p.Description, Phone: p.Phone, Locale: p.Locale, Gender: (*model.Gender)(p.Gender),
+		Address: toAddressOut(p.Address), EmailVerified: m.EmailVerified,
+	}
+	if p.DateOfBirth != nil {
+		d := p.DateOfBirth.Format(time.DateOnly)
+		u.DateOfBirth = &d
+	}
+	if p.MFAEnabled || p.MFAExpirationMinutes != nil {
+		u.Mfa = &model.MfaSettings{Enabled: p.MFAEnabled, ExpirationInMinutes: p.MFAExpirationMinutes}
+	}
 	return model.Member{
 		ID: m.ID, UserID: m.UserID, Email: m.Email, Name: m.Name, Role: model.MemberRole(m.Role),
-		Status: model.MemberStatus(m.Status), JoinedAt: optDateTime(m.JoinedAt), EmailVerified: m.EmailVerified,
+		Status: model.MemberStatus(m.Status), JoinedAt: optDateTime(m.JoinedAt), EmailVerified: m.EmailVerified, User: u,
 	}
 }
 

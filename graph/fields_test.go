@@ -12,7 +12,8 @@ contactEmails billingEmails privacyPolicyUrl termsOfServiceUrl coupons regionTem
 subscription { plan billingCycle }
 template { id name }
 customAttributes { key type value }
-primaryAdministrator { id userId email name role status joinedAt emailVerified }
+primaryAdministrator { id userId email name role status joinedAt emailVerified
+  user { firstName lastName description phone locale gender dateOfBirth address { countryCode city } mfa { enabled expirationInMinutes } emailVerified } }
 allProjects: projects { id name slug type mode isDefault isTest contactEmails sendFromEmail { email name } settings { trackers { deepScan realTimeScan } } }`
 
 const createFullMutation = `mutation($input: CreateOrganizationInput!) {

@@ -193,6 +193,8 @@ type Member struct {
 	JoinedAt *DateTime    `json:"joinedAt,omitempty"`
 	// True once the member has confirmed the email address.
 	EmailVerified bool `json:"emailVerified"`
+	// The member's user, with the profile given when they were invited.
+	User *User `json:"user"`
 }
 
 type MemberEdge struct {
@@ -203,6 +205,11 @@ type MemberEdge struct {
 type MfaInput struct {
 	Enabled bool `json:"enabled"`
 	// 1..1440.
+	ExpirationInMinutes *int `json:"expirationInMinutes,omitempty"`
+}
+
+type MfaSettings struct {
+	Enabled             bool `json:"enabled"`
 	ExpirationInMinutes *int `json:"expirationInMinutes,omitempty"`
 }
 
@@ -370,10 +377,23 @@ type TrackerSettingsInput struct {
 	RealTimeScan *bool `json:"realTimeScan,omitempty"`
 }
 
+// A person: an API key's principal, or a member. The profile fields are those given for an administrator.
 type User struct {
-	ID    string  `json:"id"`
-	Email string  `json:"email"`
-	Name  *string `json:"name,omitempty"`
+	ID          string  `json:"id"`
+	Email       string  `json:"email"`
+	Name        *string `json:"name,omitempty"`
+	FirstName   *string `json:"firstName,omitempty"`
+	LastName    *string `json:"lastName,omitempty"`
+	Description *string `json:"description,omitempty"`
+	Phone       *string `json:"phone,omitempty"`
+	Locale      *string `json:"locale,omitempty"`
+	Gender      *Gender `json:"gender,omitempty"`
+	// ISO 8601 date.
+	DateOfBirth *string      `json:"dateOfBirth,omitempty"`
+	Address     *Address     `json:"address,omitempty"`
+	Mfa         *MfaSettings `json:"mfa,omitempty"`
+	// True once the user has confirmed the email address.
+	EmailVerified bool `json:"emailVerified"`
 }
 
 // A violation of the input: safe to show to the person who typed it.
