@@ -80,3 +80,13 @@ func nodesOf[E, N any](edges []E, node func(E) *N) []N {
 	}
 	return out
 }
+
+// edgesOf makes the edges of a page of rows: each row converted to its node, with its cursor.
+func edgesOf[T, N, E any](page []T, cursors []string, node func(T) N, edge func(string, *N) E) []E {
+	out := make([]E, len(page))
+	for i, row := range page {
+		n := node(row)
+		out[i] = edge(cursors[i], &n)
+	}
+	return out
+}

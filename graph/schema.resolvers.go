@@ -215,13 +215,9 @@ func (r *organizationResolver) MembersConnection(ctx context.Context, obj *model
 	if err != nil {
 		return nil, err
 	}
-	c := &model.MemberConnection{Edges: make([]model.MemberEdge, len(page)), PageInfo: info,
-		Count: func() (int, error) { return len(matching), nil }}
-	for i, m := range page {
-		mm := toMember(m)
-		c.Edges[i] = model.MemberEdge{Cursor: cursors[i], Node: &mm}
-	}
-	return c, nil
+	return &model.MemberConnection{PageInfo: info, Count: func() (int, error) { return len(matching), nil },
+		Edges: edgesOf(page, cursors, toMember, func(c string, n *model.Member) model.MemberEdge { return model.MemberEdge{Cursor: c, Node: n} }),
+	}, nil
 }
 
 // ProjectsConnection is the resolver for the projectsConnection field.
@@ -234,13 +230,9 @@ func (r *organizationResolver) ProjectsConnection(ctx context.Context, obj *mode
 	if err != nil {
 		return nil, err
 	}
-	c := &model.ProjectConnection{Edges: make([]model.ProjectEdge, len(page)), PageInfo: info,
-		Count: func() (int, error) { return len(ps), nil }}
-	for i, p := range page {
-		mp := toProject(p)
-		c.Edges[i] = model.ProjectEdge{Cursor: cursors[i], Node: &mp}
-	}
-	return c, nil
+	return &model.ProjectConnection{PageInfo: info, Count: func() (int, error) { return len(ps), nil },
+		Edges: edgesOf(page, cursors, toProject, func(c string, n *model.Project) model.ProjectEdge { return model.ProjectEdge{Cursor: c, Node: n} }),
+	}, nil
 }
 
 // Nodes is the resolver for the nodes field.
