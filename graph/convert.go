@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"errors"
 	"time"
 
 	"orgs/domain"
@@ -81,6 +82,19 @@ func toMembers(ms []domain.Member) []model.Member {
 		out[i] = toMember(m)
 	}
 	return out
+}
+
+// userErrorsOf splits a mutation's error: violations become the payload's userErrors (empty when there
+// is no error), any other error is returned for the presenter.
+func userErrorsOf(err error) ([]model.UserError, error) {
+	var verr *domain.ValidationError
+	switch {
+	case err == nil:
+		return []model.UserError{}, nil
+	case errors.As(err, &verr):
+		return toUserErrors(verr.Violations), nil
+	}
+	return nil, err
 }
 
 func toUserErrors(vs domain.Violations) []model.UserError {

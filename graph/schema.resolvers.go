@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"orgs/db"
 	"orgs/domain"
@@ -42,13 +41,10 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 		Path: path, ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly,
 		IdempotencyKey: key, RequestHash: requestHash(input, domain.ActorFrom(ctx).ActingOrganizationID),
 	})
-	var verr *domain.ValidationError
-	switch {
-	case errors.As(err, &verr):
-		payload.UserErrors = toUserErrors(verr.Violations)
-	case err != nil:
+	if payload.UserErrors, err = userErrorsOf(err); err != nil {
 		return nil, err
-	case o != nil:
+	}
+	if o != nil {
 		payload.Organization = toOrganization(o)
 	}
 	return payload, nil
@@ -58,13 +54,10 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error) {
 	payload := &model.CreateOrganizationTemplatePayload{ClientMutationID: input.ClientMutationID, UserErrors: []model.UserError{}}
 	t, err := r.Store.CreateTemplate(ctx, domain.ActorFrom(ctx), toTemplateInput(input), domain.Path{"input"})
-	var verr *domain.ValidationError
-	switch {
-	case errors.As(err, &verr):
-		payload.UserErrors = toUserErrors(verr.Violations)
-	case err != nil:
+	if payload.UserErrors, err = userErrorsOf(err); err != nil {
 		return nil, err
-	default:
+	}
+	if t != nil {
 		payload.Template = toTemplate(t)
 	}
 	return payload, nil
@@ -78,13 +71,10 @@ func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*mod
 	}
 	payload := &model.ConfirmEmailPayload{UserErrors: []model.UserError{}}
 	m, err := r.Store.ConfirmEmail(ctx, actor, token, domain.Path{"token"})
-	var verr *domain.ValidationError
-	switch {
-	case errors.As(err, &verr):
-		payload.UserErrors = toUserErrors(verr.Violations)
-	case err != nil:
+	if payload.UserErrors, err = userErrorsOf(err); err != nil {
 		return nil, err
-	default:
+	}
+	if m != nil {
 		mm := toMember(*m)
 		payload.Member = &mm
 	}
