@@ -40,6 +40,8 @@ type Store struct {
 	// now is the clock; tests may replace it.
 	now  func() time.Time
 	auth *authCache
+	// prepared are the statements of the selected reads (selected.go).
+	prepared preparedStatements
 }
 
 // Options tune the connection pool.
@@ -109,7 +111,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 }
 
 // Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.prepared.close()
+	return s.db.Close()
+}
 
 // DB returns the pool, for health checks and tests.
 func (s *Store) DB() *sqlx.DB { return s.db }

@@ -119,26 +119,11 @@ func sortKey(f domain.OrderField) (expr, cast string, value func(*domain.Organiz
 // page starts after (or ends before) the cursor's (value, id), so rows inserted meanwhile neither shift
 // nor repeat it. It fetches one row more than the page to know whether another page follows.
 func (s *Store) ListOrganizations(ctx context.Context, tenantID string, f domain.OrganizationFilter, o domain.Order, p domain.PageRequest) (*OrganizationPage, error) {
-	w, err := filterWhere(tenantID, f)
+	q, args, err := listQuery(tenantID, f, o, p, organizationColumns, true)
 	if err != nil {
 		return nil, err
 	}
-	expr, cast, value := sortKey(o.Field)
-	desc := o.Desc != p.Backward // going backward reads the order in reverse
-	cmp, dir := ">", "ASC"
-	if desc {
-		cmp, dir = "<", "DESC"
-	}
-	cursor := p.After
-	if p.Backward {
-		cursor = p.Before
-	}
-	if cursor != nil {
-		w.conds = append(w.conds, fmt.Sprintf("(%s, o.id) %s (%s::%s, %s::uuid)", expr, cmp, w.arg(cursor.Value), cast, w.arg(cursor.ID)))
-	}
-	q := fmt.Sprintf(`SELECT %s, %s AS sort_key FROM organizations o WHERE %s ORDER BY %s %s, o.id %s LIMIT %d`,
-		organizationColumns, expr, w.sql(), expr, dir, dir, p.Size+1)
-	rows, err := s.db.QueryxContext(ctx, q, w.args...)
+	rows, err := s.db.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}
@@ -156,19 +141,60 @@ func (s *Store) ListOrganizations(ctx context.Context, tenantID string, f domain
 		if err != nil {
 			return nil, err
 		}
-		c := domain.Cursor{Field: o.Field, ID: org.ID, Value: r.SortKey}
-		if value != nil {
-			c.Value = value(org)
-		}
-		page.Organizations = append(page.Organizations, org)
-		page.Cursors = append(page.Cursors, c)
+		page.add(org, o.Field, r.SortKey)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}
+	return page.finish(p), nil
+}
+
+// listQuery is the statement of a page of organizations: columns, then (withSortKey) the sort key as
+// sort_key.
+func listQuery(tenantID string, f domain.OrganizationFilter, o domain.Order, p domain.PageRequest, columns string, withSortKey bool) (string, []any, error) {
+	w, err := filterWhere(tenantID, f)
+	if err != nil {
+		return "", nil, err
+	}
+	expr, cast, _ := sortKey(o.Field)
+	desc := o.Desc != p.Backward // going backward reads the order in reverse
+	cmp, dir := ">", "ASC"
+	if desc {
+		cmp, dir = "<", "DESC"
+	}
+	cursor := p.After
+	if p.Backward {
+		cursor = p.Before
+	}
+	if cursor != nil {
+		w.conds = append(w.conds, fmt.Sprintf("(%s, o.id) %s (%s::%s, %s::uuid)", expr, cmp, w.arg(cursor.Value), cast, w.arg(cursor.ID)))
+	}
+	if withSortKey {
+		columns += ", " + expr + " AS sort_key"
+	}
+	return fmt.Sprintf(`SELECT %s FROM organizations o WHERE %s ORDER BY %s %s, o.id %s LIMIT %d`,
+		columns, w.sql(), expr, dir, dir, p.Size+1), w.args, nil
+}
+
+// add appends an organization read in order field, with sortKey the text of its sort key.
+func (page *OrganizationPage) add(org *domain.Organization, field domain.OrderField, sortKeyText string) {
+	c := domain.Cursor{Field: field, ID: org.ID, Value: sortKeyText}
+	if _, _, value := sortKey(field); value != nil {
+		c.Value = value(org)
+	}
+	page.Organizations = append(page.Organizations, org)
+	page.Cursors = append(page.Cursors, c)
+}
+
+// finish drops the row read beyond the page, which tells that another page follows, and puts a page
+// read backward in order.
+func (page *OrganizationPage) finish(p domain.PageRequest) *OrganizationPage {
 	more := len(page.Organizations) > p.Size
 	if more {
-		page.Organizations, page.Cursors = page.Organizations[:p.Size], page.Cursors[:p.Size]
+		page.Organizations = page.Organizations[:p.Size]
+	}
+	if len(page.Cursors) > p.Size {
+		page.Cursors = page.Cursors[:p.Size]
 	}
 	if p.Backward {
 		slices.Reverse(page.Organizations)
@@ -177,7 +203,7 @@ func (s *Store) ListOrganizations(ctx context.Context, tenantID string, f domain
 	} else {
 		page.HasNextPage, page.HasPreviousPage = more, p.After != nil
 	}
-	return page, nil
+	return page
 }
 
 // CountOrganizations counts the tenant's organizations matching f.

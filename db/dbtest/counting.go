@@ -11,13 +11,18 @@ import (
 	"github.com/lib/pq"
 )
 
-// CountingDriver is the name of a database/sql driver that is lib/pq counting the statements it sends
-// (queries, execs and prepares; not BEGIN and COMMIT), so that tests can show a read costs a constant
-// number of statements. Open a store with db.Options{Driver: dbtest.CountingDriver}.
+// CountingDriver is the name of a database/sql driver that is lib/pq counting the statements it runs
+// (queries and execs, prepared or not; not BEGIN and COMMIT) and, apart, the statements it prepares, so
+// that tests can show a read costs a constant number of statements. Open a store with
+// db.Options{Driver: dbtest.CountingDriver}.
 const CountingDriver = "postgres-counting"
 
-// Statements is the number of statements sent through CountingDriver so far.
+// Statements is the number of statements run through CountingDriver so far.
 var Statements atomic.Int64
+
+// Prepares is the number of statements prepared through CountingDriver so far: once per statement and
+// connection.
+var Prepares atomic.Int64
 
 var register sync.Once
 
@@ -73,6 +78,29 @@ func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.
 }
 
 func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	Prepares.Add(1)
+	st, err := c.PQConn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStmt{st.(pqStmt)}, nil
+}
+
+// pqStmt is what lib/pq's prepared statement implements.
+type pqStmt interface {
+	driver.Stmt
+	driver.StmtQueryContext
+	driver.StmtExecContext
+}
+
+type countingStmt struct{ pqStmt }
+
+func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	Statements.Add(1)
-	return c.PQConn.PrepareContext(ctx, q)
+	return s.pqStmt.QueryContext(ctx, args)
+}
+
+func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	Statements.Add(1)
+	return s.pqStmt.ExecContext(ctx, args)
 }

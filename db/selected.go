@@ -1,0 +1,292 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"orgs/domain"
+)
+
+// Reads of selected columns. The API's direct list path (graph/direct.go) knows from the query which
+// fields it will write, so it asks PostgreSQL for those columns only, through statements prepared once
+// per connection: PostgreSQL then neither parses and plans each statement again nor formats columns
+// that nobody reads. The structs come back filled only where a column was selected.
+
+// column is one selectable column: its SQL and where its value lands.
+type column[T any] struct {
+	sql  string
+	dest func(*T) any
+}
+
+// organizationSelectable are the columns of organizations a selected read may ask for, by name.
+var organizationSelectable = map[string]column[domain.Organization]{
+	"name":              {"o.name", func(o *domain.Organization) any { return &o.Name }},
+	"slug":              {"o.slug", func(o *domain.Organization) any { return &o.Slug }},
+	"description":       {"o.description", func(o *domain.Organization) any { return &o.Description }},
+	"avatar_url":        {"o.avatar_url", func(o *domain.Organization) any { return &o.AvatarURL }},
+	"country_code":      {"o.country_code", func(o *domain.Organization) any { return &o.CountryCode }},
+	"language_code":     {"o.language_code", func(o *domain.Organization) any { return &o.LanguageCode }},
+	"locale":            {"o.locale", func(o *domain.Organization) any { return &o.Locale }},
+	"timezone":          {"o.timezone", func(o *domain.Organization) any { return &o.Timezone }},
+	"phone":             {"o.phone", func(o *domain.Organization) any { return &o.Phone }},
+	"region_template":   {"o.region_template", func(o *domain.Organization) any { return &o.RegionTemplate }},
+	"is_private":        {"o.is_private", func(o *domain.Organization) any { return &o.IsPrivate }},
+	"is_default":        {"o.is_default", func(o *domain.Organization) any { return &o.IsDefault }},
+	"is_system":         {"o.is_system", func(o *domain.Organization) any { return &o.IsSystem }},
+	"status":            {"o.status", func(o *domain.Organization) any { return &o.Status }},
+	"status_changed_at": {"o.status_changed_at", func(o *domain.Organization) any { return &o.StatusChangedAt }},
+	"member_count":      {"o.member_count", func(o *domain.Organization) any { return &o.TotalMembers }},
+	"created_by":        {"o.created_by", func(o *domain.Organization) any { return &o.CreatedBy }},
+	"created_at":        {"o.created_at", func(o *domain.Organization) any { return &o.CreatedAt }},
+	"updated_at":        {"o.updated_at", func(o *domain.Organization) any { return &o.UpdatedAt }},
+	"primary_domain": {`coalesce((SELECT d.domain FROM organization_domains d
+          WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.is_primary), '')`,
+		func(o *domain.Organization) any { return &o.PrimaryDomain }},
+}
+
+// projectSelectable are the columns of projects a selected read may ask for.
+var projectSelectable = map[string]column[domain.Project]{
+	"name":       {"name", func(p *domain.Project) any { return &p.Name }},
+	"slug":       {"slug", func(p *domain.Project) any { return &p.Slug }},
+	"type":       {"type", func(p *domain.Project) any { return &p.Type }},
+	"mode":       {"mode", func(p *domain.Project) any { return &p.Mode }},
+	"status":     {"status", func(p *domain.Project) any { return &p.Status }},
+	"created_at": {"created_at", func(p *domain.Project) any { return &p.CreatedAt }},
+	"updated_at": {"updated_at", func(p *domain.Project) any { return &p.UpdatedAt }},
+}
+
+// memberSelectable are the columns of members (memberships and their users) a selected read may ask
+// for; a column of users joins them.
+var memberSelectable = map[string]column[domain.Member]{
+	"user_id":        {"m.user_id", func(m *domain.Member) any { return &m.UserID }},
+	"status":         {"m.status", func(m *domain.Member) any { return &m.Status }},
+	"joined_at":      {"m.joined_at", func(m *domain.Member) any { return &m.JoinedAt }},
+	"email":          {"u.email", func(m *domain.Member) any { return &m.Email }},
+	"name":           {"u.name", func(m *domain.Member) any { return &m.Name }},
+	"email_verified": {"u.email_verified_at IS NOT NULL", func(m *domain.Member) any { return &m.EmailVerified }},
+}
+
+// selection is the SQL of the chosen columns after the fixed ones, and the scan destinations of a row.
+func selection[T any](table map[string]column[T], fixed []column[T], names []string) (string, func(*T) []any, error) {
+	cols := slices.Clone(fixed)
+	names = slices.Compact(slices.Sorted(slices.Values(names))) // one statement text per set of columns
+	for _, n := range names {
+		c, ok := table[n]
+		if !ok {
+			return "", nil, fmt.Errorf("column %q cannot be selected", n)
+		}
+		cols = append(cols, c)
+	}
+	sqls := make([]string, len(cols))
+	for i, c := range cols {
+		sqls[i] = c.sql
+	}
+	return strings.Join(sqls, ", "), func(v *T) []any {
+		dests := make([]any, len(cols))
+		for i, c := range cols {
+			dests[i] = c.dest(v)
+		}
+		return dests
+	}, nil
+}
+
+// groupRows reads rows, ordered by key, into values of T starting from base, through one set of scan
+// destinations, and groups them by key.
+func groupRows[T any](rows *sqlx.Rows, dests func(*T) []any, base T, key func(*T) string, sizeHint int) (map[string][]T, error) {
+	var v T
+	d := dests(&v)
+	all := make([]T, 0, sizeHint)
+	for rows.Next() {
+		v = base
+		if err := rows.Scan(d...); err != nil {
+			return nil, err
+		}
+		all = append(all, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]T, sizeHint)
+	for start := 0; start < len(all); {
+		k, end := key(&all[start]), start+1
+		for end < len(all) && key(&all[end]) == k {
+			end++
+		}
+		if prev, ok := out[k]; ok { // not in key order after all: copy rather than share
+			out[k] = append(prev[:len(prev):len(prev)], all[start:end]...)
+		} else {
+			out[k] = all[start:end:end]
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// ListOrganizationsSelected is ListOrganizations reading only the id and the named columns (of
+// organizationSelectable) of each organization; with cursors, also what its cursor needs.
+func (s *Store) ListOrganizationsSelected(ctx context.Context, tenantID string, f domain.OrganizationFilter, o domain.Order, p domain.PageRequest, columns []string, cursors bool) (*OrganizationPage, error) {
+	if cursors { // the cursor's value, which for NAME is the sort key
+		switch o.Field {
+		case domain.OrderByTotalMembers:
+			columns = append(columns, "member_count")
+		case domain.OrderByName:
+		default:
+			columns = append(columns, "created_at")
+		}
+	}
+	fixed := []column[domain.Organization]{{"o.id", func(o *domain.Organization) any { return &o.ID }}}
+	cols, dests, err := selection(organizationSelectable, fixed, columns)
+	if err != nil {
+		return nil, err
+	}
+	q, args, err := listQuery(tenantID, f, o, p, cols, cursors)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.queryPrepared(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	defer rows.Close()
+	page := &OrganizationPage{}
+	var sortKeyText string
+	orgs := make([]domain.Organization, 0, p.Size+1) // the statement's LIMIT: never grown
+	for rows.Next() {
+		orgs = append(orgs, domain.Organization{TenantID: tenantID})
+		org := &orgs[len(orgs)-1]
+		d := dests(org)
+		if cursors {
+			d = append(d, &sortKeyText)
+		}
+		if err := rows.Scan(d...); err != nil {
+			return nil, fmt.Errorf("scan organization: %w", err)
+		}
+		if cursors {
+			page.add(org, o.Field, sortKeyText)
+		} else {
+			page.Organizations = append(page.Organizations, org)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	return page.finish(p), nil
+}
+
+// ProjectsSelected returns the projects of each organization of ids, in the order of ProjectsOf, with
+// their id, organization, default flag and the named columns.
+func (s *Store) ProjectsSelected(ctx context.Context, tenantID string, ids []string, columns []string) (map[string][]domain.Project, error) {
+	fixed := []column[domain.Project]{
+		{"organization_id", func(p *domain.Project) any { return &p.OrganizationID }},
+		{"id", func(p *domain.Project) any { return &p.ID }},
+		{"is_default", func(p *domain.Project) any { return &p.IsDefault }},
+	}
+	cols, dests, err := selection(projectSelectable, fixed, columns)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.queryPrepared(ctx, `SELECT `+cols+` FROM projects WHERE tenant_id = $1 AND organization_id = ANY($2)
+ORDER BY organization_id, is_default DESC, created_at, position, id`, tenantID, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	defer rows.Close()
+	out, err := groupRows(rows, dests, domain.Project{TenantID: tenantID},
+		func(p *domain.Project) string { return p.OrganizationID }, 2*len(ids))
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	return out, nil
+}
+
+// MembersSelected returns the members of each organization of ids (only its owners if ownersOnly), in
+// the order of MembersOf, with their id, organization, role and the named columns.
+func (s *Store) MembersSelected(ctx context.Context, tenantID string, ids []string, columns []string, ownersOnly bool) (map[string][]domain.Member, error) {
+	fixed := []column[domain.Member]{
+		{"m.organization_id", func(m *domain.Member) any { return &m.OrganizationID }},
+		{"m.id", func(m *domain.Member) any { return &m.ID }},
+		{"m.role", func(m *domain.Member) any { return &m.Role }},
+	}
+	cols, dests, err := selection(memberSelectable, fixed, columns)
+	if err != nil {
+		return nil, err
+	}
+	from := `memberships m`
+	if strings.Contains(cols, "u.") {
+		from += ` JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id`
+	}
+	where := `m.tenant_id = $1 AND m.organization_id = ANY($2)`
+	if ownersOnly {
+		where += ` AND m.role = 'OWNER'`
+	}
+	rows, err := s.queryPrepared(ctx, `SELECT `+cols+` FROM `+from+` WHERE `+where+`
+ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`,
+		tenantID, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	defer rows.Close()
+	out, err := groupRows(rows, dests, domain.Member{},
+		func(m *domain.Member) string { return m.OrganizationID }, 2*len(ids))
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	return out, nil
+}
+
+// maxPrepared bounds the statements kept prepared: one per shape of read (filters, order, columns), so a
+// few dozen in practice; shapes beyond it are sent unprepared.
+const maxPrepared = 256
+
+// preparedStatements are the pool's prepared statements by text. database/sql prepares each on a
+// connection the first time it runs there, and again on a new connection.
+type preparedStatements struct {
+	mu sync.Mutex
+	m  map[string]*sqlx.Stmt
+}
+
+// queryPrepared runs the query q through its prepared statement: one round trip (Bind and Execute),
+// and no parsing or planning again in PostgreSQL.
+func (s *Store) queryPrepared(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
+	ps := &s.prepared
+	ps.mu.Lock()
+	st, ok := ps.m[q]
+	full := len(ps.m) >= maxPrepared
+	ps.mu.Unlock()
+	if !ok && !full {
+		prepared, err := s.db.PreparexContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		ps.mu.Lock()
+		if st, ok = ps.m[q]; ok {
+			prepared.Close() // prepared meanwhile by another request
+		} else {
+			if ps.m == nil {
+				ps.m = map[string]*sqlx.Stmt{}
+			}
+			ps.m[q], st = prepared, prepared
+		}
+		ps.mu.Unlock()
+	}
+	if st == nil {
+		return s.db.QueryxContext(ctx, q, args...)
+	}
+	return st.QueryxContext(ctx, args...)
+}
+
+// close closes the prepared statements.
+func (ps *preparedStatements) close() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, st := range ps.m {
+		st.Close()
+	}
+	ps.m = nil
+}
