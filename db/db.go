@@ -41,7 +41,7 @@ type Store struct {
 	now  func() time.Time
 	auth *authCache
 	// prepared are the statements of the selected reads (selected.go).
-	prepared preparedStatements
+	prepared *preparedStatements
 }
 
 // Options tune the connection pool.
@@ -107,7 +107,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		ttl = 72 * time.Hour
 	}
 	return &Store{db: conn, DomainSuffix: suffix, Regions: regions, ConfirmationTTL: ttl, now: time.Now,
-		auth: &authCache{ttl: opt.AuthCacheTTL}}, nil
+		auth: &authCache{ttl: opt.AuthCacheTTL}, prepared: &preparedStatements{}}, nil
 }
 
 // Close closes the pool.

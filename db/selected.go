@@ -254,7 +254,7 @@ type preparedStatements struct {
 // queryPrepared runs the query q through its prepared statement: one round trip (Bind and Execute),
 // and no parsing or planning again in PostgreSQL.
 func (s *Store) queryPrepared(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
-	ps := &s.prepared
+	ps := s.prepared
 	ps.mu.Lock()
 	st, ok := ps.m[q]
 	full := len(ps.m) >= maxPrepared

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -38,6 +39,9 @@ type HandlerOptions struct {
 	APQCache graphql.Cache[string]
 	// CORSOrigins are the origins browsers may call the API from ("*" for any); none by default.
 	CORSOrigins []string
+	// GqlgenOnly turns the direct path of organization lists off (direct.go): every operation is then
+	// executed by gqlgen field by field.
+	GqlgenOnly bool
 }
 
 // DefaultHandlerOptions are the options the server starts with unless configured otherwise.
@@ -52,14 +56,15 @@ var DefaultHandlerOptions = HandlerOptions{
 // content type, body size, UTF-8, batches, deadline), the document limits, authentication, the rate
 // limit of the authenticated key, then gqlgen with explicit transports (POST JSON, and GET for queries only; no
 // multipart, no websockets), a parsed-query cache, automatic persisted queries, a complexity limit, the
-// error presenter and panic recovery.
+// direct path of organization lists, the error presenter and panic recovery.
 func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	cfg := Config{Resolvers: r, Directives: DirectiveRoot{HasPermission: hasPermission}}
 	listCosts(&cfg.Complexity)
-	srv := handler.New(NewExecutableSchema(cfg))
+	es := NewExecutableSchema(cfg)
+	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postJSON{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opt.Limits.MaxTokens > 0 {
 		srv.SetParserTokenLimit(opt.Limits.MaxTokens)
@@ -77,6 +82,13 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	}
 	if opt.Metrics != nil {
 		srv.Use(metricsExtension{opt.Metrics})
+	}
+	if !opt.GqlgenOnly { // after the metrics, which then count its answers
+		logger := r.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		srv.Use(directReads{es: es.(*executableSchema), store: r.Store, metrics: opt.Metrics, logger: logger})
 	}
 	srv.SetErrorPresenter(errorPresenter(r.Logger))
 	srv.SetRecoverFunc(recoverFunc(r.Logger))

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // Metrics are the service's Prometheus metrics.
@@ -16,6 +18,7 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	RateLimited prometheus.Counter
+	direct      *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -34,8 +37,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "orgs_rate_limited_requests_total",
 			Help: "Requests answered 429 because their API key was over its limit.",
 		}),
+		direct: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orgs_graphql_direct_reads_total",
+			Help: "Organization lists answered by the direct path (answered), or handed back to gqlgen by it (fallback).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.RateLimited)
+	reg.MustRegister(m.requests, m.duration, m.RateLimited, m.direct)
 	return m
 }
 
@@ -54,6 +61,13 @@ func operationLabel(op *graphql.OperationContext) string {
 	return string(op.Operation.Operation) + " " + strings.Join(fields, ",")
 }
 
+// countDirect counts an operation the direct path answered or handed back (graph/direct.go).
+func (m *Metrics) countDirect(outcome string) {
+	if m != nil {
+		m.direct.WithLabelValues(outcome).Inc()
+	}
+}
+
 // extension records every executed operation; it implements gqlgen's ResponseInterceptor.
 type metricsExtension struct{ m *Metrics }
 
@@ -67,16 +81,18 @@ func (e metricsExtension) InterceptResponse(ctx context.Context, next graphql.Re
 	if !graphql.HasOperationContext(ctx) {
 		return resp
 	}
+	op := graphql.GetOperationContext(ctx)
 	outcome := "ok"
 	switch {
 	case resp == nil:
 		return resp
 	case len(resp.Errors) > 0:
 		outcome = "error"
-	case strings.Contains(string(resp.Data), `"userErrors":[{`):
+	case op.Operation != nil && op.Operation.Operation == ast.Mutation && // only mutations have userErrors
+		bytes.Contains(resp.Data, []byte(`"userErrors":[{`)):
 		outcome = "user_error"
 	}
-	label := operationLabel(graphql.GetOperationContext(ctx))
+	label := operationLabel(op)
 	e.m.requests.WithLabelValues(label, outcome).Inc()
 	e.m.duration.WithLabelValues(label, outcome).Observe(time.Since(start).Seconds())
 	return resp

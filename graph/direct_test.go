@@ -1,0 +1,244 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"orgs/db"
+	"orgs/db/dbtest"
+	"orgs/domain"
+	"orgs/graph"
+)
+
+// The direct path of organization lists (graph/direct.go) must answer exactly as gqlgen does. These tests
+// send every query twice over HTTP, to the handler as the server builds it and to one that executes
+// everything with gqlgen (GqlgenOnly), on the same tenant, and compare the bodies byte for byte; the
+// metrics tell which path answered.
+
+type directPair struct {
+	direct, gqlgen *api
+	reg            *prometheus.Registry
+}
+
+func newDirectPair(t *testing.T) *directPair {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	p := &directPair{direct: newAPIWith(t, store, "tenant "+t.Name(), opt), reg: reg}
+	opt.GqlgenOnly, opt.Metrics = true, nil
+	p.gqlgen = newAPIWith(t, store, "tenant "+t.Name(), opt)
+	return p
+}
+
+// directCount is the number of operations the direct path answered ("answered") or handed back after
+// planning them ("fallback").
+func (p *directPair) directCount(outcome string) float64 {
+	mfs, err := p.reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "orgs_graphql_direct_reads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// compare sends query to both handlers with the key of each and fails unless the answers are the same
+// bytes with the same status. It returns the direct handler's answer.
+func (p *directPair) compare(t *testing.T, query string, vars map[string]any) response {
+	t.Helper()
+	d := p.direct.post(p.direct.key, query, vars)
+	g := p.gqlgen.post(p.gqlgen.key, query, vars)
+	if d.Status != g.Status || d.Raw != g.Raw {
+		t.Fatalf("direct path and gqlgen differ for\n%s\ndirect (%d): %s\ngqlgen (%d): %s", query, d.Status, d.Raw, g.Status, g.Raw)
+	}
+	return d
+}
+
+// seedDirect creates organizations that exercise every field the direct path writes: optional fields
+// set and not, strings to escape, several projects of every type and mode, invited administrators.
+func seedDirect(t *testing.T, a *api) {
+	t.Helper()
+	a.createOK(map[string]any{"name": "Plain"})
+	a.createOK(map[string]any{"name": `Back\slash`, "projects": []map[string]any{{"name": `Tab\there`}}})
+	a.createOK(map[string]any{
+		"name": `Quote "Ünïcode" <b>&</b>`, "description": "Line one\nline\ttwo \\ \"three\" \u2028 \x01 <script>",
+		"avatarUrl": "https://cdn.example.com/a.png", "countryCode": "CH", "languageCode": "de", "locale": "de-CH",
+		"timezone": "Europe/Zurich", "phone": "+41446681800", "regionTemplate": "eu", "isPrivate": true,
+		"defaultProject": map[string]any{"name": "Main \"site\"", "type": "WEBSITE", "mode": "TEST"},
+		"projects": []map[string]any{{"name": "iOS app", "type": "MOBILE_APP"}, {"name": "API", "type": "BACKEND", "mode": "LIVE"},
+			{"name": "Other", "type": "OTHER"}},
+		"emailConfirmationLandingPage": "https://app.example.com/confirm",
+		"primaryAdministrator":         map[string]any{"email": "admin@direct.example", "firstName": "Ada", "lastName": "Lovelace"},
+	})
+	for i := range 7 {
+		a.createOK(map[string]any{"name": fmt.Sprintf("Org %02d", i), "countryCode": []string{"FR", "DE"}[i%2],
+			"projects": []map[string]any{{"name": "Extra"}}})
+	}
+}
+
+func TestDirectPathAnswersAsGqlgen(t *testing.T) {
+	t.Parallel()
+	p := newDirectPair(t)
+	seedDirect(t, p.direct)
+
+	const everyField = `
+  __typename id name slug description avatarUrl countryCode languageCode locale timezone phone regionTemplate
+  primaryDomain isPrivate isDefault isSystem status statusChangedAt isActive totalMembers createdBy createdAt updatedAt
+  defaultProject { __typename id organizationId name slug type mode status isDefault isActive isTest createdAt updatedAt }
+  projects { id organizationId name slug type mode status isDefault isActive isTest createdAt updatedAt }
+  owners { __typename id userId email name role status joinedAt emailVerified }
+  members { id userId email name role status joinedAt emailVerified }`
+
+	first := p.compare(t, `{ organizations(first: 3) { pageInfo { endCursor } } }`, nil)
+	after := first.Data["organizations"].(map[string]any)["pageInfo"].(map[string]any)["endCursor"].(string)
+
+	cases := []struct {
+		name, query string
+		vars        map[string]any
+	}{
+		{"the benchmark's list", `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email } } } } }`, nil},
+		{"every field", `{ __typename organizations(first: 20) { __typename totalCount
+  pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+  edges { __typename cursor node {` + everyField + `} }
+  nodes {` + everyField + `} } }`, nil},
+		{"aliases, duplicates and fragments", `query { a: organizations(first: 2) { edges { c: cursor node { ...O ... on Organization { slug n: name } } } }
+  b: organizations(last: 2, orderBy: {field: NAME, direction: DESC}) { total: totalCount nodes { id ...O name } } }
+fragment O on Organization { name id owners { e: email ... on Member { role } } }`, nil},
+		{"directives with variables", `query($yes: Boolean!, $no: Boolean!) { organizations(first: 5) {
+  totalCount @include(if: $no) pageInfo @skip(if: $no) { hasNextPage }
+  nodes { id name @include(if: $yes) slug @skip(if: $yes) projects @include(if: $yes) { id } members @include(if: $no) { id } } } }`,
+			map[string]any{"yes": true, "no": false}},
+		{"after a cursor", `query($after: String) { organizations(first: 3, after: $after) { pageInfo { hasNextPage hasPreviousPage startCursor } edges { cursor node { name } } } }`,
+			map[string]any{"after": after}},
+		{"backward before a cursor", `query($before: String) { organizations(last: 2, before: $before) { pageInfo { hasNextPage hasPreviousPage } nodes { name } } }`,
+			map[string]any{"before": after}},
+		{"by name, descending", `{ organizations(first: 4, orderBy: {field: NAME, direction: DESC}) { edges { cursor node { name } } } }`, nil},
+		{"by total members", `{ organizations(first: 4, orderBy: {field: TOTAL_MEMBERS, direction: DESC}) { edges { cursor node { name totalMembers } } } }`, nil},
+		{"filters", `query($f: OrganizationFilter) { organizations(first: 10, filter: $f) { totalCount nodes { name countryCode } } }`,
+			map[string]any{"f": map[string]any{"countryCode": "FR", "search": "org", "status": "ACTIVE", "isPrivate": false}}},
+		{"nothing matches", `{ organizations(filter: {search: "no such organization"}) { totalCount pageInfo { startCursor endCursor hasNextPage } edges { cursor } nodes { id } } }`, nil},
+		{"the default page", `{ organizations { nodes { name owners { email } } } }`, nil},
+	}
+	for _, c := range cases {
+		before := p.directCount("answered")
+		r := p.compare(t, c.query, c.vars)
+		if len(r.Errors) != 0 || r.Data["organizations"] == nil && r.Data["a"] == nil {
+			t.Errorf("%s: %s", c.name, r.Raw)
+		}
+		if got := p.directCount("answered") - before; got != 1 {
+			t.Errorf("%s: the direct path answered %v times, want once", c.name, got)
+		}
+	}
+	if n := p.directCount("fallback"); n != 0 {
+		t.Errorf("%v fallbacks", n)
+	}
+}
+
+func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
+	t.Parallel()
+	p := newDirectPair(t)
+	seedDirect(t, p.direct)
+	readOnly, _ := p.direct.newKey("reader", domain.PermOrganizationRead)
+	noRead, _ := p.direct.newKey("no read", domain.PermOrganizationCreate)
+
+	// Not for the direct path: answered by gqlgen alone, identically.
+	for _, q := range []string{
+		`{ organizations(first: 2) { nodes { id headquarters { city } } } }`,
+		`{ organizations(first: 2) { nodes { id template { name } domains { domain } } } }`,
+		`{ organizations(first: 2) { nodes { projects { id organization { slug } } } } }`,
+		`{ organizations(first: 2) { nodes { membersConnection(first: 1) { totalCount } } } }`,
+		`{ organizationTemplates { id } organizations(first: 1) { totalCount } }`,
+		`{ organizations(first: 101) { totalCount } }`,
+		`{ organizations(first: 1, after: "not a cursor") { totalCount } }`,
+		`{ organizations(first: 1, last: 1) { totalCount } }`,
+		`{ organizations(first: 1) { nodes { id ... @defer { name } } } }`,
+	} {
+		before := p.directCount("answered")
+		p.compare(t, q, nil)
+		if p.directCount("answered") != before {
+			t.Errorf("the direct path answered %s", q)
+		}
+	}
+
+	// A key without ORGANIZATION_READ gets gqlgen's error; a key with it alone is answered directly.
+	d := p.direct.post(noRead, `{ organizations { totalCount } }`, nil)
+	if len(d.Errors) != 1 || d.Errors[0].Extensions["code"] != string(domain.EFORBIDDEN) {
+		t.Errorf("without ORGANIZATION_READ: %s", d.Raw)
+	}
+	before := p.directCount("answered")
+	if r := p.direct.post(readOnly, `{ organizations { totalCount } }`, nil); len(r.Errors) != 0 {
+		t.Errorf("with ORGANIZATION_READ: %s", r.Raw)
+	}
+	if p.directCount("answered") != before+1 {
+		t.Error("the direct path did not answer a key holding ORGANIZATION_READ")
+	}
+
+	// Data the direct path cannot write (an organization without a default project) is handed back to
+	// gqlgen, which reports it as always.
+	_, err := p.direct.store.DB().ExecContext(context.Background(),
+		`UPDATE projects SET is_default = false WHERE tenant_id = $1 AND organization_id =
+		   (SELECT id FROM organizations WHERE tenant_id = $1 AND name = 'Plain')`, p.direct.actor.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.direct.post(p.direct.key, `{ organizations(first: 50) { nodes { name defaultProject { id } } } }`, nil)
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != string(domain.EINTERNAL) || !strings.Contains(p.direct.logs.String(), "has no default project") {
+		t.Errorf("organization without a default project: %s", r.Raw)
+	}
+	if p.directCount("fallback") != 1 {
+		t.Errorf("%v fallbacks, want 1", p.directCount("fallback"))
+	}
+}
+
+// TestDirectPathStatements counts what a direct list costs PostgreSQL: one statement for the page and one
+// per relation, whatever the page size, each prepared once per connection and then only executed.
+func TestDirectPathStatements(t *testing.T) {
+	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, DomainSuffix: "orgs.test",
+		MaxOpenConns: 1, AuthCacheTTL: time.Minute}) // the key is looked up once
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	a := newAPIWith(t, s, "direct statements", opt)
+	p := &directPair{direct: a, reg: reg}
+	for i := range 50 {
+		a.createOK(map[string]any{"name": fmt.Sprintf("Counted %02d", i), "projects": []map[string]any{{"name": "Extra"}}})
+	}
+	const q = `query($n: Int) { organizations(first: $n) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email } } } } }`
+	count := func(n int) (statements, prepares int64) {
+		s0, p0 := dbtest.Statements.Load(), dbtest.Prepares.Load()
+		r := a.post(a.key, q, map[string]any{"n": n})
+		if len(r.Errors) != 0 || len(r.Data["organizations"].(map[string]any)["edges"].([]any)) != n {
+			t.Fatalf("list of %d: %.300s", n, r.Raw)
+		}
+		return dbtest.Statements.Load() - s0, dbtest.Prepares.Load() - p0
+	}
+	count(5) // prepares the statements on the pool's connection
+	for _, n := range []int{5, 50} {
+		if st, pr := count(n); st != 3 || pr != 0 {
+			t.Errorf("%d organizations: %d statements and %d prepares, want 3 and 0", n, st, pr)
+		}
+	}
+	if p.directCount("answered") != 3 {
+		t.Errorf("the direct path answered %v of 3 lists", p.directCount("answered"))
+	}
+}
