@@ -18,7 +18,8 @@ import (
 // per connection: PostgreSQL then neither parses and plans each statement again nor formats columns
 // that nobody reads. The structs come back filled only where a column was selected.
 
-// column is one selectable column: its SQL and where its value lands.
+// column is one selectable column: its SQL and where its value lands. UUIDs are read as text: lib/pq
+// decodes a binary uuid into text and then database/sql copies it into a string again.
 type column[T any] struct {
 	sql  string
 	dest func(*T) any
@@ -42,7 +43,7 @@ var organizationSelectable = map[string]column[domain.Organization]{
 	"status":            {"o.status", func(o *domain.Organization) any { return &o.Status }},
 	"status_changed_at": {"o.status_changed_at", func(o *domain.Organization) any { return &o.StatusChangedAt }},
 	"member_count":      {"o.member_count", func(o *domain.Organization) any { return &o.TotalMembers }},
-	"created_by":        {"o.created_by", func(o *domain.Organization) any { return &o.CreatedBy }},
+	"created_by":        {"o.created_by::text", func(o *domain.Organization) any { return &o.CreatedBy }},
 	"created_at":        {"o.created_at", func(o *domain.Organization) any { return &o.CreatedAt }},
 	"updated_at":        {"o.updated_at", func(o *domain.Organization) any { return &o.UpdatedAt }},
 	"primary_domain": {`coalesce((SELECT d.domain FROM organization_domains d
@@ -64,7 +65,7 @@ var projectSelectable = map[string]column[domain.Project]{
 // memberSelectable are the columns of members (memberships and their users) a selected read may ask
 // for; a column of users joins them.
 var memberSelectable = map[string]column[domain.Member]{
-	"user_id":        {"m.user_id", func(m *domain.Member) any { return &m.UserID }},
+	"user_id":        {"m.user_id::text", func(m *domain.Member) any { return &m.UserID }},
 	"status":         {"m.status", func(m *domain.Member) any { return &m.Status }},
 	"joined_at":      {"m.joined_at", func(m *domain.Member) any { return &m.JoinedAt }},
 	"email":          {"u.email", func(m *domain.Member) any { return &m.Email }},
@@ -140,7 +141,7 @@ func (s *Store) ListOrganizationsSelected(ctx context.Context, tenantID string, 
 			columns = append(columns, "created_at")
 		}
 	}
-	fixed := []column[domain.Organization]{{"o.id", func(o *domain.Organization) any { return &o.ID }}}
+	fixed := []column[domain.Organization]{{"o.id::text", func(o *domain.Organization) any { return &o.ID }}}
 	cols, dests, err := selection(organizationSelectable, fixed, columns)
 	if err != nil {
 		return nil, err
@@ -183,8 +184,8 @@ func (s *Store) ListOrganizationsSelected(ctx context.Context, tenantID string, 
 // their id, organization, default flag and the named columns.
 func (s *Store) ProjectsSelected(ctx context.Context, tenantID string, ids []string, columns []string) (map[string][]domain.Project, error) {
 	fixed := []column[domain.Project]{
-		{"organization_id", func(p *domain.Project) any { return &p.OrganizationID }},
-		{"id", func(p *domain.Project) any { return &p.ID }},
+		{"organization_id::text", func(p *domain.Project) any { return &p.OrganizationID }},
+		{"id::text", func(p *domain.Project) any { return &p.ID }},
 		{"is_default", func(p *domain.Project) any { return &p.IsDefault }},
 	}
 	cols, dests, err := selection(projectSelectable, fixed, columns)
@@ -209,8 +210,8 @@ ORDER BY organization_id, is_default DESC, created_at, position, id`, tenantID, 
 // the order of MembersOf, with their id, organization, role and the named columns.
 func (s *Store) MembersSelected(ctx context.Context, tenantID string, ids []string, columns []string, ownersOnly bool) (map[string][]domain.Member, error) {
 	fixed := []column[domain.Member]{
-		{"m.organization_id", func(m *domain.Member) any { return &m.OrganizationID }},
-		{"m.id", func(m *domain.Member) any { return &m.ID }},
+		{"m.organization_id::text", func(m *domain.Member) any { return &m.OrganizationID }},
+		{"m.id::text", func(m *domain.Member) any { return &m.ID }},
 		{"m.role", func(m *domain.Member) any { return &m.Role }},
 	}
 	cols, dests, err := selection(memberSelectable, fixed, columns)

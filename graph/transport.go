@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -60,7 +61,11 @@ func (t postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	writeResponse(w, responses(ctx))
+	resp := responses(ctx)
+	if dataOnly(resp) { // a known length: sent as is rather than in chunks
+		w.Header().Set("Content-Length", strconv.Itoa(len(`{"data":}`)+len(resp.Data)))
+	}
+	writeResponse(w, resp)
 }
 
 // responseContentType is the content type of the answer, from Accept as transport.POST picks it
@@ -85,10 +90,15 @@ func responseContentType(r *http.Request) string {
 	return mediaGraphQLResponse
 }
 
+// dataOnly tells whether resp holds data and nothing else.
+func dataOnly(resp *graphql.Response) bool {
+	return resp != nil && len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
+		resp.Label == "" && resp.Path == nil && resp.HasNext == nil
+}
+
 // writeResponse writes resp as JSON: {"data":…} as it is when it holds only data.
 func writeResponse(w io.Writer, resp *graphql.Response) {
-	if resp != nil && len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 &&
-		resp.Label == "" && resp.Path == nil && resp.HasNext == nil {
+	if dataOnly(resp) {
 		io.WriteString(w, `{"data":`)
 		w.Write(resp.Data)
 		io.WriteString(w, `}`)
