@@ -172,9 +172,11 @@ func listQuery(tenantID string, f domain.OrganizationFilter, o domain.Order, p d
 	if withSortKey {
 		columns += ", " + expr + " AS sort_key"
 	}
-	limit := w.arg(p.Size + 1) // a parameter: one prepared statement serves every page size
-	return fmt.Sprintf(`SELECT %s FROM organizations o WHERE %s ORDER BY %s %s, o.id %s LIMIT %s`,
-		columns, w.sql(), expr, dir, dir, limit), w.args, nil
+	// The limit is written out, not a parameter: PostgreSQL cannot tell how many rows a LIMIT $n keeps,
+	// finds its generic plan dear and plans a prepared statement again at every run (half the
+	// throughput of the page's statement).
+	return fmt.Sprintf(`SELECT %s FROM organizations o WHERE %s ORDER BY %s %s, o.id %s LIMIT %d`,
+		columns, w.sql(), expr, dir, dir, p.Size+1), w.args, nil
 }
 
 // add appends an organization read in order field, with sortKey the text of its sort key.

@@ -110,7 +110,7 @@ func (d directReads) answer(ctx context.Context, op *graphql.OperationContext) (
 	w := &bytes.Buffer{}
 	for _, l := range lists {
 		if l != nil {
-			w.Grow(256 * l.page.Size) // about what an organization takes, to grow the buffer less often
+			w.Grow(512 * l.page.Size) // about what an organization takes, to grow the buffer less often
 		}
 	}
 	w.WriteByte('{')
