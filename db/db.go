@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -42,6 +44,8 @@ type Store struct {
 	auth *authCache
 	// prepared are the statements of the selected reads (selected.go).
 	prepared *preparedStatements
+	// binaryParameters is true when lib/pq sends []byte parameters in binary (binary_parameters=yes).
+	binaryParameters bool
 }
 
 // Options tune the connection pool.
@@ -69,6 +73,14 @@ func withBinaryParameters(dsn string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// usesBinaryParameters tells whether the connection string turns lib/pq's binary_parameters on.
+func usesBinaryParameters(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Query().Get("binary_parameters") == "yes"
+	}
+	return slices.Contains(strings.Fields(dsn), "binary_parameters=yes")
 }
 
 // Open connects to PostgreSQL at dsn and checks the connection.
@@ -107,7 +119,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		ttl = 72 * time.Hour
 	}
 	return &Store{db: conn, DomainSuffix: suffix, Regions: regions, ConfirmationTTL: ttl, now: time.Now,
-		auth: &authCache{ttl: opt.AuthCacheTTL}, prepared: &preparedStatements{}}, nil
+		auth: &authCache{ttl: opt.AuthCacheTTL}, prepared: &preparedStatements{},
+		binaryParameters: usesBinaryParameters(dsn)}, nil
 }
 
 // Close closes the pool.

@@ -244,3 +244,25 @@ func TestDirectPathStatements(t *testing.T) {
 		t.Errorf("the direct path answered %v of 4 lists", p.directCount("answered"))
 	}
 }
+
+// TestDirectPathTextParameters runs the direct path on a connection without lib/pq's binary_parameters,
+// where the organization ids go to PostgreSQL as a text array.
+func TestDirectPathTextParameters(t *testing.T) {
+	t.Parallel()
+	s, err := db.Open(context.Background(), packageURL+"&binary_parameters=no", db.Options{DomainSuffix: "orgs.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	p := &directPair{direct: newAPIWith(t, s, "tenant "+t.Name(), opt), reg: reg}
+	opt.GqlgenOnly, opt.Metrics = true, nil
+	p.gqlgen = newAPIWith(t, store, "tenant "+t.Name(), opt)
+	seedDirect(t, p.gqlgen)
+	p.compare(t, `{ organizations(first: 50) { nodes { id name defaultProject { id } projects { name } members { email role } } } }`, nil)
+	if p.directCount("answered") != 1 {
+		t.Error("the direct path did not answer")
+	}
+}
