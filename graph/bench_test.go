@@ -36,6 +36,10 @@ type benchAPI struct {
 }
 
 func newBenchAPI(b *testing.B, tenant string) *benchAPI {
+	return newBenchAPIWith(b, tenant, graph.DefaultHandlerOptions)
+}
+
+func newBenchAPIWith(b *testing.B, tenant string, opt graph.HandlerOptions) *benchAPI {
 	b.Helper()
 	// As the server: authenticated keys are remembered for a few seconds (AUTH_CACHE_TTL), logs at warn.
 	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, MaxOpenConns: 8,
@@ -45,7 +49,7 @@ func newBenchAPI(b *testing.B, tenant string) *benchAPI {
 	}
 	b.Cleanup(func() { s.Close() })
 	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})})
-	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, graph.DefaultHandlerOptions))
+	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, opt))
 	key, _, err := s.CreateAPIKey(context.Background(), db.NewAPIKey{Name: "bench", Tenant: tenant + " " + runID,
 		Permissions: domain.AllPermissions})
 	if err != nil {
@@ -92,9 +96,20 @@ func BenchmarkCreateOrganization(b *testing.B) {
 }
 
 // BenchmarkListOrganizations50Nested reads 50 organizations with their default project, projects and
-// owners: the nested list of bench/loadgen.
+// owners: the nested list of bench/loadgen, answered by the direct path (direct.go).
 func BenchmarkListOrganizations50Nested(b *testing.B) {
-	a := newBenchAPI(b, "bench list")
+	benchList(b, newBenchAPI(b, "bench list"))
+}
+
+// BenchmarkListOrganizations50NestedGqlgen is the same list executed by gqlgen field by field
+// (HandlerOptions.GqlgenOnly), for comparison.
+func BenchmarkListOrganizations50NestedGqlgen(b *testing.B) {
+	opt := graph.DefaultHandlerOptions
+	opt.GqlgenOnly = true
+	benchList(b, newBenchAPIWith(b, "bench list gqlgen", opt))
+}
+
+func benchList(b *testing.B, a *benchAPI) {
 	for i := range 50 {
 		createdOK(b, a.do(b, benchBody(benchCreateMutation, map[string]any{"input": map[string]any{
 			"name": fmt.Sprintf("Seeded %02d", i), "projects": []map[string]any{{"name": "Extra"}}}})))

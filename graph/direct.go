@@ -235,10 +235,12 @@ func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error)
 // A compiled selection writes one object of its type.
 type writer[T any] func(w *bytes.Buffer, v T, data *listData) error
 
-// object compiles a selection set on typ: each collected field by compile, in gqlgen's order, under its
-// alias. It fails with errIndirect on a field compile does not know.
-func object[T any](op *graphql.OperationContext, sel ast.SelectionSet, typ string, compile func(graphql.CollectedField) (writer[T], error)) (writer[T], error) {
-	fields := graphql.CollectFields(op, sel, []string{typ})
+// object compiles a selection set on the type whose implementors (generated.go: the type, then its
+// interfaces) are given: each collected field by compile, in gqlgen's order, under its alias. It fails
+// with errIndirect on a field compile does not know.
+func object[T any](op *graphql.OperationContext, sel ast.SelectionSet, implementors []string, compile func(graphql.CollectedField) (writer[T], error)) (writer[T], error) {
+	typ := implementors[0]
+	fields := graphql.CollectFields(op, sel, implementors)
 	keys := make([][]byte, len(fields))
 	writers := make([]writer[T], len(fields))
 	for i, f := range fields {
@@ -416,7 +418,7 @@ func leaf[T any](table map[string]scalar[T], f graphql.CollectedField, columns *
 
 func compileProject(op *graphql.OperationContext, sel ast.SelectionSet, need *needs) (writer[*domain.Project], error) {
 	need.withProjects = true
-	return object(op, sel, "Project", func(f graphql.CollectedField) (writer[*domain.Project], error) {
+	return object(op, sel, projectImplementors, func(f graphql.CollectedField) (writer[*domain.Project], error) {
 		return leaf(projectScalars, f, &need.projects)
 	})
 }
@@ -424,13 +426,13 @@ func compileProject(op *graphql.OperationContext, sel ast.SelectionSet, need *ne
 func compileMember(op *graphql.OperationContext, sel ast.SelectionSet, need *needs, all bool) (writer[*domain.Member], error) {
 	need.withMembers = true
 	need.allMembers = need.allMembers || all
-	return object(op, sel, "Member", func(f graphql.CollectedField) (writer[*domain.Member], error) {
+	return object(op, sel, memberImplementors, func(f graphql.CollectedField) (writer[*domain.Member], error) {
 		return leaf(memberScalars, f, &need.members)
 	})
 }
 
 func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, need *needs) (writer[*domain.Organization], error) {
-	return object(op, sel, "Organization", func(f graphql.CollectedField) (writer[*domain.Organization], error) {
+	return object(op, sel, organizationImplementors, func(f graphql.CollectedField) (writer[*domain.Organization], error) {
 		switch f.Name {
 		case "defaultProject":
 			write, err := compileProject(op, f.Selections, need)
@@ -491,10 +493,10 @@ func listOf[T any](w *bytes.Buffer, items []T, data *listData, keep func(*T) boo
 
 // compileConnection compiles the selection of an OrganizationConnection.
 func compileConnection(op *graphql.OperationContext, sel ast.SelectionSet, need *needs) (func(*bytes.Buffer, *listData) error, error) {
-	write, err := object(op, sel, "OrganizationConnection", func(f graphql.CollectedField) (writer[struct{}], error) {
+	write, err := object(op, sel, organizationConnectionImplementors, func(f graphql.CollectedField) (writer[struct{}], error) {
 		switch f.Name {
 		case "edges":
-			edge, err := object(op, f.Selections, "OrganizationEdge", func(f graphql.CollectedField) (writer[int], error) {
+			edge, err := object(op, f.Selections, organizationEdgeImplementors, func(f graphql.CollectedField) (writer[int], error) {
 				switch f.Name {
 				case "cursor":
 					need.cursors = true
@@ -539,7 +541,7 @@ func compileConnection(op *graphql.OperationContext, sel ast.SelectionSet, need 
 			}, nil
 		case "pageInfo":
 			need.cursors = true
-			info, err := object(op, f.Selections, "PageInfo", func(f graphql.CollectedField) (writer[*model.PageInfo], error) {
+			info, err := object(op, f.Selections, pageInfoImplementors, func(f graphql.CollectedField) (writer[*model.PageInfo], error) {
 				return leaf(pageInfoScalars, f, new([]string))
 			})
 			if err != nil {
