@@ -26,13 +26,19 @@ type directPair struct {
 }
 
 func newDirectPair(t *testing.T) *directPair {
+	return newDirectPairOn(t, store, "tenant "+t.Name())
+}
+
+// newDirectPairOn serves the direct handler over s and the gqlgen one over the package's store, both for
+// tenant.
+func newDirectPairOn(t *testing.T, s *db.Store, tenant string) *directPair {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opt := graph.DefaultHandlerOptions
 	opt.Metrics = graph.NewMetrics(reg)
-	p := &directPair{direct: newAPIWith(t, store, "tenant "+t.Name(), opt), reg: reg}
+	p := &directPair{direct: newAPIWith(t, s, tenant, opt), reg: reg}
 	opt.GqlgenOnly, opt.Metrics = true, nil
-	p.gqlgen = newAPIWith(t, store, "tenant "+t.Name(), opt)
+	p.gqlgen = newAPIWith(t, store, tenant, opt)
 	return p
 }
 
@@ -216,11 +222,8 @@ func TestDirectPathStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	a := newAPIWith(t, s, "direct statements", opt)
-	p := &directPair{direct: a, reg: reg}
+	p := newDirectPairOn(t, s, "direct statements")
+	a := p.direct
 	for i := range 50 {
 		a.createOK(map[string]any{"name": fmt.Sprintf("Counted %02d", i), "projects": []map[string]any{{"name": "Extra"}}})
 	}
@@ -254,12 +257,7 @@ func TestDirectPathTextParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	p := &directPair{direct: newAPIWith(t, s, "tenant "+t.Name(), opt), reg: reg}
-	opt.GqlgenOnly, opt.Metrics = true, nil
-	p.gqlgen = newAPIWith(t, store, "tenant "+t.Name(), opt)
+	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	seedDirect(t, p.gqlgen)
 	p.compare(t, `{ organizations(first: 50) { nodes { id name defaultProject { id } projects { name } members { email role } } } }`, nil)
 	if p.directCount("answered") != 1 {
