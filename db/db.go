@@ -12,12 +12,10 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // the PostgreSQL driver
+	"github.com/lib/pq" // the PostgreSQL driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -75,12 +73,11 @@ func withBinaryParameters(dsn string) string {
 	return u.String()
 }
 
-// usesBinaryParameters tells whether the connection string turns lib/pq's binary_parameters on.
+// usesBinaryParameters tells whether the connection string turns lib/pq's binary_parameters on, as
+// lib/pq reads it.
 func usesBinaryParameters(dsn string) bool {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		return u.Query().Get("binary_parameters") == "yes"
-	}
-	return slices.Contains(strings.Fields(dsn), "binary_parameters=yes")
+	cfg, err := pq.NewConfig(dsn)
+	return err == nil && cfg.BinaryParameters
 }
 
 // Open connects to PostgreSQL at dsn and checks the connection.

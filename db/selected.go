@@ -1,6 +1,7 @@
 package db
 
 import (
+	"container/list"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -170,6 +171,9 @@ func (s *Store) ListOrganizationsSelected(ctx context.Context, tenantID string, 
 		if err := rows.Scan(d...); err != nil {
 			return nil, fmt.Errorf("scan organization: %w", err)
 		}
+		// In UTC as ListOrganizations has them, whatever the session's TimeZone: the created-at cursor
+		// is written from CreatedAt.
+		org.CreatedAt, org.UpdatedAt, org.StatusChangedAt = org.CreatedAt.UTC(), org.UpdatedAt.UTC(), org.StatusChangedAt.UTC()
 		if cursors {
 			page.add(org, o.Field, sortKeyText)
 		} else {
@@ -274,53 +278,94 @@ ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.
 	return out, nil
 }
 
-// maxPrepared bounds the statements kept prepared: one per shape of read (filters, order, columns), so a
-// few dozen in practice; shapes beyond it are sent unprepared.
-const maxPrepared = 256
+// maxPrepared bounds the statements kept prepared, the least recently used closed first: one per shape
+// of read (filters, order, page size, columns), a few dozen in practice. Each is prepared on every
+// pooled connection that runs it, so the bound also bounds what PostgreSQL keeps per connection.
+const maxPrepared = 64
 
-// preparedStatements are the pool's prepared statements by text. database/sql prepares each on a
-// connection the first time it runs there, and again on a new connection.
+// preparedStatements are the pool's prepared statements by text, most recently used first. database/sql
+// prepares each on a connection the first time it runs there, and again on a new connection; closing
+// one waits for the rows still being read through it.
 type preparedStatements struct {
-	mu sync.Mutex
-	m  map[string]*sqlx.Stmt
+	mu    sync.Mutex
+	byKey map[string]*list.Element // of *preparedStatement
+	order list.List
+}
+
+type preparedStatement struct {
+	query string
+	stmt  *sqlx.Stmt
 }
 
 // queryPrepared runs the query q through its prepared statement: one round trip (Bind and Execute),
-// and no parsing or planning again in PostgreSQL.
+// and no parsing or planning again in PostgreSQL. A statement that fails is dropped, so that the next
+// run prepares it afresh.
 func (s *Store) queryPrepared(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
-	ps := s.prepared
-	ps.mu.Lock()
-	st, ok := ps.m[q]
-	full := len(ps.m) >= maxPrepared
-	ps.mu.Unlock()
-	if !ok && !full {
-		prepared, err := s.db.PreparexContext(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		ps.mu.Lock()
-		if st, ok = ps.m[q]; ok {
-			prepared.Close() // prepared meanwhile by another request
-		} else {
-			if ps.m == nil {
-				ps.m = map[string]*sqlx.Stmt{}
-			}
-			ps.m[q], st = prepared, prepared
-		}
-		ps.mu.Unlock()
+	st, err := s.prepared.get(ctx, s.db, q)
+	if err != nil {
+		return nil, err
 	}
-	if st == nil {
+	rows, err := st.QueryxContext(ctx, args...)
+	if err != nil && ctx.Err() == nil {
+		// The statement may have been closed meanwhile to make room for another, or have gone stale:
+		// forget it and run the query unprepared (an error of the query itself comes back again).
+		s.prepared.drop(q, st)
 		return s.db.QueryxContext(ctx, q, args...)
 	}
-	return st.QueryxContext(ctx, args...)
+	return rows, err
+}
+
+func (ps *preparedStatements) get(ctx context.Context, db *sqlx.DB, q string) (*sqlx.Stmt, error) {
+	ps.mu.Lock()
+	if e, ok := ps.byKey[q]; ok {
+		ps.order.MoveToFront(e)
+		ps.mu.Unlock()
+		return e.Value.(*preparedStatement).stmt, nil
+	}
+	ps.mu.Unlock()
+	st, err := db.PreparexContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if e, ok := ps.byKey[q]; ok { // prepared meanwhile by another request
+		st.Close()
+		ps.order.MoveToFront(e)
+		return e.Value.(*preparedStatement).stmt, nil
+	}
+	if ps.byKey == nil {
+		ps.byKey = map[string]*list.Element{}
+	}
+	ps.byKey[q] = ps.order.PushFront(&preparedStatement{query: q, stmt: st})
+	for ps.order.Len() > maxPrepared {
+		oldest := ps.order.Back()
+		ps.order.Remove(oldest)
+		p := oldest.Value.(*preparedStatement)
+		delete(ps.byKey, p.query)
+		p.stmt.Close()
+	}
+	return st, nil
+}
+
+// drop closes st and forgets it if it is still the statement of q.
+func (ps *preparedStatements) drop(q string, st *sqlx.Stmt) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if e, ok := ps.byKey[q]; ok && e.Value.(*preparedStatement).stmt == st {
+		ps.order.Remove(e)
+		delete(ps.byKey, q)
+		st.Close()
+	}
 }
 
 // close closes the prepared statements.
 func (ps *preparedStatements) close() {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	for _, st := range ps.m {
-		st.Close()
+	for _, e := range ps.byKey {
+		e.Value.(*preparedStatement).stmt.Close()
 	}
-	ps.m = nil
+	ps.byKey = nil
+	ps.order.Init()
 }

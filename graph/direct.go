@@ -29,13 +29,29 @@ import (
 // gqlgen's own marshalers, in one goroutine. The answer is byte for byte the one gqlgen would give
 // (direct_test.go compares the two for every supported field).
 //
-// Anything else (another root field, an unsupported field, @defer, an argument gqlgen would reject, a
-// missing permission, a database error, an organization without a default project) falls back to
+// Anything else (another root field, an unsupported field or one with a directive, @defer, an argument
+// gqlgen would reject, a missing permission, an organization without a default project) falls back to
 // gqlgen's execution of the whole operation, which answers it with its usual data and errors. Reads
-// have no side effects, so starting over is always safe.
+// have no side effects, so starting over is safe. A failure of the read itself (the database, the
+// request's deadline) is answered as gqlgen answers it, an error at the field's path and no data,
+// without reading again: doing the work twice would double the load on a database in trouble.
 
 // errIndirect says that an operation is not for the direct path; it is not an error of the request.
 var errIndirect = errors.New("not for the direct path")
+
+// unwritable is data the direct path cannot write as gqlgen would (gqlgen reports it its own way).
+type unwritable struct{ msg string }
+
+func (e *unwritable) Error() string { return e.msg }
+
+// readError is a failure of a root field's read.
+type readError struct {
+	field graphql.CollectedField
+	err   error
+}
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
 
 // directReads is the gqlgen extension of the direct path: it implements OperationInterceptor and
 // ResponseInterceptor.
@@ -73,17 +89,31 @@ func (d directReads) InterceptResponse(ctx context.Context, next graphql.Respons
 		return next(ctx)
 	}
 	data, err := d.answer(ctx, op)
-	if err != nil {
-		if errors.Is(err, errIndirect) {
-			return next(ctx)
-		}
+	var uw *unwritable
+	var re *readError
+	switch {
+	case err == nil:
+		d.metrics.countDirect("answered")
+	case errors.Is(err, errIndirect):
+		return next(ctx)
+	case errors.As(err, &uw):
 		d.logger.DebugContext(ctx, "direct read falls back to gqlgen", "error", err)
+		d.metrics.countDirect("fallback")
+		return next(ctx)
+	case errors.As(err, &re):
+		// As gqlgen: the error at the field's path, through the error presenter; the field is non-null,
+		// so there is no data.
+		d.metrics.countDirect("failed")
+		graphql.AddError(graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: re.field,
+			IsMethod: true, IsResolver: true}), fmt.Errorf("list organizations: %w", re.err))
+		data = []byte("null")
+	default: // not expected: let gqlgen answer
+		d.logger.WarnContext(ctx, "direct read falls back to gqlgen", "error", err)
 		d.metrics.countDirect("fallback")
 		return next(ctx)
 	}
 	st.answered = true
-	d.metrics.countDirect("answered")
-	return &graphql.Response{Data: data, Extensions: graphql.GetExtensions(ctx)}
+	return &graphql.Response{Data: data, Errors: graphql.GetErrors(ctx), Extensions: graphql.GetExtensions(ctx)}
 }
 
 // answer plans the operation, reads what it selects and writes its data; errIndirect when the operation
@@ -125,7 +155,7 @@ func (d directReads) answer(ctx context.Context, op *graphql.OperationContext) (
 		}
 		data, err := lists[i].read(ctx, d.store)
 		if err != nil {
-			return nil, err
+			return nil, &readError{field: f, err: err}
 		}
 		if err := lists[i].write(w, data); err != nil {
 			return nil, err
@@ -172,8 +202,17 @@ type listData struct {
 // planList checks the arguments and the permission as gqlgen would, and compiles the selection.
 func (d directReads) planList(ctx context.Context, op *graphql.OperationContext, f graphql.CollectedField) (*listPlan, error) {
 	actor := domain.ActorFrom(ctx)
-	if actor == nil || actor.Require(domain.PermOrganizationRead) != nil {
+	if actor == nil {
 		return nil, errIndirect // gqlgen reports it
+	}
+	for _, dir := range f.Definition.Directives { // @hasPermission, as the schema puts it on the field
+		arg := dir.Arguments.ForName("permission")
+		if dir.Name != "hasPermission" || arg == nil || arg.Value == nil {
+			return nil, errIndirect
+		}
+		if actor.Require(domain.Permission(arg.Value.Raw)) != nil {
+			return nil, errIndirect // gqlgen reports it
+		}
 	}
 	ec := newExecutionContext(op, d.es, nil)
 	fctx := graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: f, IsMethod: true, IsResolver: true})
@@ -254,6 +293,9 @@ func object[T any](op *graphql.OperationContext, sel ast.SelectionSet, implement
 			writers[i] = constant[T](typ)
 			continue
 		}
+		if f.Definition == nil || hasDirectives(f.Definition) {
+			return nil, errIndirect // a directive of the schema (say @hasPermission) is gqlgen's to apply
+		}
 		w, err := compile(f)
 		if err != nil {
 			return nil, err
@@ -274,6 +316,16 @@ func object[T any](op *graphql.OperationContext, sel ast.SelectionSet, implement
 		w.WriteByte('}')
 		return nil
 	}, nil
+}
+
+// hasDirectives tells whether the schema puts a directive other than @deprecated on a field.
+func hasDirectives(f *ast.FieldDefinition) bool {
+	for _, d := range f.Directives {
+		if d.Name != "deprecated" {
+			return true
+		}
+	}
+	return false
 }
 
 func constant[T any](s string) writer[T] {
@@ -445,7 +497,7 @@ func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, nee
 						return write(w, &data.projects[o.ID][i], data)
 					}
 				}
-				return fmt.Errorf("organization %s has no default project", o.ID) // gqlgen reports it
+				return &unwritable{fmt.Sprintf("organization %s has no default project", o.ID)} // gqlgen reports it
 			}, nil
 		case "projects":
 			write, err := compileProject(op, f.Selections, need)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 type directPair struct {
 	direct, gqlgen *api
 	reg            *prometheus.Registry
+	// gqlgenReg is the metrics of the gqlgen-only handler: its direct path must never answer.
+	gqlgenReg *prometheus.Registry
 }
 
 func newDirectPair(t *testing.T) *directPair {
@@ -36,16 +39,18 @@ func newDirectPairOn(t *testing.T, s *db.Store, tenant string) *directPair {
 	reg := prometheus.NewRegistry()
 	opt := graph.DefaultHandlerOptions
 	opt.Metrics = graph.NewMetrics(reg)
-	p := &directPair{direct: newAPIWith(t, s, tenant, opt), reg: reg}
-	opt.GqlgenOnly, opt.Metrics = true, nil
+	p := &directPair{direct: newAPIWith(t, s, tenant, opt), reg: reg, gqlgenReg: prometheus.NewRegistry()}
+	opt.GqlgenOnly, opt.Metrics = true, graph.NewMetrics(p.gqlgenReg)
 	p.gqlgen = newAPIWith(t, store, tenant, opt)
 	return p
 }
 
 // directCount is the number of operations the direct path answered ("answered") or handed back after
 // planning them ("fallback").
-func (p *directPair) directCount(outcome string) float64 {
-	mfs, err := p.reg.Gather()
+func (p *directPair) directCount(outcome string) float64 { return directCount(p.reg, outcome) }
+
+func directCount(reg *prometheus.Registry, outcome string) float64 {
+	mfs, err := reg.Gather()
 	if err != nil {
 		panic(err)
 	}
@@ -72,6 +77,9 @@ func (p *directPair) compare(t *testing.T, query string, vars map[string]any) re
 	g := p.gqlgen.post(p.gqlgen.key, query, vars)
 	if d.Status != g.Status || d.Raw != g.Raw {
 		t.Fatalf("direct path and gqlgen differ for\n%s\ndirect (%d): %s\ngqlgen (%d): %s", query, d.Status, d.Raw, g.Status, g.Raw)
+	}
+	if n := directCount(p.gqlgenReg, "answered"); n != 0 {
+		t.Fatalf("the gqlgen-only handler answered %v lists directly", n)
 	}
 	return d
 }
@@ -262,5 +270,117 @@ func TestDirectPathTextParameters(t *testing.T) {
 	p.compare(t, `{ organizations(first: 50) { nodes { id name defaultProject { id } projects { name } members { email role } } } }`, nil)
 	if p.directCount("answered") != 1 {
 		t.Error("the direct path did not answer")
+	}
+}
+
+// TestDirectPathSessionTimeZone reads through a connection whose TimeZone is not UTC: cursors and times
+// must still be gqlgen's.
+func TestDirectPathSessionTimeZone(t *testing.T) {
+	t.Parallel()
+	s, err := db.Open(context.Background(), packageURL+"&timezone=Europe/Paris", db.Options{DomainSuffix: "orgs.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := newDirectPairOn(t, s, "tenant "+t.Name())
+	seedDirect(t, p.gqlgen)
+	for _, order := range []string{"CREATED_AT", "NAME", "TOTAL_MEMBERS"} {
+		r := p.compare(t, `{ organizations(first: 5, orderBy: {field: `+order+`, direction: ASC}) { pageInfo { startCursor endCursor }
+  edges { cursor node { createdAt updatedAt statusChangedAt projects { createdAt } members { joinedAt } } } } }`, nil)
+		if len(r.Errors) != 0 {
+			t.Fatalf("order %s: %s", order, r.Raw)
+		}
+	}
+	if p.directCount("answered") != 3 {
+		t.Errorf("the direct path answered %v of 3 lists", p.directCount("answered"))
+	}
+}
+
+// TestDirectPathReadFailure makes the read of projects fail (a lock held by another transaction, and a
+// lock_timeout): the direct path answers with gqlgen's error, at the field's path and without data, and
+// does not read again through gqlgen.
+func TestDirectPathReadFailure(t *testing.T) {
+	t.Parallel()
+	url, drop, err := dbtest.NewDatabase("direct failure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drop()
+	ctx := context.Background()
+	s, err := db.Open(ctx, url+"&options=-c%20lock_timeout%3D200", db.Options{DomainSuffix: "orgs.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	a := newAPIWith(t, s, "failure", opt)
+	a.createOK(map[string]any{"name": "Locked out"})
+	const q = `{ organizations { nodes { name projects { name } } } }`
+
+	locker, err := db.Open(ctx, url, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	tx, err := locker.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE projects IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	r := a.post(a.key, q, nil)
+	tx.Rollback()
+	if r.Data != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != string(domain.EINTERNAL) ||
+		fmt.Sprint(r.Errors[0].Path) != "[organizations]" || r.Errors[0].Extensions["requestId"] == "" {
+		t.Errorf("failed read: %s", r.Raw)
+	}
+	if !strings.Contains(a.logs.String(), "lock timeout") {
+		t.Errorf("the cause is not logged: %s", a.logs.String())
+	}
+	if directCount(reg, "failed") != 1 || directCount(reg, "fallback") != 0 {
+		t.Errorf("failed %v, fallback %v: want 1 and 0", directCount(reg, "failed"), directCount(reg, "fallback"))
+	}
+	if r := a.post(a.key, q, nil); len(r.Errors) != 0 || directCount(reg, "answered") != 1 {
+		t.Errorf("after the lock: %s", r.Raw)
+	}
+}
+
+// TestDirectPathManyShapes reads more shapes of lists (page sizes) than statements are kept prepared,
+// from several goroutines: statements closed to make room must not fail the reads that use them.
+func TestDirectPathManyShapes(t *testing.T) {
+	t.Parallel()
+	s, err := db.Open(context.Background(), packageURL, db.Options{DomainSuffix: "orgs.test", MaxOpenConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := newDirectPairOn(t, s, "tenant "+t.Name())
+	for i := range 3 {
+		p.direct.createOK(map[string]any{"name": fmt.Sprintf("Shape %d", i)})
+	}
+	const q = `query($n: Int) { organizations(first: $n) { nodes { name projects { name } owners { email } } } }`
+	var wg sync.WaitGroup
+	errs := make(chan string, 8*100)
+	for g := range 8 {
+		wg.Go(func() {
+			for n := 1; n <= 100; n++ {
+				size := (n+g*13)%100 + 1
+				r := p.direct.post(p.direct.key, q, map[string]any{"n": size})
+				if len(r.Errors) != 0 || len(r.Data["organizations"].(map[string]any)["nodes"].([]any)) != min(size, 3) {
+					errs <- r.Raw
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("list: %s", e)
+	}
+	if n := p.directCount("answered"); n != 800 {
+		t.Errorf("the direct path answered %v of 800 lists", n)
 	}
 }

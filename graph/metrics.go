@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		direct: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orgs_graphql_direct_reads_total",
-			Help: "Organization lists answered by the direct path (answered), or handed back to gqlgen by it (fallback).",
+			Help: "Organization lists answered by the direct path (answered), handed back to gqlgen by it (fallback), or whose read failed (failed).",
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.RateLimited, m.direct)
