@@ -41,16 +41,34 @@ import (
 // nested list reads at 8 connections over 100, 1000 another 8 to 10%) for some tens of MiB more memory.
 const defaultGCPercent = 1000
 
-// defaultMemoryLimit is the soft memory limit unless GOMEMLIMIT is set: as the heap nears it, the
+// maxDefaultMemoryLimit caps the soft memory limit set unless GOMEMLIMIT is: as the heap nears it, the
 // collector runs as often as it must, whatever GOGC says.
-const defaultMemoryLimit = 1 << 30
+const maxDefaultMemoryLimit = 1 << 30
+
+// defaultMemoryLimit is 1 GiB, or three quarters of the memory of the process's cgroup (a container's
+// limit, cgroup v2 or v1) when that is less, so that GOGC=1000 cannot grow the heap into the kernel's
+// out-of-memory killer.
+func defaultMemoryLimit(readFile func(string) ([]byte, error)) int64 {
+	limit := int64(maxDefaultMemoryLimit)
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := readFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			limit = min(limit, n/4*3)
+		}
+		break // "max" (no limit) or a number: the first file found says it
+	}
+	return limit
+}
 
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		debug.SetMemoryLimit(defaultMemoryLimit(os.ReadFile))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
