@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -136,6 +137,9 @@ func (d directReads) answer(ctx context.Context, op *graphql.OperationContext) (
 		default:
 			return nil, errIndirect
 		}
+	}
+	if !slices.ContainsFunc(lists, func(l *listPlan) bool { return l != nil }) {
+		return nil, errIndirect // __typename alone: no list to read
 	}
 	w := &bytes.Buffer{}
 	for _, l := range lists {

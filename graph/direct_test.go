@@ -182,6 +182,7 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 		`{ organizations(first: 1, after: "not a cursor") { totalCount } }`,
 		`{ organizations(first: 1, last: 1) { totalCount } }`,
 		`{ organizations(first: 1) { nodes { id ... @defer { name } } } }`,
+		`{ __typename }`,
 	} {
 		before := p.directCount("answered")
 		p.compare(t, q, nil)
