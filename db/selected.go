@@ -209,71 +209,80 @@ func (s *Store) idArray(ids []string) (any, error) {
 	return b, nil
 }
 
-// ProjectsSelected returns the projects of each organization of ids, in the order of ProjectsOf, with
-// their id, organization, default flag and the named columns.
-func (s *Store) ProjectsSelected(ctx context.Context, tenantID string, ids []string, columns []string) (map[string][]domain.Project, error) {
-	fixed := []column[domain.Project]{
-		{"organization_id::text", func(p *domain.Project) any { return &p.OrganizationID }},
-		{"id::text", func(p *domain.Project) any { return &p.ID }},
-		{"is_default", func(p *domain.Project) any { return &p.IsDefault }},
-	}
-	cols, dests, err := selection(projectSelectable, fixed, columns)
-	if err != nil {
-		return nil, err
-	}
-	idArray, err := s.idArray(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.queryPrepared(ctx, `SELECT `+cols+` FROM projects WHERE tenant_id = $1 AND organization_id = ANY($2)
-ORDER BY organization_id, is_default DESC, created_at, position, id`, tenantID, idArray)
-	if err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
-	}
-	defer rows.Close()
-	out, err := groupRows(rows, dests, domain.Project{TenantID: tenantID},
-		func(p *domain.Project) string { return p.OrganizationID }, 2*len(ids))
-	if err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
-	}
-	return out, nil
+// Relations says which relations of a page a selected read fetches, and which of their columns (of
+// projectSelectable and memberSelectable) besides the fixed ones.
+type Relations struct {
+	Projects       bool
+	ProjectColumns []string
+	Members        bool
+	MemberColumns  []string
+	AllMembers     bool // every member, not only the owners
 }
 
-// MembersSelected returns the members of each organization of ids (only its owners if ownersOnly), in
-// the order of MembersOf, with their id, organization, role and the named columns.
-func (s *Store) MembersSelected(ctx context.Context, tenantID string, ids []string, columns []string, ownersOnly bool) (map[string][]domain.Member, error) {
-	fixed := []column[domain.Member]{
-		{"m.organization_id::text", func(m *domain.Member) any { return &m.OrganizationID }},
-		{"m.id::text", func(m *domain.Member) any { return &m.ID }},
-		{"m.role", func(m *domain.Member) any { return &m.Role }},
-	}
-	cols, dests, err := selection(memberSelectable, fixed, columns)
-	if err != nil {
-		return nil, err
-	}
-	from := `memberships m`
-	if strings.Contains(cols, "u.") {
-		from += ` JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id`
+// RelationsSelected returns the projects and members of each organization of ids, as rel asks, in the
+// orders of ProjectsOf and MembersOf: one statement per relation, the ids sent once encoded.
+// Projects come with their id, organization and default flag, members with their id, organization and
+// role, besides the columns asked for.
+func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []string, rel Relations) (projects map[string][]domain.Project, members map[string][]domain.Member, err error) {
+	if len(ids) == 0 || !rel.Projects && !rel.Members {
+		return nil, nil, nil
 	}
 	idArray, err := s.idArray(ids)
 	if err != nil {
+		return nil, nil, err
+	}
+	if rel.Projects {
+		projects, err = selectByOrganization(ctx, s, "projects", projectSelectable, []column[domain.Project]{
+			{"organization_id::text", func(p *domain.Project) any { return &p.OrganizationID }},
+			{"id::text", func(p *domain.Project) any { return &p.ID }},
+			{"is_default", func(p *domain.Project) any { return &p.IsDefault }},
+		}, rel.ProjectColumns, func(cols string) string {
+			return `SELECT ` + cols + ` FROM projects WHERE tenant_id = $1 AND organization_id = ANY($2)
+ORDER BY organization_id, is_default DESC, created_at, position, id`
+		}, tenantID, idArray, domain.Project{TenantID: tenantID}, func(p *domain.Project) string { return p.OrganizationID }, 2*len(ids))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if rel.Members {
+		members, err = selectByOrganization(ctx, s, "members", memberSelectable, []column[domain.Member]{
+			{"m.organization_id::text", func(m *domain.Member) any { return &m.OrganizationID }},
+			{"m.id::text", func(m *domain.Member) any { return &m.ID }},
+			{"m.role", func(m *domain.Member) any { return &m.Role }},
+		}, rel.MemberColumns, func(cols string) string {
+			from, where := `memberships m`, `m.tenant_id = $1 AND m.organization_id = ANY($2)`
+			if strings.Contains(cols, "u.") { // a column of users
+				from += ` JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id`
+			}
+			if !rel.AllMembers {
+				where += ` AND m.role = 'OWNER'`
+			}
+			return `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + `
+ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
+		}, tenantID, idArray, domain.Member{}, func(m *domain.Member) string { return m.OrganizationID }, 2*len(ids))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return projects, members, nil
+}
+
+// selectByOrganization runs the statement query builds for the fixed and named columns of table, with
+// the tenant and the organizations' ids as $1 and $2, and groups its rows by organization.
+func selectByOrganization[T any](ctx context.Context, s *Store, what string, table map[string]column[T], fixed []column[T], columns []string,
+	query func(cols string) string, tenantID string, idArray any, base T, organization func(*T) string, sizeHint int) (map[string][]T, error) {
+	cols, dests, err := selection(table, fixed, columns)
+	if err != nil {
 		return nil, err
 	}
-	where := `m.tenant_id = $1 AND m.organization_id = ANY($2)`
-	if ownersOnly {
-		where += ` AND m.role = 'OWNER'`
-	}
-	rows, err := s.queryPrepared(ctx, `SELECT `+cols+` FROM `+from+` WHERE `+where+`
-ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`,
-		tenantID, idArray)
+	rows, err := s.queryPrepared(ctx, query(cols), tenantID, idArray)
 	if err != nil {
-		return nil, fmt.Errorf("list members: %w", err)
+		return nil, fmt.Errorf("list %s: %w", what, err)
 	}
 	defer rows.Close()
-	out, err := groupRows(rows, dests, domain.Member{},
-		func(m *domain.Member) string { return m.OrganizationID }, 2*len(ids))
+	out, err := groupRows(rows, dests, base, organization, sizeHint)
 	if err != nil {
-		return nil, fmt.Errorf("list members: %w", err)
+		return nil, fmt.Errorf("list %s: %w", what, err)
 	}
 	return out, nil
 }

@@ -184,14 +184,12 @@ type listPlan struct {
 	write    func(*bytes.Buffer, *listData) error
 }
 
-// needs is what the selection reads: columns by table, relations, the total.
+// needs is what the selection reads: columns of organizations, relations, cursors, the total.
 type needs struct {
-	org, projects, members []string
-	withProjects           bool
-	withMembers            bool
-	allMembers             bool // members, not only owners
-	cursors                bool
-	total                  bool
+	org       []string
+	relations db.Relations
+	cursors   bool
+	total     bool
 }
 
 // listData is what a list read from the database.
@@ -257,15 +255,8 @@ func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error)
 	for i, o := range page.Organizations {
 		ids[i] = o.ID
 	}
-	if p.need.withProjects && len(ids) > 0 {
-		if data.projects, err = store.ProjectsSelected(ctx, p.tenantID, ids, p.need.projects); err != nil {
-			return nil, err
-		}
-	}
-	if p.need.withMembers && len(ids) > 0 {
-		if data.members, err = store.MembersSelected(ctx, p.tenantID, ids, p.need.members, !p.need.allMembers); err != nil {
-			return nil, err
-		}
+	if data.projects, data.members, err = store.RelationsSelected(ctx, p.tenantID, ids, p.need.relations); err != nil {
+		return nil, err
 	}
 	if p.need.total {
 		if data.total, err = store.CountOrganizations(ctx, p.tenantID, p.filter); err != nil {
@@ -341,14 +332,19 @@ func constant[T any](s string) writer[T] {
 	}
 }
 
-// list writes the elements of items as a JSON array.
-func list[T any](w *bytes.Buffer, items []T, data *listData, write writer[T]) error {
+// array writes the elements for i in [0, n) that keep accepts (all when keep is nil) as a JSON array.
+func array(w *bytes.Buffer, n int, keep func(i int) bool, write func(i int) error) error {
 	w.WriteByte('[')
-	for i, it := range items {
-		if i > 0 {
+	written := 0
+	for i := range n {
+		if keep != nil && !keep(i) {
+			continue
+		}
+		if written > 0 {
 			w.WriteByte(',')
 		}
-		if err := write(w, it, data); err != nil {
+		written++
+		if err := write(i); err != nil {
 			return err
 		}
 	}
@@ -473,17 +469,17 @@ func leaf[T any](table map[string]scalar[T], f graphql.CollectedField, columns *
 }
 
 func compileProject(op *graphql.OperationContext, sel ast.SelectionSet, need *needs) (writer[*domain.Project], error) {
-	need.withProjects = true
+	need.relations.Projects = true
 	return object(op, sel, projectImplementors, func(f graphql.CollectedField) (writer[*domain.Project], error) {
-		return leaf(projectScalars, f, &need.projects)
+		return leaf(projectScalars, f, &need.relations.ProjectColumns)
 	})
 }
 
 func compileMember(op *graphql.OperationContext, sel ast.SelectionSet, need *needs, all bool) (writer[*domain.Member], error) {
-	need.withMembers = true
-	need.allMembers = need.allMembers || all
+	rel := &need.relations
+	rel.Members, rel.AllMembers = true, rel.AllMembers || all
 	return object(op, sel, memberImplementors, func(f graphql.CollectedField) (writer[*domain.Member], error) {
-		return leaf(memberScalars, f, &need.members)
+		return leaf(memberScalars, f, &rel.MemberColumns)
 	})
 }
 
@@ -509,7 +505,8 @@ func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, nee
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				return listOf(w, data.projects[o.ID], data, func(*domain.Project) bool { return true }, write)
+				ps := data.projects[o.ID]
+				return array(w, len(ps), nil, func(i int) error { return write(w, &ps[i], data) })
 			}, nil
 		case "owners", "members":
 			owners := f.Name == "owners"
@@ -518,33 +515,13 @@ func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, nee
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				return listOf(w, data.members[o.ID], data, func(m *domain.Member) bool {
-					return !owners || m.Role == domain.RoleOwner
-				}, write)
+				ms := data.members[o.ID]
+				keep := func(i int) bool { return !owners || ms[i].Role == domain.RoleOwner }
+				return array(w, len(ms), keep, func(i int) error { return write(w, &ms[i], data) })
 			}, nil
 		}
 		return leaf(organizationScalars, f, &need.org)
 	})
-}
-
-// listOf writes the items that keep accepts as a JSON array.
-func listOf[T any](w *bytes.Buffer, items []T, data *listData, keep func(*T) bool, write writer[*T]) error {
-	w.WriteByte('[')
-	n := 0
-	for i := range items {
-		if !keep(&items[i]) {
-			continue
-		}
-		if n > 0 {
-			w.WriteByte(',')
-		}
-		n++
-		if err := write(w, &items[i], data); err != nil {
-			return err
-		}
-	}
-	w.WriteByte(']')
-	return nil
 }
 
 // compileConnection compiles the selection of an OrganizationConnection.
@@ -575,17 +552,7 @@ func compileConnection(op *graphql.OperationContext, sel ast.SelectionSet, need 
 				return nil, err
 			}
 			return func(w *bytes.Buffer, _ struct{}, data *listData) error {
-				w.WriteByte('[')
-				for i := range data.page.Organizations {
-					if i > 0 {
-						w.WriteByte(',')
-					}
-					if err := edge(w, i, data); err != nil {
-						return err
-					}
-				}
-				w.WriteByte(']')
-				return nil
+				return array(w, len(data.page.Organizations), nil, func(i int) error { return edge(w, i, data) })
 			}, nil
 		case "nodes":
 			node, err := compileOrganization(op, f.Selections, need)
@@ -593,7 +560,8 @@ func compileConnection(op *graphql.OperationContext, sel ast.SelectionSet, need 
 				return nil, err
 			}
 			return func(w *bytes.Buffer, _ struct{}, data *listData) error {
-				return list(w, data.page.Organizations, data, node)
+				orgs := data.page.Organizations
+				return array(w, len(orgs), nil, func(i int) error { return node(w, orgs[i], data) })
 			}, nil
 		case "pageInfo":
 			need.cursors = true

@@ -45,6 +45,17 @@ func newDirectPairOn(t *testing.T, s *db.Store, tenant string) *directPair {
 	return p
 }
 
+// openStore opens a store on url for the test, closed at its end.
+func openStore(t *testing.T, url string, opt db.Options) *db.Store {
+	t.Helper()
+	s, err := db.Open(context.Background(), url, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // directCount is the number of operations the direct path answered ("answered") or handed back after
 // planning them ("fallback").
 func (p *directPair) directCount(outcome string) float64 { return directCount(p.reg, outcome) }
@@ -225,12 +236,8 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 // per relation, whatever the page size, each prepared once per connection (and page size) and then only
 // executed.
 func TestDirectPathStatements(t *testing.T) {
-	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, DomainSuffix: "orgs.test",
+	s := openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver, DomainSuffix: "orgs.test",
 		MaxOpenConns: 1, AuthCacheTTL: time.Minute}) // the key is looked up once
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	p := newDirectPairOn(t, s, "direct statements")
 	a := p.direct
 	for i := range 50 {
@@ -261,11 +268,7 @@ func TestDirectPathStatements(t *testing.T) {
 // where the organization ids go to PostgreSQL as a text array.
 func TestDirectPathTextParameters(t *testing.T) {
 	t.Parallel()
-	s, err := db.Open(context.Background(), packageURL+"&binary_parameters=no", db.Options{DomainSuffix: "orgs.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, packageURL+"&binary_parameters=no", db.Options{DomainSuffix: "orgs.test"})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	seedDirect(t, p.gqlgen)
 	p.compare(t, `{ organizations(first: 50) { nodes { id name defaultProject { id } projects { name } members { email role } } } }`, nil)
@@ -278,11 +281,7 @@ func TestDirectPathTextParameters(t *testing.T) {
 // must still be gqlgen's.
 func TestDirectPathSessionTimeZone(t *testing.T) {
 	t.Parallel()
-	s, err := db.Open(context.Background(), packageURL+"&timezone=Europe/Paris", db.Options{DomainSuffix: "orgs.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, packageURL+"&timezone=Europe/Paris", db.Options{DomainSuffix: "orgs.test"})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	seedDirect(t, p.gqlgen)
 	for _, order := range []string{"CREATED_AT", "NAME", "TOTAL_MEMBERS"} {
@@ -306,13 +305,9 @@ func TestDirectPathReadFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer drop()
+	t.Cleanup(drop) // after the stores below are closed
 	ctx := context.Background()
-	s, err := db.Open(ctx, url+"&options=-c%20lock_timeout%3D200", db.Options{DomainSuffix: "orgs.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, url+"&options=-c%20lock_timeout%3D200", db.Options{DomainSuffix: "orgs.test"})
 	reg := prometheus.NewRegistry()
 	opt := graph.DefaultHandlerOptions
 	opt.Metrics = graph.NewMetrics(reg)
@@ -320,11 +315,7 @@ func TestDirectPathReadFailure(t *testing.T) {
 	a.createOK(map[string]any{"name": "Locked out"})
 	const q = `{ organizations { nodes { name projects { name } } } }`
 
-	locker, err := db.Open(ctx, url, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close()
+	locker := openStore(t, url, db.Options{})
 	tx, err := locker.DB().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -353,11 +344,7 @@ func TestDirectPathReadFailure(t *testing.T) {
 // from several goroutines: statements closed to make room must not fail the reads that use them.
 func TestDirectPathManyShapes(t *testing.T) {
 	t.Parallel()
-	s, err := db.Open(context.Background(), packageURL, db.Options{DomainSuffix: "orgs.test", MaxOpenConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, packageURL, db.Options{DomainSuffix: "orgs.test", MaxOpenConns: 4})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	for i := range 3 {
 		p.direct.createOK(map[string]any{"name": fmt.Sprintf("Shape %d", i)})

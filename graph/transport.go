@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -73,26 +71,13 @@ func (postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 	writeResponse(w, resp)
 }
 
-// responseContentType is the content type of the answer, from Accept as transport.POST picks it
-// (GraphQLOverHTTP has already narrowed Accept to one supported type).
+// responseContentType is the content type of the answer: the one GraphQLOverHTTP negotiated from Accept
+// and left alone in the request (it answers 406 itself when none is acceptable).
 func responseContentType(r *http.Request) string {
-	accept := r.Header.Get("Accept")
-	if accept == "" {
-		return mediaJSON
+	if media, _, ok := negotiate(r.Header.Values("Accept")); ok {
+		return media
 	}
-	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		switch mt {
-		case "*/*", "application/*", mediaJSON:
-			return mediaJSON
-		case mediaGraphQLResponse:
-			return mediaGraphQLResponse
-		}
-	}
-	return mediaGraphQLResponse
+	return mediaJSON
 }
 
 // dataOnly tells whether resp holds data and nothing else.
