@@ -34,6 +34,7 @@ import (
 	"orgs/graph"
 	"orgs/mail"
 	"orgs/playground"
+	"orgs/service"
 )
 
 // defaultGCPercent replaces Go's default of 100 unless GOGC is set: the server's live heap is small
@@ -249,12 +250,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // openStore connects to the database and applies the pending migrations.
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (*db.Store, error) {
-	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, DomainSuffix: cfg.DomainSuffix,
-		Regions: cfg.Regions, ConfirmationTTL: cfg.ConfirmationTTL, AuthCacheTTL: cfg.AuthCacheTTL})
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, AuthCacheTTL: cfg.AuthCacheTTL})
 	if err != nil {
 		return nil, err
 	}
-	store.RequestTimeout = cfg.RequestTimeout
 	n, err := store.Migrate(ctx)
 	if err != nil {
 		store.Close()
@@ -282,13 +281,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	worker := &mail.Worker{Store: store, Sender: sender, Logger: logger, From: cfg.EmailFrom}
-	store.EmailQueued = worker.Wake
+	svc := service.New(store, service.Config{Regions: cfg.Regions, DomainSuffix: cfg.DomainSuffix,
+		ConfirmationTTL: cfg.ConfirmationTTL, RequestTimeout: cfg.RequestTimeout, EmailQueued: worker.Wake})
 	background.Go(func() {
 		if err := worker.Run(bgCtx); err != nil {
 			logger.Error("mail worker stopped", "error", err.Error())
 		}
 	})
-	background.Go(func() { purgeIdempotencyKeys(bgCtx, store, logger) })
+	background.Go(func() { purgeIdempotencyKeys(bgCtx, svc, logger) })
 	if cfg.PprofAddr != "" {
 		// Profiling on a separate listener (net/http/pprof registers on the default mux), for benchmarks
 		// and diagnosis; never expose it publicly.
@@ -314,7 +314,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 			return fmt.Errorf("connect to Redis: %w", err)
 		}
 	}
-	h, err := newHandler(store, logger, cfg, rdb, prometheus.NewRegistry())
+	h, err := newHandler(store, svc, logger, cfg, rdb, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
@@ -352,11 +352,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 }
 
 // purgeIdempotencyKeys deletes expired idempotency keys every hour.
-func purgeIdempotencyKeys(ctx context.Context, store *db.Store, logger *slog.Logger) {
+func purgeIdempotencyKeys(ctx context.Context, svc *service.Service, logger *slog.Logger) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		if n, err := store.PurgeIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
+		if n, err := svc.PurgeIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
 			logger.Warn("purge idempotency keys", "error", err.Error())
 		} else if n > 0 {
 			logger.Info("purged idempotency keys", "count", n)
@@ -379,7 +379,7 @@ func displayAddr(a net.Addr) string {
 
 // newHandler routes the server's paths: the playground at /, the API at /query, the probes and the
 // metrics. rdb, when not nil, shares rate limits and persisted queries between replicas.
-func newHandler(store *db.Store, logger *slog.Logger, cfg config, rdb *redis.Client, reg *prometheus.Registry) (http.Handler, error) {
+func newHandler(store *db.Store, svc *service.Service, logger *slog.Logger, cfg config, rdb *redis.Client, reg *prometheus.Registry) (http.Handler, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(store.DB().DB, "orgs"))
 	metrics := graph.NewMetrics(reg)
@@ -400,7 +400,7 @@ func newHandler(store *db.Store, logger *slog.Logger, cfg config, rdb *redis.Cli
 
 	mux := http.NewServeMux()
 	mux.Handle("/", playground.Handler("orgs", "/query"))
-	mux.Handle("/query", graph.NewHandler(&graph.Resolver{Store: store, Logger: logger}, opt))
+	mux.Handle("/query", graph.NewHandler(&graph.Resolver{Store: store, Service: svc, Logger: logger}, opt))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok", "")

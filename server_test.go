@@ -21,6 +21,7 @@ import (
 
 	"orgs/db"
 	"orgs/db/dbtest"
+	"orgs/service"
 )
 
 func env(vars map[string]string) func(string) string {
@@ -195,7 +196,7 @@ func TestReadyzNeedsMigrations(t *testing.T) {
 	}
 	defer store.Close()
 	cfg, _ := loadConfig(env(nil))
-	h, err := newHandler(store, newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry())
+	h, err := newHandler(store, service.New(store, service.Config{}), newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

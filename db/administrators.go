@@ -2,14 +2,10 @@ package db
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,8 +48,8 @@ RETURNING id`
 }
 
 // inviteAdministrator makes the administrator an INVITED ADMIN of o and queues, in the same
-// transaction, the confirmation email with a one-time token (only its hash is stored).
-func (s *Store) inviteAdministrator(ctx context.Context, tx *sqlx.Tx, o *domain.Organization, a *domain.NewAdministrator, landingPage string, now time.Time) error {
+// transaction, the confirmation email c (only the hash of its token is stored).
+func inviteAdministrator(ctx context.Context, tx *sqlx.Tx, o *domain.Organization, a *domain.NewAdministrator, c *Confirmation, now time.Time) error {
 	membershipID := uuid.NewString()
 	const qMember = `
 INSERT INTO memberships (tenant_id, id, organization_id, user_id, role, status, created_at)
@@ -61,36 +57,25 @@ VALUES ($1, $2, $3, $4, 'ADMIN', 'INVITED', $5)`
 	if _, err := tx.ExecContext(ctx, qMember, o.TenantID, membershipID, o.ID, *o.PrimaryAdministratorUserID, now); err != nil {
 		return fmt.Errorf("insert administrator membership: %w", err)
 	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	token := base64.RawURLEncoding.EncodeToString(raw)
-	hash := sha256.Sum256([]byte(token))
 	const qToken = `
 INSERT INTO email_confirmations (tenant_id, token_hash, organization_id, membership_id, user_id, email, expires_at, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	if _, err := tx.ExecContext(ctx, qToken, o.TenantID, hash[:], o.ID, membershipID, *o.PrimaryAdministratorUserID,
-		a.Email, now.Add(s.ConfirmationTTL), now); err != nil {
+	if _, err := tx.ExecContext(ctx, qToken, o.TenantID, c.TokenHash, o.ID, membershipID, *o.PrimaryAdministratorUserID,
+		a.Email, c.ExpiresAt, now); err != nil {
 		return fmt.Errorf("insert confirmation token: %w", err)
 	}
-	link, err := url.Parse(landingPage)
-	if err != nil {
-		return fmt.Errorf("landing page: %w", err)
-	}
-	query := link.Query()
-	query.Set("token", token)
-	link.RawQuery = query.Encode()
-	subject, text, html := domain.ConfirmationEmail(o.Name, a.FirstName, link.String(), s.ConfirmationTTL)
-	return insertEmail(ctx, tx, domain.Email{
-		TenantID: o.TenantID, Kind: domain.EmailKindConfirmation, To: a.Email, Subject: subject, TextBody: text, HTMLBody: html,
-	}, now)
+	e := c.Email
+	e.TenantID = o.TenantID
+	return insertEmail(ctx, tx, e, now)
 }
 
-// ConfirmEmail spends a confirmation token of the actor's tenant: the address becomes verified, the
-// membership ACTIVE, and the organization records member.confirmed. A used, expired, unknown or
-// other-tenant token is INVALID_VALUE at path.
-func (s *Store) ConfirmEmail(ctx context.Context, a *domain.Actor, token string, path domain.Path) (*domain.Member, error) {
-	invalid := violation(path, domain.VInvalidValue, "this confirmation link is invalid, expired or already used")
-	hash := sha256.Sum256([]byte(token))
+// ErrInvalidToken reports a confirmation token that is unknown in the tenant, used or expired.
+var ErrInvalidToken = errors.New("invalid, expired or used token")
+
+// ConfirmEmail spends the confirmation token whose hash is tokenHash, of the actor's tenant: the
+// address becomes verified, the membership ACTIVE, and the organization records member.confirmed. A
+// used, expired, unknown or other-tenant token is ErrInvalidToken.
+func (s *Store) ConfirmEmail(ctx context.Context, a *domain.Actor, tokenHash []byte) (*domain.Member, error) {
 	var member *domain.Member
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		now := s.nowUTC()
@@ -104,9 +89,9 @@ func (s *Store) ConfirmEmail(ctx context.Context, a *domain.Actor, token string,
 UPDATE email_confirmations SET used_at = $3
 WHERE tenant_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > $3
 RETURNING organization_id, membership_id, user_id, email`
-		err := tx.GetContext(ctx, &c, q, a.TenantID, hash[:], now)
+		err := tx.GetContext(ctx, &c, q, a.TenantID, tokenHash, now)
 		if errors.Is(err, sql.ErrNoRows) {
-			return invalid
+			return ErrInvalidToken
 		}
 		if err != nil {
 			return fmt.Errorf("spend token: %w", err)

@@ -81,7 +81,8 @@ type attributeRecord struct {
 }
 
 // insertOrganization runs qInsertOrganization for o (made from in) on q: the pool, or a transaction.
-func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, domainSuffix string, now time.Time) error {
+// generated is the organization's generated domain, stored beside the primary one when they differ.
+func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, generated string, now time.Time) error {
 	headquarters, err := jsonOrNil(o.Headquarters)
 	if err != nil {
 		return err
@@ -90,7 +91,6 @@ func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Act
 	if o.Subscription != nil {
 		plan, cycle = &o.Subscription.Plan, &o.Subscription.BillingCycle
 	}
-	generated := domain.GeneratedDomain(o.Slug, domainSuffix)
 	domains, primary, gen := []string{generated}, []bool{o.PrimaryDomain == generated}, []bool{true}
 	if o.PrimaryDomain != generated {
 		domains, primary, gen = append(domains, o.PrimaryDomain), append(primary, true), append(gen, false)
@@ -171,12 +171,12 @@ SELECT tenant_id, id, sequence, $3, $4, $5, '{"isDefault": false}', $2 FROM demo
 	return nil
 }
 
-// freeSlugs returns up to n free slugs: base itself when free, then base-2, base-3, ...
-func freeSlugs(ctx context.Context, q sqlx.QueryerContext, tenantID, base string, n int) ([]string, error) {
+// FreeSlugs returns up to n slugs free in the tenant: base itself when free, then base-2, base-3, ...
+func (s *Store) FreeSlugs(ctx context.Context, tenantID, base string, n int) ([]string, error) {
 	var taken []string
 	pattern := "^" + regexp.QuoteMeta(base) + "(-[0-9]+)?$"
 	const qTaken = `SELECT slug FROM organizations WHERE tenant_id = $1 AND slug ~ $2`
-	if err := sqlx.SelectContext(ctx, q, &taken, qTaken, tenantID, pattern); err != nil {
+	if err := s.db.SelectContext(ctx, &taken, qTaken, tenantID, pattern); err != nil {
 		return nil, fmt.Errorf("find taken slugs: %w", err)
 	}
 	used := make(map[string]bool, len(taken))
@@ -184,6 +184,9 @@ func freeSlugs(ctx context.Context, q sqlx.QueryerContext, tenantID, base string
 		used[s] = true
 	}
 	var free []string
+	if n <= 0 {
+		return free, nil
+	}
 	if !used[base] {
 		free = append(free, base)
 	}
@@ -234,4 +237,126 @@ func execInserted(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (bool
 		return false, fmt.Errorf("insert: %w", err)
 	}
 	return n == 1, nil
+}
+
+// ErrSlugTaken and ErrDomainTaken report that a create lost its slug or one of its domains to another
+// organization of the tenant (the unique constraints decide, also between concurrent creates).
+var (
+	ErrSlugTaken   = errors.New("slug taken")
+	ErrDomainTaken = errors.New("domain taken")
+)
+
+// NewOrganization is everything one create writes, as the service decided it.
+type NewOrganization struct {
+	Actor *domain.Actor
+	// Organization is the row to store: its id, slug, primary domain and resource owner are final.
+	Organization *domain.Organization
+	// Input holds its projects (the default one first), custom attributes and administrator.
+	Input *domain.NewOrganization
+	// GeneratedDomain is <slug>.<suffix>, stored as a generated domain beside the primary one.
+	GeneratedDomain string
+	// Confirmation is the administrator's one-time token and email; set exactly when Input has an
+	// administrator.
+	Confirmation *Confirmation
+	// IdempotencyKey, when set, is marked done in the create's own transaction, so that the
+	// organization exists exactly when its key says so.
+	IdempotencyKey string
+	// ValidateOnly runs every statement (constraints included), then rolls back.
+	ValidateOnly bool
+	// Now is the create's one timestamp.
+	Now time.Time
+}
+
+// Confirmation is a primary administrator's confirmation: only the hash of its token is stored, and
+// its email is queued in the create's transaction.
+type Confirmation struct {
+	TokenHash []byte
+	ExpiresAt time.Time
+	Email     domain.Email
+}
+
+// CreateOrganization writes n: the organization with its domains, projects, the actor's OWNER
+// membership, custom attributes and organization.created event; with an administrator, their user, ADMIN
+// membership, confirmation token and queued email; a new default organization demotes the tenant's
+// previous one. A slug or domain already used in the tenant is ErrSlugTaken or ErrDomainTaken, and
+// nothing is written.
+//
+// The common create (no default to demote, no administrator, no acting organization, no idempotency
+// key, not validateOnly) is one statement, and so its own transaction and one round trip; the others
+// wrap that statement in a transaction with what they add.
+func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error {
+	a, o, in := n.Actor, n.Organization, n.Input
+	if (in.Administrator == nil) != (n.Confirmation == nil) {
+		return errors.New("create organization: an administrator needs a confirmation, and only one")
+	}
+	if !o.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !n.ValidateOnly && n.IdempotencyKey == "" {
+		return createError(insertOrganization(ctx, s.db, a, o, in, n.GeneratedDomain, n.Now))
+	}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if a.ActingOrganizationID != "" {
+			if err := checkActingOrganization(ctx, tx, a); err != nil {
+				return err
+			}
+		}
+		if o.IsDefault {
+			if err := demoteDefault(ctx, tx, a, n.Now); err != nil {
+				return err
+			}
+		}
+		if in.Administrator != nil {
+			id, err := upsertAdministrator(ctx, tx, a.TenantID, in.Administrator)
+			if err != nil {
+				return err
+			}
+			o.PrimaryAdministratorUserID, o.TotalMembers = &id, 2
+		}
+		if err := insertOrganization(ctx, tx, a, o, in, n.GeneratedDomain, n.Now); err != nil {
+			return err
+		}
+		if in.Administrator != nil {
+			if err := inviteAdministrator(ctx, tx, o, in.Administrator, n.Confirmation, n.Now); err != nil {
+				return err
+			}
+		}
+		if n.ValidateOnly {
+			return errRollback
+		}
+		if n.IdempotencyKey != "" {
+			return finishIdempotencyKey(ctx, tx, a.TenantID, n.IdempotencyKey, &o.ID, nil)
+		}
+		return nil
+	})
+	return createError(err)
+}
+
+// createError names the unique constraint a create broke, if any.
+func createError(err error) error {
+	switch uniqueViolation(err) {
+	case "organizations_slug_key":
+		return fmt.Errorf("create organization: %w", ErrSlugTaken)
+	case "organization_domains_domain_key":
+		return fmt.Errorf("create organization: %w", ErrDomainTaken)
+	}
+	return err
+}
+
+// checkActingOrganization makes sure the actor is an active OWNER or ADMIN of the organization it acts
+// for (X-Organization-ID).
+func checkActingOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.Actor) error {
+	forbidden := &domain.Error{Code: domain.EFORBIDDEN, Message: "you must be an OWNER or ADMIN of the acting organization (X-Organization-ID)"}
+	if _, err := uuid.Parse(a.ActingOrganizationID); err != nil {
+		return forbidden
+	}
+	var ok bool
+	const q = `
+SELECT EXISTS (SELECT 1 FROM memberships
+               WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3
+                 AND role IN ('OWNER', 'ADMIN') AND status = 'ACTIVE')`
+	if err := tx.GetContext(ctx, &ok, q, a.TenantID, a.ActingOrganizationID, a.UserID); err != nil {
+		return fmt.Errorf("check acting organization: %w", err)
+	}
+	if !ok {
+		return forbidden
+	}
+	return nil
 }

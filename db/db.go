@@ -26,17 +26,6 @@ var migrations embed.FS
 // Store reads and writes the service's data. Each exported method that writes owns its transaction.
 type Store struct {
 	db *sqlx.DB
-	// DomainSuffix ends every generated primary domain: <slug>.<DomainSuffix>.
-	DomainSuffix string
-	// Regions are the allowed regionTemplate values.
-	Regions []string
-	// ConfirmationTTL is how long an administrator's confirmation token stays valid.
-	ConfirmationTTL time.Duration
-	// RequestTimeout is the deadline of a request; idempotency keys are held at least twice that long.
-	RequestTimeout time.Duration
-	// EmailQueued, when set, is called after a transaction that queued an email commits (to wake the
-	// mail worker).
-	EmailQueued func()
 	// now is the clock; tests may replace it.
 	now  func() time.Time
 	auth *authCache
@@ -49,11 +38,8 @@ type Store struct {
 // Options tune the connection pool.
 type Options struct {
 	// Driver is the database/sql driver name; default "postgres" (lib/pq).
-	Driver          string
-	MaxOpenConns    int
-	DomainSuffix    string
-	Regions         []string
-	ConfirmationTTL time.Duration
+	Driver       string
+	MaxOpenConns int
 	// AuthCacheTTL is how long an authenticated key is remembered; 0 looks every key up every time.
 	AuthCacheTTL time.Duration
 }
@@ -103,19 +89,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	suffix := opt.DomainSuffix
-	if suffix == "" {
-		suffix = "orgs.localhost"
-	}
-	regions := opt.Regions
-	if len(regions) == 0 {
-		regions = []string{"us", "eu"}
-	}
-	ttl := opt.ConfirmationTTL
-	if ttl <= 0 {
-		ttl = 72 * time.Hour
-	}
-	return &Store{db: conn, DomainSuffix: suffix, Regions: regions, ConfirmationTTL: ttl, now: time.Now,
+	return &Store{db: conn, now: time.Now,
 		auth: &authCache{ttl: opt.AuthCacheTTL}, prepared: &preparedStatements{},
 		binaryParameters: usesBinaryParameters(dsn)}, nil
 }

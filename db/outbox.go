@@ -95,20 +95,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)`
 	return nil
 }
 
-// EnqueueEmail queues e in a transaction of its own (see insertEmail), then calls EmailQueued. Changes
-// that cause an email queue it in their own transaction instead, so that it is sent if and only if
-// they commit.
+// EnqueueEmail queues e in a transaction of its own (see insertEmail). Changes that cause an email
+// queue it in their own transaction instead, so that it is sent if and only if they commit.
 func (s *Store) EnqueueEmail(ctx context.Context, e domain.Email) error {
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		return insertEmail(ctx, tx, e, s.nowUTC())
 	})
-	if err != nil {
-		return err
-	}
-	if s.EmailQueued != nil {
-		s.EmailQueued()
-	}
-	return nil
 }
 
 // ClaimEmails claims up to limit due pending emails, oldest due first, for one delivery attempt each:

@@ -16,21 +16,19 @@ import (
 	"orgs/domain"
 )
 
-// CreateTemplate validates and stores an organization template. A name the tenant already uses is
-// TAKEN at path.name.
-func (s *Store) CreateTemplate(ctx context.Context, a *domain.Actor, in domain.TemplateInput, path domain.Path) (*domain.Template, error) {
-	t, err := domain.NewTemplateFrom(in, s.Regions, path)
-	if err != nil {
-		return nil, err
-	}
-	t.TenantID, t.ID, t.CreatedAt = a.TenantID, uuid.NewString(), s.nowUTC()
+// ErrTemplateNameTaken reports a template name the tenant already uses.
+var ErrTemplateNameTaken = errors.New("template name taken")
+
+// InsertTemplate stores the validated template t (its tenant, id and creation time set) with its
+// attribute definitions. A name the tenant already uses is ErrTemplateNameTaken.
+func (s *Store) InsertTemplate(ctx context.Context, t *domain.Template) error {
 	project, err := jsonOrNil(t.DefaultProject)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defs, err := json.Marshal(t.Definitions)
 	if err != nil {
-		return nil, fmt.Errorf("encode definitions: %w", err)
+		return fmt.Errorf("encode definitions: %w", err)
 	}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		const q = `
@@ -44,7 +42,7 @@ ON CONFLICT ON CONSTRAINT organization_templates_name_key DO NOTHING`
 			return err
 		}
 		if !inserted {
-			return violation(path.Field("name"), domain.VTaken, fmt.Sprintf("a template named %q already exists", t.Name))
+			return ErrTemplateNameTaken
 		}
 		const qDefs = `
 INSERT INTO template_attribute_definitions (tenant_id, template_id, key, position, type, required, default_value)
@@ -56,9 +54,9 @@ FROM jsonb_array_elements($3) WITH ORDINALITY AS e(value, ordinality)`
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create template: %w", err)
+		return fmt.Errorf("create template: %w", err)
 	}
-	return t, nil
+	return nil
 }
 
 type templateRow struct {
@@ -142,18 +140,4 @@ func (s *Store) Templates(ctx context.Context, tenantID string, ids ...string) (
 		out[i] = t
 	}
 	return out, nil
-}
-
-// templateOfInput loads the template an input names; one that does not exist in the tenant is recorded
-// as NOT_FOUND at path.templateId.
-func (s *Store) templateOfInput(ctx context.Context, tenantID string, id *string, path domain.Path, v *domain.Violations) (*domain.Template, error) {
-	if id == nil {
-		return nil, nil
-	}
-	t, err := s.Template(ctx, tenantID, *id)
-	if domain.ErrorCodeOf(err) == domain.ENOTFOUND {
-		v.Add(path.Field("templateId"), domain.VNotFound, "no template %q in this tenant", *id)
-		return nil, nil
-	}
-	return t, err
 }

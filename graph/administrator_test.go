@@ -17,15 +17,17 @@ import (
 	"orgs/db"
 	"orgs/db/dbtest"
 	"orgs/domain"
+	"orgs/graph"
 	orgsmail "orgs/mail"
 	"orgs/mail/mailtest"
+	"orgs/service"
 )
 
 // newAPIWithMail serves the API over a database of its own whose mail worker delivers over SMTP to a
 // test server.
 func newAPIWithMail(t *testing.T) (*api, *mailtest.Server) {
 	t.Helper()
-	s, err := db.Open(context.Background(), dbtest.New(t), db.Options{DomainSuffix: "orgs.test"})
+	s, err := db.Open(context.Background(), dbtest.New(t), db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,12 +39,13 @@ func newAPIWithMail(t *testing.T) (*api, *mailtest.Server) {
 		t.Fatal(err)
 	}
 	worker := &orgsmail.Worker{Store: s, Sender: sender, Logger: logger, From: "orgs <no-reply@orgs.test>", PollInterval: time.Hour}
-	s.EmailQueued = worker.Wake
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { worker.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return newAPIFor(t, s, "mail "+t.Name()), smtpServer
+	cfg := testServiceConfig
+	cfg.EmailQueued = worker.Wake
+	return newAPIServing(t, s, service.New(s, cfg), "mail "+t.Name(), graph.DefaultHandlerOptions), smtpServer
 }
 
 // textBody returns the text/plain part of a received message.

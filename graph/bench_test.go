@@ -16,6 +16,7 @@ import (
 	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/service"
 )
 
 // The benchmarks of the API through the real handler, in process, on the package's database (see
@@ -42,14 +43,13 @@ func newBenchAPI(b *testing.B, tenant string) *benchAPI {
 func newBenchAPIWith(b *testing.B, tenant string, opt graph.HandlerOptions) *benchAPI {
 	b.Helper()
 	// As the server: authenticated keys are remembered for a few seconds (AUTH_CACHE_TTL), logs at warn.
-	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, MaxOpenConns: 8,
-		DomainSuffix: "orgs.test", AuthCacheTTL: 5 * time.Second})
+	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, MaxOpenConns: 8, AuthCacheTTL: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
 	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})})
-	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, opt))
+	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Service: service.New(s, testServiceConfig), Logger: logger}, opt))
 	key, _, err := s.CreateAPIKey(context.Background(), db.NewAPIKey{Name: "bench", Tenant: tenant + " " + runID,
 		Permissions: domain.AllPermissions})
 	if err != nil {

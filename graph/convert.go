@@ -85,22 +85,24 @@ func toMembers(ms []domain.Member) []model.Member {
 }
 
 // userErrorsOf splits a mutation's error: violations become the payload's userErrors (empty when there
-// is no error), any other error is returned for the presenter.
-func userErrorsOf(err error) ([]model.UserError, error) {
+// is no error), each at its path below the mutation's argument arg ("input"); any other error is
+// returned for the presenter.
+func userErrorsOf(err error, arg string) ([]model.UserError, error) {
 	var verr *domain.ValidationError
 	switch {
 	case err == nil:
 		return []model.UserError{}, nil
 	case errors.As(err, &verr):
-		return toUserErrors(verr.Violations), nil
+		return toUserErrors(verr.Violations, arg), nil
 	}
 	return nil, err
 }
 
-func toUserErrors(vs domain.Violations) []model.UserError {
+func toUserErrors(vs domain.Violations, arg string) []model.UserError {
 	out := make([]model.UserError, len(vs))
 	for i, v := range vs {
-		out[i] = model.UserError{Field: v.Field, Message: v.Message, Code: model.UserErrorCode(v.Code), Suggestions: v.Suggestions}
+		out[i] = model.UserError{Field: append([]string{arg}, v.Field...), Message: v.Message,
+			Code: model.UserErrorCode(v.Code), Suggestions: v.Suggestions}
 	}
 	return out
 }

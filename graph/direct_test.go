@@ -236,7 +236,7 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 // per relation, whatever the page size, each prepared once per connection (and page size) and then only
 // executed.
 func TestDirectPathStatements(t *testing.T) {
-	s := openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver, DomainSuffix: "orgs.test",
+	s := openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver,
 		MaxOpenConns: 1, AuthCacheTTL: time.Minute}) // the key is looked up once
 	p := newDirectPairOn(t, s, "direct statements")
 	a := p.direct
@@ -268,7 +268,7 @@ func TestDirectPathStatements(t *testing.T) {
 // where the organization ids go to PostgreSQL as a text array.
 func TestDirectPathTextParameters(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, packageURL+"&binary_parameters=no", db.Options{DomainSuffix: "orgs.test"})
+	s := openStore(t, packageURL+"&binary_parameters=no", db.Options{})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	seedDirect(t, p.gqlgen)
 	p.compare(t, `{ organizations(first: 50) { nodes { id name defaultProject { id } projects { name } members { email role } } } }`, nil)
@@ -281,7 +281,7 @@ func TestDirectPathTextParameters(t *testing.T) {
 // must still be gqlgen's.
 func TestDirectPathSessionTimeZone(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, packageURL+"&timezone=Europe/Paris", db.Options{DomainSuffix: "orgs.test"})
+	s := openStore(t, packageURL+"&timezone=Europe/Paris", db.Options{})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	seedDirect(t, p.gqlgen)
 	for _, order := range []string{"CREATED_AT", "NAME", "TOTAL_MEMBERS"} {
@@ -307,7 +307,7 @@ func TestDirectPathReadFailure(t *testing.T) {
 	}
 	t.Cleanup(drop) // after the stores below are closed
 	ctx := context.Background()
-	s := openStore(t, url+"&options=-c%20lock_timeout%3D200", db.Options{DomainSuffix: "orgs.test"})
+	s := openStore(t, url+"&options=-c%20lock_timeout%3D200", db.Options{})
 	reg := prometheus.NewRegistry()
 	opt := graph.DefaultHandlerOptions
 	opt.Metrics = graph.NewMetrics(reg)
@@ -344,7 +344,7 @@ func TestDirectPathReadFailure(t *testing.T) {
 // from several goroutines: statements closed to make room must not fail the reads that use them.
 func TestDirectPathManyShapes(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, packageURL, db.Options{DomainSuffix: "orgs.test", MaxOpenConns: 4})
+	s := openStore(t, packageURL, db.Options{MaxOpenConns: 4})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	for i := range 3 {
 		p.direct.createOK(map[string]any{"name": fmt.Sprintf("Shape %d", i)})

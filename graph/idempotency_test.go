@@ -154,7 +154,7 @@ func TestIdempotency(t *testing.T) {
 		if o, _ := p["organization"].(map[string]any); o == nil || o["id"] == first {
 			t.Errorf("an expired key was not claimed afresh: %v %+v", p["organization"], userErrors(p))
 		}
-		if n, err := a.store.PurgeIdempotencyKeys(context.Background()); err != nil || n < 0 {
+		if n, err := a.service.PurgeIdempotencyKeys(context.Background()); err != nil || n < 0 {
 			t.Errorf("purge: %d %v", n, err)
 		}
 	})

@@ -1,8 +1,7 @@
 package graph
 
 import (
-	"crypto/sha256"
-	"encoding/json"
+	"context"
 
 	"orgs/domain"
 	"orgs/graph/model"
@@ -74,18 +73,6 @@ func toCreateOrganizationInput(in model.CreateOrganizationInput) domain.CreateOr
 	return out
 }
 
-// requestHash identifies a create for idempotency: its input, whatever its idempotency key, validateOnly
-// and clientMutationId (a retry may carry a new one), and the organization it acts for.
-func requestHash(in model.CreateOrganizationInput, actingOrganizationID string) []byte {
-	in.IdempotencyKey, in.ValidateOnly, in.ClientMutationID = nil, nil, nil
-	b, _ := json.Marshal(struct {
-		Input  model.CreateOrganizationInput
-		Acting string
-	}{in, actingOrganizationID}) // struct fields marshal in a fixed order
-	h := sha256.Sum256(b)
-	return h[:]
-}
-
 func toTemplateInput(in model.CreateOrganizationTemplateInput) domain.TemplateInput {
 	out := domain.TemplateInput{
 		Name: in.Name, Description: in.Description, CountryCode: in.CountryCode, LanguageCode: in.LanguageCode,
@@ -101,4 +88,16 @@ func toTemplateInput(in model.CreateOrganizationTemplateInput) domain.TemplateIn
 		})
 	}
 	return out
+}
+
+// idempotencyKeyOf returns the create's idempotency key: the input's field, else the request's
+// Idempotency-Key header, else nil.
+func idempotencyKeyOf(ctx context.Context, field *string) *string {
+	if field != nil {
+		return field
+	}
+	if key := idempotencyKeyFrom(ctx); key != "" {
+		return &key
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"orgs/graph"
+	"orgs/service"
 )
 
 // Abusive requests, each within the body limit unless said otherwise.
@@ -152,7 +153,7 @@ func TestAbusiveRequestsAreRejected(t *testing.T) {
 // to the answer (go test -bench AbusiveRequests -benchmem ./graph). Each must stay well under 250 ms.
 func BenchmarkAbusiveRequests(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := graph.NewHandler(&graph.Resolver{Store: store, Logger: logger}, graph.DefaultHandlerOptions)
+	h := graph.NewHandler(&graph.Resolver{Store: store, Service: service.New(store, testServiceConfig), Logger: logger}, graph.DefaultHandlerOptions)
 	key, _, err := store.CreateAPIKey(context.Background(), dbNewKey("bench"))
 	if err != nil {
 		b.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/service"
 )
 
 // store is the package's database: fresh, cloned from the migrated template. Tests share it and keep
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "test database:", err)
 		os.Exit(1)
 	}
-	store, err = db.Open(context.Background(), url, db.Options{MaxOpenConns: 40, DomainSuffix: "orgs.test"})
+	store, err = db.Open(context.Background(), url, db.Options{MaxOpenConns: 40})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open test database:", err)
 		drop()
@@ -70,8 +71,9 @@ func (s *syncBuffer) String() string {
 type api struct {
 	t      *testing.T
 	url    string
-	store  *db.Store
-	logs   *syncBuffer
+	store   *db.Store
+	service *service.Service
+	logs    *syncBuffer
 	key    string // every permission
 	actor  *domain.Actor
 	client *http.Client
@@ -95,14 +97,22 @@ func newAPIFor(t *testing.T, s *db.Store, tenant string) *api {
 var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
 
 func newAPIWith(t *testing.T, s *db.Store, tenant string, opt graph.HandlerOptions) *api {
+	return newAPIServing(t, s, service.New(s, testServiceConfig), tenant, opt)
+}
+
+// testServiceConfig is the service configuration of the tests.
+var testServiceConfig = service.Config{DomainSuffix: "orgs.test"}
+
+// newAPIServing is newAPIWith with a service of the caller's.
+func newAPIServing(t *testing.T, s *db.Store, svc *service.Service, tenant string, opt graph.HandlerOptions) *api {
 	t.Helper()
 	tenant += " " + runID
 	logs := &syncBuffer{}
 	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
-	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, opt))
+	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Service: svc, Logger: logger}, opt))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	a := &api{t: t, url: srv.URL, store: s, logs: logs, client: srv.Client()}
+	a := &api{t: t, url: srv.URL, store: s, service: svc, logs: logs, client: srv.Client()}
 	a.key, a.actor = a.newKeyIn(tenant, t.Name(), domain.AllPermissions...)
 	return a
 }

@@ -7,10 +7,13 @@ import (
 	"log/slog"
 
 	"orgs/db"
+	"orgs/service"
 )
 
-// Resolver holds the dependencies of the resolvers. gqlgen never regenerates this file.
+// Resolver holds the dependencies of the resolvers. gqlgen never regenerates this file. Mutations go
+// through the Service (the write use cases); reads go to the Store.
 type Resolver struct {
-	Store  *db.Store
-	Logger *slog.Logger
+	Store   *db.Store
+	Service *service.Service
+	Logger  *slog.Logger
 }

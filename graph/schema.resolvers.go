@@ -8,9 +8,9 @@ package graph
 import (
 	"context"
 	"fmt"
-	"orgs/db"
 	"orgs/domain"
 	"orgs/graph/model"
+	"orgs/service"
 )
 
 // Nodes is the resolver for the nodes field.
@@ -25,23 +25,10 @@ func (r *memberConnectionResolver) TotalCount(ctx context.Context, obj *model.Me
 
 // CreateOrganization is the resolver for the createOrganization field.
 func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error) {
-	key := idempotencyKeyFrom(ctx)
-	if input.IdempotencyKey != nil {
-		key = *input.IdempotencyKey
-	}
-	payload := &model.CreateOrganizationPayload{ClientMutationID: input.ClientMutationID, UserErrors: []model.UserError{}}
-	path := domain.Path{"input"}
-	if key != "" || input.IdempotencyKey != nil {
-		if vs := domain.ValidateIdempotencyKey(path.Field("idempotencyKey"), key); len(vs) > 0 {
-			payload.UserErrors = toUserErrors(vs)
-			return payload, nil
-		}
-	}
-	o, err := r.Store.CreateOrganization(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), db.CreateOptions{
-		Path: path, ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly,
-		IdempotencyKey: key, RequestHash: requestHash(input, domain.ActorFrom(ctx).ActingOrganizationID),
-	})
-	if payload.UserErrors, err = userErrorsOf(err); err != nil {
+	o, err := r.Service.CreateOrganization(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), service.CreateOptions{
+		ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly, IdempotencyKey: idempotencyKeyOf(ctx, input.IdempotencyKey)})
+	payload := &model.CreateOrganizationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(err, "input"); err != nil {
 		return nil, err
 	}
 	if o != nil {
@@ -52,9 +39,9 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 
 // CreateOrganizationTemplate is the resolver for the createOrganizationTemplate field.
 func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error) {
-	payload := &model.CreateOrganizationTemplatePayload{ClientMutationID: input.ClientMutationID, UserErrors: []model.UserError{}}
-	t, err := r.Store.CreateTemplate(ctx, domain.ActorFrom(ctx), toTemplateInput(input), domain.Path{"input"})
-	if payload.UserErrors, err = userErrorsOf(err); err != nil {
+	t, err := r.Service.CreateTemplate(ctx, domain.ActorFrom(ctx), toTemplateInput(input))
+	payload := &model.CreateOrganizationTemplatePayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(err, "input"); err != nil {
 		return nil, err
 	}
 	if t != nil {
@@ -65,13 +52,9 @@ func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input
 
 // ConfirmEmail is the resolver for the confirmEmail field.
 func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*model.ConfirmEmailPayload, error) {
-	actor := domain.ActorFrom(ctx)
-	if actor == nil {
-		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "an API key is required")
-	}
-	payload := &model.ConfirmEmailPayload{UserErrors: []model.UserError{}}
-	m, err := r.Store.ConfirmEmail(ctx, actor, token, domain.Path{"token"})
-	if payload.UserErrors, err = userErrorsOf(err); err != nil {
+	m, err := r.Service.ConfirmEmail(ctx, domain.ActorFrom(ctx), token)
+	payload := &model.ConfirmEmailPayload{}
+	if payload.UserErrors, err = userErrorsOf(err, "token"); err != nil {
 		return nil, err
 	}
 	if m != nil {

@@ -33,6 +33,7 @@ import (
 	"orgs/db"
 	"orgs/db/dbtest"
 	"orgs/domain"
+	"orgs/service"
 )
 
 func main() {
@@ -70,7 +71,7 @@ const uniqueExpr = "lpad(to_hex(:r::bigint), 16, '0')"
 const pgbenchRandom = `\set r random(1, 4611686018427387903)`
 
 func pgbenchScript(ctx context.Context, dbURL, key, suffix string) (string, error) {
-	store, err := db.Open(ctx, dbURL, db.Options{Driver: captureDriverName, MaxOpenConns: 1, DomainSuffix: suffix})
+	store, err := db.Open(ctx, dbURL, db.Options{Driver: captureDriverName, MaxOpenConns: 1})
 	if err != nil {
 		return "", err
 	}
@@ -79,8 +80,8 @@ func pgbenchScript(ctx context.Context, dbURL, key, suffix string) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("authenticate: %w", err)
 	}
-	_, err = store.CreateOrganization(ctx, actor, domain.CreateOrganizationInput{Name: "bench " + marker},
-		db.CreateOptions{Path: domain.Path{"input"}})
+	svc := service.New(store, service.Config{DomainSuffix: suffix})
+	_, err = svc.CreateOrganization(ctx, actor, domain.CreateOrganizationInput{Name: "bench " + marker}, service.CreateOptions{})
 	if !errors.Is(err, errCaptured) {
 		return "", fmt.Errorf("a minimal create did not send db.CreateOrganizationSQL (err = %v)", err)
 	}
