@@ -6,10 +6,10 @@ DB_URL = $$(scripts/localpg.sh)
 
 .PHONY: run test e2e apikey build playground generate lint bench db-stop clean
 
-run: playground
+run:
 	DATABASE_URL="$(DB_URL)" $(GO) run .
 
-test: playground
+test:
 	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 ./...
 
 # End-to-end: the built server on a fresh database, driven by the Node suites of e2e/ (GraphQL-over-HTTP
@@ -23,11 +23,11 @@ TENANT ?= default
 apikey:
 	@DATABASE_URL="$(DB_URL)" $(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
 
-build: playground
+build:
 	$(GO) build -o bin/orgs .
 
-# GraphiQL, React and ReactDOM from the npm registry, checksummed, unpacked into playground/dist/ and
-# embedded in the binary.
+# Rewrites the committed playground assets (GraphiQL, React and ReactDOM from the npm registry,
+# checksummed, gzipped into playground/dist/); only needed to change them, go build embeds them as they are.
 playground:
 	@scripts/playground-assets.sh
 
