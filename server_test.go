@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"orgs/db"
 	"orgs/db/dbtest"
@@ -269,7 +270,7 @@ func TestReadmeExamplesAreValid(t *testing.T) {
 		t.Fatalf("found %d GraphQL examples in README.md", len(blocks))
 	}
 	for _, b := range blocks {
-		if _, errs := gqlparser.LoadQuery(schema, b[1]); errs != nil {
+		if _, errs := gqlparser.LoadQueryWithRules(schema, b[1], rules.NewDefaultRules()); errs != nil {
 			t.Errorf("README example does not validate: %v\n%s", errs, b[1])
 		}
 	}

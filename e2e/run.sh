@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end suites: builds the server, serves it on a free 127.0.0.1 port against a fresh database, and
-# runs the Node suites of e2e/ against it with Node's test runner:
+# End-to-end suites: builds the server with a plain go build (the playground's assets are committed),
+# serves it on a free 127.0.0.1 port against a fresh database, and runs the Node suites of e2e/ against
+# it with Node's test runner:
 #
 #   graphql-http.test.mjs   the graphql-http server audits (GraphQL-over-HTTP conformance)
 #   apollo.test.mjs         Apollo Client: normalised cache, automatic persisted queries
@@ -98,7 +99,7 @@ log "npm ci"
 
 # --- server binary ----------------------------------------------------------------------------------
 log "building the server"
-(cd "$ROOT" && scripts/playground-assets.sh >&2 && "$GO" build -o "$TMP/orgs" .)
+(cd "$ROOT" && "$GO" build -o "$TMP/orgs" .)
 
 # --- a fresh database -------------------------------------------------------------------------------
 base_url="$(cd "$ROOT" && scripts/localpg.sh)"

@@ -1,10 +1,13 @@
 // Package playground serves an offline GraphiQL page for the GraphQL API.
 //
 // Every file the page needs (GraphiQL, React, ReactDOM, their stylesheet and
-// fonts) is embedded in the binary from playground/dist, which
-// scripts/playground-assets.sh fills with pinned, checksum-verified npm
-// packages. The browser never loads anything from another host, and the page
-// carries a Content-Security-Policy that makes it refuse to.
+// fonts) is committed gzipped in playground/dist and embedded in the binary,
+// so a plain `go build` or `go install` gives the complete page.
+// scripts/playground-assets.sh writes those files from pinned,
+// checksum-verified npm packages; dist/SHA256SUMS lists them and the tests
+// check the embedded files against it. The browser never loads anything from
+// another host, and the page carries a Content-Security-Policy that makes it
+// refuse to.
 //
 // The handler answers only two kinds of paths, so it is meant to be mounted
 // at the server root next to the GraphQL endpoint:
@@ -15,8 +18,8 @@
 //	GET /                          the GraphiQL page
 //	GET /playground/assets/<file>  its scripts and stylesheets
 //
-// Anything else is 404. Built without the assets (the script was not run),
-// the page is replaced by a short 503 page that says how to fetch them.
+// Anything else is 404. A gzipped file is sent as committed to clients that
+// accept gzip, and decompressed once, on first need, for those that do not.
 package playground
 
 import (
@@ -27,6 +30,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -36,7 +40,12 @@ import (
 	"time"
 )
 
-//go:embed all:dist
+// dist holds the committed assets. The page's files are named one by one so
+// that a tree without them does not compile.
+//
+//go:embed dist/graphiql.min.js.gz dist/graphiql.min.css.gz
+//go:embed dist/react.production.min.js.gz dist/react-dom.production.min.js.gz
+//go:embed dist/*.LICENSE.txt
 var dist embed.FS
 
 // AssetPrefix is the path under which the page's scripts and stylesheets are
@@ -145,13 +154,19 @@ func Handler(title, endpoint string) http.Handler {
 	if err != nil {
 		panic(err) // "dist" is a valid path, fs.Sub cannot fail on it
 	}
-	return newHandler(sub, title, endpoint)
+	h, err := newHandler(sub, title, endpoint)
+	if err != nil {
+		// The page's files are embedded by name, so only a damaged tree gets
+		// here; the package's tests fail on it first.
+		panic(fmt.Errorf("playground: %w", err))
+	}
+	return h
 }
 
-func newHandler(files fs.FS, title, endpoint string) http.Handler {
+func newHandler(files fs.FS, title, endpoint string) (http.Handler, error) {
 	assets, err := loadAssets(files)
 	if err != nil {
-		return &unavailableHandler{endpoint: endpoint, reason: err.Error()}
+		return nil, err
 	}
 	var missing []string
 	for _, name := range requiredAssets {
@@ -160,7 +175,7 @@ func newHandler(files fs.FS, title, endpoint string) http.Handler {
 		}
 	}
 	if len(missing) > 0 {
-		return &unavailableHandler{endpoint: endpoint, reason: "missing " + strings.Join(missing, ", ")}
+		return nil, fmt.Errorf("missing assets: %s", strings.Join(missing, ", "))
 	}
 	assets[bootstrapJS] = newAsset(bootstrapJS, []byte(bootstrapSource))
 	assets[pageCSS] = newAsset(pageCSS, []byte(pageStyle))
@@ -183,7 +198,7 @@ func newHandler(files fs.FS, title, endpoint string) http.Handler {
 	if err != nil {
 		panic(err) // the template and its data are fixed; only a bug gets here
 	}
-	return &handler{page: page.Bytes(), csp: contentSecurityPolicy(endpoint), assets: assets}
+	return &handler{page: page.Bytes(), csp: contentSecurityPolicy(endpoint), assets: assets}, nil
 }
 
 // contentTypes lists the file types served from dist; others are ignored.
@@ -193,24 +208,36 @@ var contentTypes = map[string]string{
 	".txt": "text/plain; charset=utf-8",
 }
 
+// gzSuffix marks a gzipped file in dist; it is served under its name
+// without the suffix.
+const gzSuffix = ".gz"
+
 // loadAssets reads the servable files at the top of files: regular files with
-// a known extension, not starting with a dot (.gitkeep, the script's stamp).
+// a known extension (before any .gz), not starting with a dot.
 func loadAssets(files fs.FS) (map[string]*asset, error) {
 	entries, err := fs.ReadDir(files, ".")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read assets: %w", err)
 	}
 	assets := make(map[string]*asset)
 	for _, e := range entries {
-		name := e.Name()
+		file := e.Name()
+		name, gzipped := strings.CutSuffix(file, gzSuffix)
 		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || contentTypes[path.Ext(name)] == "" {
 			continue
 		}
-		data, err := fs.ReadFile(files, name)
-		if err != nil {
-			return nil, err
+		if assets[name] != nil {
+			return nil, fmt.Errorf("asset %s is there both gzipped and not", name)
 		}
-		assets[name] = newAsset(name, data)
+		data, err := fs.ReadFile(files, file)
+		if err != nil {
+			return nil, fmt.Errorf("read asset: %w", err)
+		}
+		if gzipped {
+			assets[name] = newGzipAsset(name, data)
+		} else {
+			assets[name] = newAsset(name, data)
+		}
 	}
 	return assets, nil
 }
@@ -289,67 +316,83 @@ func allowMethod(w http.ResponseWriter, r *http.Request) bool {
 type asset struct {
 	name        string
 	contentType string
-	data        []byte
 	hash        string
+	gzipped     []byte // the file as committed in dist when it is gzipped, else nil
 
-	gzipOnce sync.Once
-	gzipped  []byte // nil when compressing does not pay
+	dataOnce sync.Once
+	data     []byte // the content; for a gzipped file, decompressed on first need
+	dataErr  error
 }
 
 func newAsset(name string, data []byte) *asset {
+	return &asset{name: name, contentType: contentTypes[path.Ext(name)], hash: contentHash(data), data: data}
+}
+
+func newGzipAsset(name string, gzipped []byte) *asset {
+	return &asset{name: name, contentType: contentTypes[path.Ext(name)], hash: contentHash(gzipped), gzipped: gzipped}
+}
+
+func contentHash(data []byte) string {
 	sum := sha256.Sum256(data)
-	return &asset{
-		name:        name,
-		contentType: contentTypes[path.Ext(name)],
-		data:        data,
-		hash:        hex.EncodeToString(sum[:8]),
-	}
+	return hex.EncodeToString(sum[:8])
 }
 
 func (a *asset) url() string {
 	return AssetPrefix + a.name + "?v=" + a.hash
 }
 
+// content returns the uncompressed file, decompressing a gzipped one once.
+func (a *asset) content() ([]byte, error) {
+	if a.gzipped == nil {
+		return a.data, nil
+	}
+	a.dataOnce.Do(func() {
+		a.data, a.dataErr = gunzip(a.gzipped)
+		if a.dataErr != nil {
+			a.dataErr = fmt.Errorf("decompress %s: %w", a.name, a.dataErr)
+		}
+	})
+	return a.data, a.dataErr
+}
+
+func gunzip(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	if err := zr.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (a *asset) serve(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
+	if a.gzipped != nil {
+		hdr.Add("Vary", "Accept-Encoding")
+	}
+	var body []byte
+	etag := `"` + a.hash + `"`
+	if a.gzipped != nil && acceptsGzip(r) {
+		body, etag = a.gzipped, `"`+a.hash+`-gzip"`
+		hdr.Set("Content-Encoding", "gzip")
+	} else {
+		var err error
+		if body, err = a.content(); err != nil {
+			// The tests check every embedded file; this is a damaged build.
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			return
+		}
+	}
 	hdr.Set("Content-Type", a.contentType)
 	hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Add("Vary", "Accept-Encoding")
-	body, etag := a.data, `"`+a.hash+`"`
-	if acceptsGzip(r) {
-		if gz := a.compressed(); gz != nil {
-			body, etag = gz, `"`+a.hash+`-gzip"`
-			hdr.Set("Content-Encoding", "gzip")
-		}
-	}
 	hdr.Set("ETag", etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-}
-
-// compressed returns the gzipped content, compressing it on first use (the
-// GraphiQL bundle is not minified: 3.5 MB, about 0.7 MB gzipped).
-func (a *asset) compressed() []byte {
-	a.gzipOnce.Do(func() {
-		if len(a.data) < 1024 {
-			return
-		}
-		var buf bytes.Buffer
-		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		if err != nil {
-			return
-		}
-		if _, err := zw.Write(a.data); err != nil {
-			return
-		}
-		if err := zw.Close(); err != nil {
-			return
-		}
-		if buf.Len() < len(a.data)*9/10 {
-			a.gzipped = buf.Bytes()
-		}
-	})
-	return a.gzipped
 }
 
 // acceptsGzip reports whether the request's Accept-Encoding allows gzip.
@@ -365,48 +408,4 @@ func acceptsGzip(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// unavailableHandler stands in for the playground when the binary was built
-// without its assets.
-type unavailableHandler struct {
-	endpoint string
-	reason   string
-}
-
-func (h *unavailableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
-		http.NotFound(w, r)
-		return
-	}
-	writeUnavailable(w, h.endpoint, h.reason)
-}
-
-var unavailableTemplate = template.Must(template.New("unavailable").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>GraphQL playground not built</title></head>
-<body>
-<h1>GraphQL playground not built</h1>
-<p>This binary was built without the GraphiQL assets ({{.Reason}}).
-Run <code>make playground</code> (or <code>scripts/playground-assets.sh</code>)
-and build again.</p>
-<p>The GraphQL API itself is served at <code>{{.Endpoint}}</code>.</p>
-</body>
-</html>
-`))
-
-// writeUnavailable writes the 503 page that replaces the playground when its
-// assets were not embedded.
-func writeUnavailable(w http.ResponseWriter, endpoint, reason string) {
-	var buf bytes.Buffer
-	if err := unavailableTemplate.Execute(&buf, struct{ Endpoint, Reason string }{endpoint, reason}); err != nil {
-		panic(err) // fixed template and string data: only a bug gets here
-	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", fmt.Sprint(buf.Len()))
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write(buf.Bytes())
 }

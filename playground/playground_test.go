@@ -3,12 +3,18 @@ package playground
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"slices"
@@ -19,19 +25,38 @@ import (
 
 const testEndpoint = "/query"
 
-// requireAssets stops the test when playground/dist was not filled.
+// requireAssets stops the test when playground/dist lacks a file the page
+// loads (the go:embed patterns name them, so a tree without them does not compile).
 func requireAssets(t *testing.T) {
 	t.Helper()
 	var missing []string
 	for _, name := range requiredAssets {
-		if _, err := fs.Stat(dist, "dist/"+name); err != nil {
+		if _, err := fs.Stat(dist, "dist/"+name+gzSuffix); err != nil {
 			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
-		t.Fatalf("playground/dist lacks %s: run scripts/playground-assets.sh (make test runs it first) and test again",
+		t.Fatalf("playground/dist lacks %s: run scripts/playground-assets.sh and test again",
 			strings.Join(missing, ", "))
 	}
+}
+
+// distContent returns the uncompressed content of the file the page loads as
+// name: dist/name, or dist/name.gz decompressed.
+func distContent(t *testing.T, name string) ([]byte, error) {
+	t.Helper()
+	if data, err := fs.ReadFile(dist, "dist/"+name); err == nil {
+		return data, nil
+	}
+	gz, err := fs.ReadFile(dist, "dist/"+name+gzSuffix)
+	if err != nil {
+		return nil, err
+	}
+	data, err := gunzip(gz)
+	if err != nil {
+		t.Fatalf("dist/%s%s: %v", name, gzSuffix, err)
+	}
+	return data, nil
 }
 
 func newServer(t *testing.T) *httptest.Server {
@@ -228,7 +253,7 @@ func TestAssetsServed(t *testing.T) {
 		if len(resp.body) == 0 {
 			t.Errorf("GET %s: empty body", ref)
 		}
-		if data, err := fs.ReadFile(dist, "dist/"+name); err == nil && !bytes.Equal(resp.body, data) {
+		if data, err := distContent(t, name); err == nil && !bytes.Equal(resp.body, data) {
 			t.Errorf("GET %s: body differs from dist/%s", ref, name)
 		}
 	}
@@ -337,7 +362,7 @@ func TestGzipAndRevalidation(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	t.Cleanup(client.CloseIdleConnections)
 	ref := AssetPrefix + graphiqlJS
-	want, err := fs.ReadFile(dist, "dist/"+graphiqlJS)
+	want, err := distContent(t, graphiqlJS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,6 +392,10 @@ func TestGzipAndRevalidation(t *testing.T) {
 		t.Errorf("gzipped body does not decompress to %s", graphiqlJS)
 	}
 	t.Logf("%s: %d bytes, %d gzipped", graphiqlJS, len(want), len(gz.body))
+	// The committed bytes go out as they are, not compressed again.
+	if committed, err := fs.ReadFile(dist, "dist/"+graphiqlJS+gzSuffix); err != nil || !bytes.Equal(gz.body, committed) {
+		t.Errorf("gzipped body is not dist/%s%s as committed (%v)", graphiqlJS, gzSuffix, err)
+	}
 
 	if off := get(t, client, srv.URL+ref, http.Header{"Accept-Encoding": {"gzip;q=0"}}); off.Header.Get("Content-Encoding") != "" {
 		t.Errorf("gzip;q=0 still got Content-Encoding %q", off.Header.Get("Content-Encoding"))
@@ -393,6 +422,8 @@ func TestUnknownPaths(t *testing.T) {
 		AssetPrefix + "nope.js",
 		AssetPrefix + ".stamp",
 		AssetPrefix + ".gitkeep",
+		AssetPrefix + "SHA256SUMS",
+		AssetPrefix + graphiqlJS + gzSuffix,
 		AssetPrefix + "dist/" + graphiqlJS,
 		AssetPrefix + "%2e%2e/playground.go",
 		"/" + graphiqlJS,
@@ -425,36 +456,187 @@ func TestMethods(t *testing.T) {
 	}
 }
 
-func TestWriteUnavailable(t *testing.T) {
-	rec := httptest.NewRecorder()
-	writeUnavailable(rec, "/query", "missing graphiql.min.js")
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("status = %d, want 503", rec.Code)
+// verifySums checks files against sums, a sha256sum listing: every listed
+// file must be there with that sha256, and every file there must be listed.
+func verifySums(files fs.FS, sums []byte) error {
+	want := map[string]string{}
+	for i, line := range strings.Split(strings.TrimSuffix(string(sums), "\n"), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok || len(sum) != sha256.Size*2 || name == "" || strings.ContainsAny(sum, "ABCDEF") {
+			return fmt.Errorf("line %d: %q is not \"<sha256>  <name>\"", i+1, line)
+		}
+		if _, err := hex.DecodeString(sum); err != nil {
+			return fmt.Errorf("line %d: %q is not \"<sha256>  <name>\"", i+1, line)
+		}
+		if _, dup := want[name]; dup {
+			return fmt.Errorf("line %d: %s listed twice", i+1, name)
+		}
+		want[name] = sum
 	}
-	if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
-		t.Errorf("Content-Type = %q", ct)
+	var errs []error
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(files, name)
+		if err != nil {
+			return err
+		}
+		sum, listed := want[name]
+		delete(want, name)
+		switch got := sha256.Sum256(data); {
+		case !listed:
+			errs = append(errs, fmt.Errorf("%s is not listed", name))
+		case hex.EncodeToString(got[:]) != sum:
+			errs = append(errs, fmt.Errorf("%s: sha256 %x, listed %s", name, got, sum))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	body := rec.Body.String()
-	for _, want := range []string{"make playground", "scripts/playground-assets.sh", "/query", "missing graphiql.min.js"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("fallback page lacks %q:\n%s", want, body)
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		errs = append(errs, fmt.Errorf("%s is listed but missing", name))
+	}
+	return errors.Join(errs...)
+}
+
+func TestEmbeddedFilesMatchSums(t *testing.T) {
+	// SHA256SUMS itself is not embedded: read it from the source tree.
+	sums, err := os.ReadFile("dist/SHA256SUMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := fs.Sub(dist, "dist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifySums(sub, sums); err != nil {
+		t.Errorf("embedded playground/dist does not match dist/SHA256SUMS (run scripts/playground-assets.sh):\n%v", err)
+	}
+	// What is embedded is what the source tree holds.
+	onDisk := os.DirFS("dist")
+	if err := fs.WalkDir(sub, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		embedded, _ := fs.ReadFile(sub, name)
+		if disk, err := fs.ReadFile(onDisk, name); err != nil || !bytes.Equal(disk, embedded) {
+			t.Errorf("embedded %s differs from playground/dist/%s (%v)", name, name, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every .gz is whole, and carries no name or time (gzip -n), so the
+	// script writes the same bytes each time.
+	gzFiles, err := fs.Glob(sub, "*"+gzSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gzFiles) != len(requiredAssets) {
+		t.Errorf("%d gzipped files embedded, want %d: %v", len(gzFiles), len(requiredAssets), gzFiles)
+	}
+	for _, name := range gzFiles {
+		data, _ := fs.ReadFile(sub, name)
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if zr.Name != "" || !zr.ModTime.IsZero() {
+			t.Errorf("%s: gzip header records name %q, time %v; want neither", name, zr.Name, zr.ModTime)
+		}
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Each package's licence ships beside its files.
+	for _, pkg := range []string{"graphiql", "react", "react-dom"} {
+		if data, err := fs.ReadFile(sub, pkg+".LICENSE.txt"); err != nil || !bytes.Contains(data, []byte("MIT License")) {
+			t.Errorf("%s.LICENSE.txt: missing or not the MIT licence (%v)", pkg, err)
 		}
 	}
 }
 
+func TestVerifySums(t *testing.T) {
+	files := fstest.MapFS{"a.js.gz": {Data: []byte("aaa")}, "b.txt": {Data: []byte("bbb")}}
+	line := func(name, data string) string {
+		sum := sha256.Sum256([]byte(data))
+		return hex.EncodeToString(sum[:]) + "  " + name + "\n"
+	}
+	good := line("a.js.gz", "aaa") + line("b.txt", "bbb")
+	if err := verifySums(files, []byte(good)); err != nil {
+		t.Fatalf("matching files: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files fstest.MapFS
+		sums  string
+		want  string
+	}{
+		{"edited file", fstest.MapFS{"a.js.gz": {Data: []byte("aab")}, "b.txt": {Data: []byte("bbb")}}, good, "a.js.gz: sha256"},
+		{"extra file", fstest.MapFS{"a.js.gz": {Data: []byte("aaa")}, "b.txt": {Data: []byte("bbb")}, "c.css.gz": {}}, good, "c.css.gz is not listed"},
+		{"missing file", fstest.MapFS{"a.js.gz": {Data: []byte("aaa")}}, good, "b.txt is listed but missing"},
+		{"malformed line", files, good + "nonsense\n", `line 3: "nonsense"`},
+		{"listed twice", files, good + line("b.txt", "bbb"), "b.txt listed twice"},
+	} {
+		err := verifySums(tc.files, []byte(tc.sums))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// gz compresses data for the tests' fake dist directories.
+func gz(t *testing.T, data string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestHandlerWithoutAssets(t *testing.T) {
-	// What a build without the script run gets: only .gitkeep in dist.
-	files := fstest.MapFS{".gitkeep": {}, graphiqlJS: {Data: []byte("x")}}
-	srv := httptest.NewServer(newHandler(files, "Orgs API", testEndpoint))
+	files := fstest.MapFS{".gitkeep": {}, graphiqlJS + gzSuffix: {Data: gz(t, "x")}}
+	if _, err := newHandler(files, "Orgs API", testEndpoint); err == nil ||
+		!strings.Contains(err.Error(), reactJS) || strings.Contains(err.Error(), graphiqlJS) {
+		t.Errorf("newHandler without assets: err = %v, want one naming the missing files only", err)
+	}
+
+	files = fstest.MapFS{graphiqlJS: {Data: []byte("x")}, graphiqlJS + gzSuffix: {Data: gz(t, "x")}}
+	if _, err := newHandler(files, "Orgs API", testEndpoint); err == nil || !strings.Contains(err.Error(), "both gzipped and not") {
+		t.Errorf("newHandler with %s twice: err = %v", graphiqlJS, err)
+	}
+}
+
+func TestDamagedGzipAsset(t *testing.T) {
+	files := fstest.MapFS{}
+	for _, name := range requiredAssets {
+		files[name+gzSuffix] = &fstest.MapFile{Data: gz(t, "/* "+name+" */")}
+	}
+	files[graphiqlJS+gzSuffix] = &fstest.MapFile{Data: []byte("not gzip")}
+	h, err := newHandler(files, "Orgs API", testEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
-	resp := get(t, nil, srv.URL+"/", nil)
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(resp.body), "scripts/playground-assets.sh") {
-		t.Errorf("GET / = %d %q, want 503 telling to run scripts/playground-assets.sh", resp.StatusCode, resp.body)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+
+	resp := get(t, client, srv.URL+AssetPrefix+graphiqlJS, nil)
+	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(resp.body), "gzip") {
+		t.Errorf("identity GET of a damaged .gz = %d %q, want a bare 500", resp.StatusCode, resp.body)
 	}
-	if !strings.Contains(string(resp.body), reactJS) {
-		t.Errorf("fallback page does not name the missing files: %s", resp.body)
-	}
-	if resp := get(t, nil, srv.URL+AssetPrefix+graphiqlJS, nil); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET asset without assets = %d, want 404", resp.StatusCode)
+	resp = get(t, client, srv.URL+AssetPrefix+reactJS, nil)
+	if resp.StatusCode != http.StatusOK || string(resp.body) != "/* "+reactJS+" */" {
+		t.Errorf("identity GET of %s = %d %q, want it decompressed", reactJS, resp.StatusCode, resp.body)
 	}
 }

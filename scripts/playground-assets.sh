@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Fetches the GraphiQL playground assets into playground/dist/, where the Go
-# package playground embeds them at build time (go:embed).
+# Updates the GraphiQL playground assets committed in playground/dist/, which
+# the Go package playground embeds at build time (go:embed): a plain
+# `go build` or `go install` gives the complete server. Run this only to
+# change them (a version bump, or to check that they still match npm).
 #
 # The packages are pinned below and fetched with `npm pack` from whatever
 # registry npm is configured to use. Each tarball is checked against the
 # sha256 sums committed in playground/assets.sha256 before anything is
-# extracted from it. Only the browser builds are kept:
+# extracted from it. Only the browser builds are kept, gzipped (the server
+# sends the .gz bytes as they are to clients that accept gzip):
 #
-#   graphiql.min.js, graphiql.min.css    GraphiQL UMD bundle (expects the
-#                                        React and ReactDOM globals)
-#   react.production.min.js              React UMD production build
-#   react-dom.production.min.js          ReactDOM UMD production build
-#   <package>.LICENSE.txt                the packages' licence texts
+#   graphiql.min.js.gz, graphiql.min.css.gz   GraphiQL UMD bundle (expects
+#                                             the React and ReactDOM globals)
+#   react.production.min.js.gz                React UMD production build
+#   react-dom.production.min.js.gz            ReactDOM UMD production build
+#   <package>.LICENSE.txt                     the packages' licence texts
+#   SHA256SUMS                                sha256 of the files above
+#                                             (playground's tests check the
+#                                             embedded files against it)
 #
 # Nothing in these files loads anything from another host at run time:
 # GraphiQL's fonts (Roboto, Fira Code) and images are inlined in its CSS as
@@ -20,21 +26,27 @@
 # sourceMappingURL comments are removed because the .map files are not
 # shipped (they would only make browser dev tools ask for missing files).
 #
+# The output is deterministic: `gzip -9 -n` records no name or timestamp, and
+# a committed .gz whose content is unchanged is kept as it is, so that
+# another gzip build cannot rewrite it. On an up-to-date tree the script
+# changes nothing.
+#
 # Usage:
-#   scripts/playground-assets.sh                 fetch and unpack, unless
-#                                                dist/ is already up to date
-#   scripts/playground-assets.sh --force         unpack again regardless
+#   scripts/playground-assets.sh                 fetch, verify and rewrite
+#                                                playground/dist/ (`make
+#                                                playground` runs this)
+#   scripts/playground-assets.sh --check         fetch and verify, then fail
+#                                                if playground/dist/ differs
+#                                                from what npm gives; writes
+#                                                nothing
 #   scripts/playground-assets.sh --update-sums   after changing a pinned
 #                                                version: rewrite
 #                                                playground/assets.sha256 from
 #                                                freshly fetched tarballs
-#
-# Idempotent: dist/.stamp records a hash of the pins and of this script plus
-# the sha256 of every unpacked file; when all of them still match, the script
-# exits at once without touching the network.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export LC_ALL=C
 
 # name@version, unscoped names only (the tarball is then name-version.tgz).
 PACKAGES=(
@@ -46,14 +58,14 @@ PACKAGES=(
 SELF=scripts/playground-assets.sh
 SUMS=playground/assets.sha256
 DIST=playground/dist
-STAMP=$DIST/.stamp
+DIST_SUMS=SHA256SUMS
 
-force=0
+check=0
 update_sums=0
 for arg in "$@"; do
 	case $arg in
-	--force) force=1 ;;
-	--update-sums) update_sums=1 force=1 ;;
+	--check) check=1 ;;
+	--update-sums) update_sums=1 ;;
 	-h | --help)
 		sed -n '2,/^set -euo pipefail/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//'
 		exit 0
@@ -64,23 +76,17 @@ for arg in "$@"; do
 		;;
 	esac
 done
+if [[ $check == 1 && $update_sums == 1 ]]; then
+	echo "playground-assets: --check and --update-sums do not go together" >&2
+	exit 2
+fi
 
 die() {
 	echo "playground-assets: $*" >&2
 	exit 1
 }
 
-inputs_hash() {
-	cat "$SUMS" "$SELF" | sha256sum | cut -d' ' -f1
-}
-
-if [[ $force == 0 && -f $STAMP && -f $SUMS ]] &&
-	[[ "$(head -n 1 "$STAMP")" == "inputs $(inputs_hash)" ]] &&
-	(cd "$DIST" && tail -n +2 .stamp | sha256sum --check --strict --quiet >/dev/null 2>&1); then
-	echo "playground-assets: $DIST is up to date"
-	exit 0
-fi
-
+command -v gzip >/dev/null 2>&1 || die "gzip is required"
 if ! command -v npm >/dev/null 2>&1; then
 	if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
 		echo "playground-assets: npm not found, installing it with apt-get" >&2
@@ -160,18 +166,56 @@ if grep -E -i -n '@import|url\([[:space:]]*["'\'']?[[:space:]]*(https?:|//)' "$t
 	die "graphiql.min.css loads from another host (lines above): strip or inline it before shipping"
 fi
 
-# Replace dist/ contents (keeping .gitkeep), then write the stamp last so an
-# interrupted run is redone next time.
-outputs=("$tmp"/out/*)
-outputs=("${outputs[@]##*/}")
-mkdir -p "$DIST"
-find "$DIST" -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
-cp "$tmp"/out/* "$DIST"/
-{
-	echo "inputs $(inputs_hash)"
-	(cd "$DIST" && sha256sum -- "${outputs[@]}")
-} >"$STAMP.tmp"
-mv "$STAMP.tmp" "$STAMP"
+# Stage the committed form: scripts and stylesheets gzipped, licences as
+# they are. A committed .gz that already holds the same content is reused.
+mkdir -p "$tmp/stage"
+for f in "$tmp"/out/*; do
+	base=${f##*/}
+	case $base in
+	*.js | *.css)
+		if [[ -f $DIST/$base.gz ]] && gzip -dc "$DIST/$base.gz" 2>/dev/null | cmp -s - "$f"; then
+			cp "$DIST/$base.gz" "$tmp/stage/$base.gz"
+		else
+			gzip -9 -n -c "$f" >"$tmp/stage/$base.gz"
+		fi
+		;;
+	*) cp "$f" "$tmp/stage/$base" ;;
+	esac
+done
+(cd "$tmp/stage" && sha256sum -- *) >"$tmp/$DIST_SUMS"
+mv "$tmp/$DIST_SUMS" "$tmp/stage/$DIST_SUMS"
 
-echo "playground-assets: unpacked into $DIST:"
-(cd "$DIST" && ls -l -- "${outputs[@]}")
+if [[ $check == 1 ]]; then
+	if ! diff -r "$tmp/stage" "$DIST" >/dev/null 2>&1; then
+		diff -r -q "$tmp/stage" "$DIST" | sed -e "s|$tmp/stage|npm|g" >&2 || true
+		die "$DIST differs from the pinned npm packages: run $SELF"
+	fi
+	echo "playground-assets: $DIST matches the pinned npm packages"
+	exit 0
+fi
+
+# Replace dist/ with the staged files, touching only those that changed.
+mkdir -p "$DIST"
+changed=0
+for f in "$DIST"/* "$DIST"/.[!.]*; do
+	[[ -e $f ]] || continue
+	if [[ ! -e $tmp/stage/${f##*/} ]]; then
+		rm -rf -- "$f"
+		echo "playground-assets: removed $f"
+		changed=1
+	fi
+done
+for f in "$tmp"/stage/*; do
+	dest=$DIST/${f##*/}
+	if ! cmp -s "$f" "$dest"; then
+		cp "$f" "$dest"
+		echo "playground-assets: wrote $dest"
+		changed=1
+	fi
+done
+if [[ $changed == 0 ]]; then
+	echo "playground-assets: $DIST is up to date"
+else
+	echo "playground-assets: $DIST:"
+	(cd "$DIST" && ls -l)
+fi
