@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -73,7 +72,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 var ErrInvalidToken = errors.New("invalid, expired or used token")
 
 // ConfirmEmail spends the confirmation token whose hash is tokenHash, of the actor's tenant: the
-// address becomes verified, the membership ACTIVE, and the organization records member.confirmed. A
+// address becomes verified, the membership ACTIVE, and the organization records member.joined. A
 // used, expired, unknown or other-tenant token is ErrInvalidToken.
 func (s *Store) ConfirmEmail(ctx context.Context, a *domain.Actor, tokenHash []byte) (*domain.Member, error) {
 	var member *domain.Member
@@ -109,8 +108,8 @@ RETURNING organization_id, membership_id, user_id, email`
 			a.TenantID, c.OrgID, now); err != nil {
 			return fmt.Errorf("record confirmation: %w", err)
 		}
-		payload, _ := json.Marshal(map[string]any{"memberId": c.MembershipID, "email": c.Email})
-		if err := insertEvent(ctx, tx, a.TenantID, c.OrgID, seq, domain.EventMemberConfirmed, a, string(payload), now); err != nil {
+		joined := domain.Change{Type: domain.EventMemberJoined, Data: map[string]any{"memberId": c.MembershipID, "email": c.Email}}
+		if err := insertEvent(ctx, tx, a.TenantID, c.OrgID, seq, a, joined, now); err != nil {
 			return err
 		}
 		ms, err := membersWhere(ctx, tx, `m.tenant_id = $1 AND m.id = $2`, a.TenantID, c.MembershipID)

@@ -154,18 +154,25 @@ func uniqueViolation(err error) string {
 // log. The tenant row lock serialises concurrent default creates of one tenant, so that each sees the
 // default the previous one made (FOR NO KEY UPDATE does not block the foreign-key checks of other creates).
 func demoteDefault(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, a.TenantID); err != nil {
-		return fmt.Errorf("lock tenant: %w", err)
+	if err := lockTenant(ctx, tx, a.TenantID); err != nil {
+		return err
 	}
+	return demoteOtherDefault(ctx, tx, a, "", now)
+}
+
+// demoteOtherDefault clears the tenant's default organization unless it is keep, recording the change
+// in its audit log. The caller holds the tenant's row lock.
+func demoteOtherDefault(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, keep string, now time.Time) error {
 	const q = `
 WITH demoted AS (
     UPDATE organizations SET is_default = false, updated_at = $2, sequence = sequence + 1
-    WHERE tenant_id = $1 AND is_default
+    WHERE tenant_id = $1 AND is_default AND id::text <> $6
     RETURNING tenant_id, id, sequence
 )
-INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, payload, created_at)
-SELECT tenant_id, id, sequence, $3, $4, $5, '{"isDefault": false}', $2 FROM demoted`
-	if _, err := tx.ExecContext(ctx, q, a.TenantID, now, domain.EventOrganizationDefaultRevoked, a.UserID, a.KeyID); err != nil {
+INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, changes, payload, created_at)
+SELECT tenant_id, id, sequence, $3, $4, $5, '[{"field": "isDefault", "from": true, "to": false}]', '{"isDefault": false}', $2
+FROM demoted`
+	if _, err := tx.ExecContext(ctx, q, a.TenantID, now, domain.EventOrganizationDefaultRevoked, a.UserID, a.KeyID, keep); err != nil {
 		return fmt.Errorf("demote default organization: %w", err)
 	}
 	return nil
@@ -175,7 +182,7 @@ SELECT tenant_id, id, sequence, $3, $4, $5, '{"isDefault": false}', $2 FROM demo
 func (s *Store) FreeSlugs(ctx context.Context, tenantID, base string, n int) ([]string, error) {
 	var taken []string
 	pattern := "^" + regexp.QuoteMeta(base) + "(-[0-9]+)?$"
-	const qTaken = `SELECT slug FROM organizations WHERE tenant_id = $1 AND slug ~ $2`
+	const qTaken = `SELECT slug FROM organizations WHERE tenant_id = $1 AND slug ~ $2 AND status <> 'REMOVED'`
 	if err := s.db.SelectContext(ctx, &taken, qTaken, tenantID, pattern); err != nil {
 		return nil, fmt.Errorf("find taken slugs: %w", err)
 	}
@@ -210,20 +217,6 @@ func jsonOrNil[T any](v *T) (*string, error) {
 	}
 	s := string(b)
 	return &s, nil
-}
-
-func insertEvent(ctx context.Context, tx *sqlx.Tx, tenantID, orgID string, seq int64, typ string, a *domain.Actor, payload string, now time.Time) error {
-	var userID, keyID *string
-	if a != nil {
-		userID, keyID = &a.UserID, &a.KeyID
-	}
-	const q = `
-INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, payload, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	if _, err := tx.ExecContext(ctx, q, tenantID, orgID, seq, typ, userID, keyID, payload, now); err != nil {
-		return fmt.Errorf("insert audit event: %w", err)
-	}
-	return nil
 }
 
 // execInserted runs an INSERT ... ON CONFLICT DO NOTHING and reports whether it inserted the row.

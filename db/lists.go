@@ -53,6 +53,8 @@ func filterWhere(tenantID string, f domain.OrganizationFilter) (*where, error) {
 	w.add("o.tenant_id = %s", tenantID)
 	if f.Status != nil {
 		w.add("o.status = %s", string(*f.Status))
+	} else {
+		w.conds = append(w.conds, "o.status <> 'REMOVED'") // deleted organizations only when asked for
 	}
 	if f.IsPrivate != nil {
 		w.add("o.is_private = %s", *f.IsPrivate)

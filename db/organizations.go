@@ -26,29 +26,30 @@ o.billing_emails, o.privacy_policy_url, o.terms_of_service_url, o.coupons, o.reg
 o.subscription_plan, o.subscription_billing_cycle, o.template_id, o.primary_administrator_id,
 coalesce((SELECT d.domain FROM organization_domains d
           WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.is_primary), '') AS primary_domain,
-o.member_count AS total_members`
+o.member_count AS total_members, o.removed_at`
 
 type organizationRow struct {
-	TenantID        string    `db:"tenant_id"`
-	ID              string    `db:"id"`
-	Name            string    `db:"name"`
-	Slug            string    `db:"slug"`
-	Description     *string   `db:"description"`
-	AvatarURL       *string   `db:"avatar_url"`
-	CountryCode     *string   `db:"country_code"`
-	LanguageCode    *string   `db:"language_code"`
-	IsPrivate       bool      `db:"is_private"`
-	IsDefault       bool      `db:"is_default"`
-	IsSystem        bool      `db:"is_system"`
-	Status          string    `db:"status"`
-	StatusChangedAt time.Time `db:"status_changed_at"`
-	ResourceOwner   string    `db:"resource_owner"`
-	CreatedBy       string    `db:"created_by"`
-	CreatedAt       time.Time `db:"created_at"`
-	UpdatedAt       time.Time `db:"updated_at"`
-	Sequence        int64     `db:"sequence"`
-	PrimaryDomain   string    `db:"primary_domain"`
-	TotalMembers    int       `db:"total_members"`
+	TenantID        string     `db:"tenant_id"`
+	ID              string     `db:"id"`
+	Name            string     `db:"name"`
+	Slug            string     `db:"slug"`
+	Description     *string    `db:"description"`
+	AvatarURL       *string    `db:"avatar_url"`
+	CountryCode     *string    `db:"country_code"`
+	LanguageCode    *string    `db:"language_code"`
+	IsPrivate       bool       `db:"is_private"`
+	IsDefault       bool       `db:"is_default"`
+	IsSystem        bool       `db:"is_system"`
+	Status          string     `db:"status"`
+	StatusChangedAt time.Time  `db:"status_changed_at"`
+	ResourceOwner   string     `db:"resource_owner"`
+	CreatedBy       string     `db:"created_by"`
+	CreatedAt       time.Time  `db:"created_at"`
+	UpdatedAt       time.Time  `db:"updated_at"`
+	Sequence        int64      `db:"sequence"`
+	PrimaryDomain   string     `db:"primary_domain"`
+	TotalMembers    int        `db:"total_members"`
+	RemovedAt       *time.Time `db:"removed_at"`
 
 	Locale            *string        `db:"locale"`
 	Timezone          *string        `db:"timezone"`
@@ -79,6 +80,10 @@ func toOrganization(r organizationRow) (*domain.Organization, error) {
 		Coupons: r.Coupons, RegionTemplate: r.RegionTemplate, TemplateID: r.TemplateID,
 		PrimaryAdministratorUserID: r.AdministratorID,
 	}
+	if r.RemovedAt != nil {
+		t := r.RemovedAt.UTC()
+		o.RemovedAt = &t
+	}
 	if r.Plan != nil && r.BillingCycle != nil {
 		o.Subscription = &domain.Subscription{Plan: *r.Plan, BillingCycle: *r.BillingCycle}
 	}
@@ -91,22 +96,23 @@ func toOrganization(r organizationRow) (*domain.Organization, error) {
 }
 
 // Organization returns the tenant's organization with the given id, or an ENOTFOUND error (also for an
-// id that is not a UUID, and for another tenant's organization).
+// id that is not a UUID, for another tenant's organization and for a deleted one).
 func (s *Store) Organization(ctx context.Context, tenantID, id string) (*domain.Organization, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, domain.Errorf(domain.ENOTFOUND, "organization not found")
 	}
-	return s.organizationWhere(ctx, `o.tenant_id = $1 AND o.id = $2`, tenantID, id)
+	return organizationWhere(ctx, s.db, `o.tenant_id = $1 AND o.id = $2 AND o.status <> 'REMOVED'`, tenantID, id)
 }
 
-// OrganizationBySlug returns the tenant's organization with the given slug, or an ENOTFOUND error.
+// OrganizationBySlug returns the tenant's organization with the given slug, or an ENOTFOUND error
+// (also for a deleted one, whose slug is free).
 func (s *Store) OrganizationBySlug(ctx context.Context, tenantID, slug string) (*domain.Organization, error) {
-	return s.organizationWhere(ctx, `o.tenant_id = $1 AND o.slug = $2`, tenantID, slug)
+	return organizationWhere(ctx, s.db, `o.tenant_id = $1 AND o.slug = $2 AND o.status <> 'REMOVED'`, tenantID, slug)
 }
 
-func (s *Store) organizationWhere(ctx context.Context, where string, args ...any) (*domain.Organization, error) {
+func organizationWhere(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) (*domain.Organization, error) {
 	var r organizationRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+organizationColumns+` FROM organizations o WHERE `+where, args...)
+	err := sqlx.GetContext(ctx, q, &r, `SELECT `+organizationColumns+` FROM organizations o WHERE `+where, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "organization not found")
 	}

@@ -64,6 +64,18 @@ const (
 
 	VIdempotencyReused ViolationCode = "IDEMPOTENCY_KEY_REUSED"
 	VIdempotencyInUse  ViolationCode = "IDEMPOTENCY_KEY_IN_USE"
+
+	// VStale is an expectedSequence that is not the organization's current one.
+	VStale ViolationCode = "STALE_OBJECT"
+	// VInvalidState is a change the object's state forbids (reactivating an active organization).
+	VInvalidState ViolationCode = "INVALID_STATE"
+	// VLastOwner is a change that would leave an organization without an active OWNER.
+	VLastOwner ViolationCode = "LAST_OWNER"
+
+	VDNSRecordNotFound   ViolationCode = "DNS_RECORD_NOT_FOUND"
+	VDNSRecordMismatch   ViolationCode = "DNS_RECORD_MISMATCH"
+	VHTTPChallengeFailed ViolationCode = "HTTP_CHALLENGE_FAILED"
+	VVerificationExpired ViolationCode = "VERIFICATION_EXPIRED"
 )
 
 // Violation is one broken rule of the input, at its path from the argument.

@@ -73,6 +73,8 @@ const (
 	OrderByName         OrderField = "NAME"
 	OrderByCreatedAt    OrderField = "CREATED_AT"
 	OrderByTotalMembers OrderField = "TOTAL_MEMBERS"
+	// OrderBySequence orders an organization's events; it is no order of organizations.
+	OrderBySequence OrderField = "SEQUENCE"
 )
 
 // Order is a field and a direction; ties are broken by id.
@@ -115,7 +117,7 @@ func DecodeCursor(s string, field OrderField) (*Cursor, error) {
 	case OrderByCreatedAt:
 		_, err = time.Parse(time.RFC3339Nano, c.Value)
 		valid = valid && err == nil
-	case OrderByTotalMembers:
+	case OrderByTotalMembers, OrderBySequence:
 		_, err = strconv.Atoi(c.Value)
 		valid = valid && err == nil
 	}

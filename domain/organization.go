@@ -17,6 +17,8 @@ type OrganizationStatus string
 const (
 	StatusActive   OrganizationStatus = "ACTIVE"
 	StatusInactive OrganizationStatus = "INACTIVE"
+	// StatusRemoved is a deleted organization: hidden from reads, restorable until it is purged.
+	StatusRemoved OrganizationStatus = "REMOVED"
 )
 
 // Subscription is the plan an organization is on; no payment provider is involved.
@@ -61,6 +63,8 @@ type Organization struct {
 	// Sequence counts the organization's recorded events.
 	Sequence      int64
 	ResourceOwner string
+	// RemovedAt is when the organization was deleted; nil unless its status is StatusRemoved.
+	RemovedAt *time.Time
 }
 
 // CreateOrganizationInput is the input of createOrganization as the caller sent it. Nil means absent.
@@ -451,6 +455,17 @@ type UserProfile struct {
 // Audit event types.
 const (
 	EventOrganizationCreated        = "organization.created"
+	EventOrganizationUpdated        = "organization.updated"
+	EventOrganizationDeactivated    = "organization.deactivated"
+	EventOrganizationReactivated    = "organization.reactivated"
+	EventOrganizationDeleted        = "organization.deleted"
+	EventOrganizationRestored       = "organization.restored"
+	EventOrganizationAttributes     = "organization.attributes_changed"
 	EventOrganizationDefaultRevoked = "organization.default_revoked"
-	EventMemberConfirmed            = "member.confirmed"
+	EventProjectCreated             = "project.created"
+	EventProjectUpdated             = "project.updated"
+	EventProjectDeleted             = "project.deleted"
+	// EventMemberJoined is recorded when a member becomes ACTIVE: an administrator who confirmed their
+	// address, or an invitation accepted.
+	EventMemberJoined = "member.joined"
 )

@@ -24,7 +24,7 @@ func toOrganization(o *domain.Organization) *model.Organization {
 		CountryCode: o.CountryCode, LanguageCode: o.LanguageCode, PrimaryDomain: o.PrimaryDomain,
 		IsPrivate: o.IsPrivate, IsDefault: o.IsDefault, IsSystem: o.IsSystem,
 		Status: model.OrganizationStatus(o.Status), StatusChangedAt: dateTime(o.StatusChangedAt),
-		IsActive: o.Status == domain.StatusActive, TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
+		IsActive: o.Status == domain.StatusActive, RemovedAt: optDateTime(o.RemovedAt), TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
 		Locale: o.Locale, Timezone: o.Timezone, Phone: o.Phone, Headquarters: toAddressOut(o.Headquarters),
 		ContactEmails: nonNil(o.ContactEmails), BillingEmails: nonNil(o.BillingEmails),
 		PrivacyPolicyURL: o.PrivacyPolicyURL, TermsOfServiceURL: o.TermsOfServiceURL, Coupons: nonNil(o.Coupons),
@@ -173,4 +173,20 @@ func toTemplate(t *domain.Template) *model.OrganizationTemplate {
 		})
 	}
 	return out
+}
+
+func toEvent(e domain.Event) model.OrganizationEvent {
+	changes := make([]model.FieldChange, len(e.Changes))
+	for i, c := range e.Changes {
+		changes[i] = model.FieldChange{Field: c.Field, From: c.From, To: c.To}
+	}
+	var data any
+	if e.Data != nil {
+		data = e.Data
+	}
+	return model.OrganizationEvent{
+		ID: e.ID, OrganizationID: e.OrganizationID, Sequence: int(e.Sequence), Type: e.Type,
+		OccurredAt: dateTime(e.OccurredAt), Changes: changes, Data: data,
+		Actor: &model.EventActor{APIKeyID: e.ActorKeyID, UserID: e.ActorUserID, TenantID: e.TenantID},
+	}
 }

@@ -32,6 +32,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Organization() OrganizationResolver
 	OrganizationConnection() OrganizationConnectionResolver
+	OrganizationEventConnection() OrganizationEventConnectionResolver
 	Project() ProjectResolver
 	ProjectConnection() ProjectConnectionResolver
 	Query() QueryResolver
@@ -68,6 +69,12 @@ type ComplexityRoot struct {
 		UserErrors       func(childComplexity int) int
 	}
 
+	CreateProjectPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Project          func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
 	CustomAttribute struct {
 		Key   func(childComplexity int) int
 		Type  func(childComplexity int) int
@@ -79,6 +86,36 @@ type ComplexityRoot struct {
 		Key          func(childComplexity int) int
 		Required     func(childComplexity int) int
 		Type         func(childComplexity int) int
+	}
+
+	DeactivateOrganizationPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	DeleteOrganizationPayload struct {
+		ClientMutationID      func(childComplexity int) int
+		DeletedOrganizationID func(childComplexity int) int
+		UserErrors            func(childComplexity int) int
+	}
+
+	DeleteProjectPayload struct {
+		ClientMutationID func(childComplexity int) int
+		DeletedProjectID func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	EventActor struct {
+		APIKeyID func(childComplexity int) int
+		TenantID func(childComplexity int) int
+		UserID   func(childComplexity int) int
+	}
+
+	FieldChange struct {
+		Field func(childComplexity int) int
+		From  func(childComplexity int) int
+		To    func(childComplexity int) int
 	}
 
 	Member struct {
@@ -114,6 +151,16 @@ type ComplexityRoot struct {
 		ConfirmEmail               func(childComplexity int, token string) int
 		CreateOrganization         func(childComplexity int, input model.CreateOrganizationInput) int
 		CreateOrganizationTemplate func(childComplexity int, input model.CreateOrganizationTemplateInput) int
+		CreateProject              func(childComplexity int, input model.CreateProjectInput) int
+		DeactivateOrganization     func(childComplexity int, input model.DeactivateOrganizationInput) int
+		DeleteOrganization         func(childComplexity int, input model.DeleteOrganizationInput) int
+		DeleteProject              func(childComplexity int, input model.DeleteProjectInput) int
+		ReactivateOrganization     func(childComplexity int, input model.ReactivateOrganizationInput) int
+		RemoveCustomAttributes     func(childComplexity int, input model.RemoveCustomAttributesInput) int
+		RestoreOrganization        func(childComplexity int, input model.RestoreOrganizationInput) int
+		SetCustomAttributes        func(childComplexity int, input model.SetCustomAttributesInput) int
+		UpdateOrganization         func(childComplexity int, input model.UpdateOrganizationInput) int
+		UpdateProject              func(childComplexity int, input model.UpdateProjectInput) int
 	}
 
 	ObjectDetails struct {
@@ -136,6 +183,7 @@ type ComplexityRoot struct {
 		Description          func(childComplexity int) int
 		Details              func(childComplexity int) int
 		Domains              func(childComplexity int) int
+		Events               func(childComplexity int, first *int, after *string, types []string) int
 		Headquarters         func(childComplexity int) int
 		ID                   func(childComplexity int) int
 		IsActive             func(childComplexity int) int
@@ -155,6 +203,7 @@ type ComplexityRoot struct {
 		Projects             func(childComplexity int) int
 		ProjectsConnection   func(childComplexity int, first *int, after *string) int
 		RegionTemplate       func(childComplexity int) int
+		RemovedAt            func(childComplexity int) int
 		Slug                 func(childComplexity int) int
 		Status               func(childComplexity int) int
 		StatusChangedAt      func(childComplexity int) int
@@ -181,6 +230,29 @@ type ComplexityRoot struct {
 	}
 
 	OrganizationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	OrganizationEvent struct {
+		Actor          func(childComplexity int) int
+		Changes        func(childComplexity int) int
+		Data           func(childComplexity int) int
+		ID             func(childComplexity int) int
+		OccurredAt     func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		Sequence       func(childComplexity int) int
+		Type           func(childComplexity int) int
+	}
+
+	OrganizationEventConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	OrganizationEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -261,10 +333,34 @@ type ComplexityRoot struct {
 		Viewer                func(childComplexity int) int
 	}
 
+	ReactivateOrganizationPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	RemoveCustomAttributesPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	RestoreOrganizationPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
 	SenderEmail struct {
 		Email func(childComplexity int) int
 		ID    func(childComplexity int) int
 		Name  func(childComplexity int) int
+	}
+
+	SetCustomAttributesPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
 	}
 
 	Tenant struct {
@@ -276,6 +372,18 @@ type ComplexityRoot struct {
 		DeepScan         func(childComplexity int) int
 		LastRealTimeScan func(childComplexity int) int
 		RealTimeScan     func(childComplexity int) int
+	}
+
+	UpdateOrganizationPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Organization     func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	UpdateProjectPayload struct {
+		ClientMutationID func(childComplexity int) int
+		Project          func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
 	}
 
 	User struct {
@@ -323,6 +431,16 @@ type MutationResolver interface {
 	CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error)
 	CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error)
 	ConfirmEmail(ctx context.Context, token string) (*model.ConfirmEmailPayload, error)
+	UpdateOrganization(ctx context.Context, input model.UpdateOrganizationInput) (*model.UpdateOrganizationPayload, error)
+	DeactivateOrganization(ctx context.Context, input model.DeactivateOrganizationInput) (*model.DeactivateOrganizationPayload, error)
+	ReactivateOrganization(ctx context.Context, input model.ReactivateOrganizationInput) (*model.ReactivateOrganizationPayload, error)
+	DeleteOrganization(ctx context.Context, input model.DeleteOrganizationInput) (*model.DeleteOrganizationPayload, error)
+	RestoreOrganization(ctx context.Context, input model.RestoreOrganizationInput) (*model.RestoreOrganizationPayload, error)
+	SetCustomAttributes(ctx context.Context, input model.SetCustomAttributesInput) (*model.SetCustomAttributesPayload, error)
+	RemoveCustomAttributes(ctx context.Context, input model.RemoveCustomAttributesInput) (*model.RemoveCustomAttributesPayload, error)
+	CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.CreateProjectPayload, error)
+	UpdateProject(ctx context.Context, input model.UpdateProjectInput) (*model.UpdateProjectPayload, error)
+	DeleteProject(ctx context.Context, input model.DeleteProjectInput) (*model.DeleteProjectPayload, error)
 }
 type OrganizationResolver interface {
 	Template(ctx context.Context, obj *model.Organization) (*model.OrganizationTemplate, error)
@@ -337,11 +455,18 @@ type OrganizationResolver interface {
 	Members(ctx context.Context, obj *model.Organization) ([]model.Member, error)
 	MembersConnection(ctx context.Context, obj *model.Organization, role *model.MemberRole, status *model.MemberStatus, first *int, after *string) (*model.MemberConnection, error)
 	ProjectsConnection(ctx context.Context, obj *model.Organization, first *int, after *string) (*model.ProjectConnection, error)
+
+	Events(ctx context.Context, obj *model.Organization, first *int, after *string, types []string) (*model.OrganizationEventConnection, error)
 }
 type OrganizationConnectionResolver interface {
 	Nodes(ctx context.Context, obj *model.OrganizationConnection) ([]model.Organization, error)
 
 	TotalCount(ctx context.Context, obj *model.OrganizationConnection) (int, error)
+}
+type OrganizationEventConnectionResolver interface {
+	Nodes(ctx context.Context, obj *model.OrganizationEventConnection) ([]model.OrganizationEvent, error)
+
+	TotalCount(ctx context.Context, obj *model.OrganizationEventConnection) (int, error)
 }
 type ProjectResolver interface {
 	Organization(ctx context.Context, obj *model.Project) (*model.Organization, error)
@@ -464,6 +589,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateOrganizationTemplatePayload.UserErrors(childComplexity), true
 
+	case "CreateProjectPayload.clientMutationId":
+		if e.ComplexityRoot.CreateProjectPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateProjectPayload.ClientMutationID(childComplexity), true
+	case "CreateProjectPayload.project":
+		if e.ComplexityRoot.CreateProjectPayload.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateProjectPayload.Project(childComplexity), true
+	case "CreateProjectPayload.userErrors":
+		if e.ComplexityRoot.CreateProjectPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateProjectPayload.UserErrors(childComplexity), true
+
 	case "CustomAttribute.key":
 		if e.ComplexityRoot.CustomAttribute.Key == nil {
 			break
@@ -507,6 +651,101 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomAttributeDefinition.Type(childComplexity), true
+
+	case "DeactivateOrganizationPayload.clientMutationId":
+		if e.ComplexityRoot.DeactivateOrganizationPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeactivateOrganizationPayload.ClientMutationID(childComplexity), true
+	case "DeactivateOrganizationPayload.organization":
+		if e.ComplexityRoot.DeactivateOrganizationPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeactivateOrganizationPayload.Organization(childComplexity), true
+	case "DeactivateOrganizationPayload.userErrors":
+		if e.ComplexityRoot.DeactivateOrganizationPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeactivateOrganizationPayload.UserErrors(childComplexity), true
+
+	case "DeleteOrganizationPayload.clientMutationId":
+		if e.ComplexityRoot.DeleteOrganizationPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteOrganizationPayload.ClientMutationID(childComplexity), true
+	case "DeleteOrganizationPayload.deletedOrganizationId":
+		if e.ComplexityRoot.DeleteOrganizationPayload.DeletedOrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteOrganizationPayload.DeletedOrganizationID(childComplexity), true
+	case "DeleteOrganizationPayload.userErrors":
+		if e.ComplexityRoot.DeleteOrganizationPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteOrganizationPayload.UserErrors(childComplexity), true
+
+	case "DeleteProjectPayload.clientMutationId":
+		if e.ComplexityRoot.DeleteProjectPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteProjectPayload.ClientMutationID(childComplexity), true
+	case "DeleteProjectPayload.deletedProjectId":
+		if e.ComplexityRoot.DeleteProjectPayload.DeletedProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteProjectPayload.DeletedProjectID(childComplexity), true
+	case "DeleteProjectPayload.userErrors":
+		if e.ComplexityRoot.DeleteProjectPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteProjectPayload.UserErrors(childComplexity), true
+
+	case "EventActor.apiKeyId":
+		if e.ComplexityRoot.EventActor.APIKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventActor.APIKeyID(childComplexity), true
+	case "EventActor.tenantId":
+		if e.ComplexityRoot.EventActor.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventActor.TenantID(childComplexity), true
+	case "EventActor.userId":
+		if e.ComplexityRoot.EventActor.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventActor.UserID(childComplexity), true
+
+	case "FieldChange.field":
+		if e.ComplexityRoot.FieldChange.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldChange.Field(childComplexity), true
+	case "FieldChange.from":
+		if e.ComplexityRoot.FieldChange.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldChange.From(childComplexity), true
+	case "FieldChange.to":
+		if e.ComplexityRoot.FieldChange.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldChange.To(childComplexity), true
 
 	case "Member.email":
 		if e.ComplexityRoot.Member.Email == nil {
@@ -647,6 +886,116 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateOrganizationTemplate(childComplexity, args["input"].(model.CreateOrganizationTemplateInput)), true
+	case "Mutation.createProject":
+		if e.ComplexityRoot.Mutation.CreateProject == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createProject_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(model.CreateProjectInput)), true
+	case "Mutation.deactivateOrganization":
+		if e.ComplexityRoot.Mutation.DeactivateOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deactivateOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeactivateOrganization(childComplexity, args["input"].(model.DeactivateOrganizationInput)), true
+	case "Mutation.deleteOrganization":
+		if e.ComplexityRoot.Mutation.DeleteOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteOrganization(childComplexity, args["input"].(model.DeleteOrganizationInput)), true
+	case "Mutation.deleteProject":
+		if e.ComplexityRoot.Mutation.DeleteProject == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteProject_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteProject(childComplexity, args["input"].(model.DeleteProjectInput)), true
+	case "Mutation.reactivateOrganization":
+		if e.ComplexityRoot.Mutation.ReactivateOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reactivateOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReactivateOrganization(childComplexity, args["input"].(model.ReactivateOrganizationInput)), true
+	case "Mutation.removeCustomAttributes":
+		if e.ComplexityRoot.Mutation.RemoveCustomAttributes == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeCustomAttributes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveCustomAttributes(childComplexity, args["input"].(model.RemoveCustomAttributesInput)), true
+	case "Mutation.restoreOrganization":
+		if e.ComplexityRoot.Mutation.RestoreOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreOrganization(childComplexity, args["input"].(model.RestoreOrganizationInput)), true
+	case "Mutation.setCustomAttributes":
+		if e.ComplexityRoot.Mutation.SetCustomAttributes == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setCustomAttributes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetCustomAttributes(childComplexity, args["input"].(model.SetCustomAttributesInput)), true
+	case "Mutation.updateOrganization":
+		if e.ComplexityRoot.Mutation.UpdateOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateOrganization(childComplexity, args["input"].(model.UpdateOrganizationInput)), true
+	case "Mutation.updateProject":
+		if e.ComplexityRoot.Mutation.UpdateProject == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateProject_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["input"].(model.UpdateProjectInput)), true
 
 	case "ObjectDetails.changeDate":
 		if e.ComplexityRoot.ObjectDetails.ChangeDate == nil {
@@ -745,6 +1094,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Domains(childComplexity), true
+	case "Organization.events":
+		if e.ComplexityRoot.Organization.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Organization_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Organization.Events(childComplexity, args["first"].(*int), args["after"].(*string), args["types"].([]string)), true
 	case "Organization.headquarters":
 		if e.ComplexityRoot.Organization.Headquarters == nil {
 			break
@@ -869,6 +1229,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.RegionTemplate(childComplexity), true
+	case "Organization.removedAt":
+		if e.ComplexityRoot.Organization.RemovedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.RemovedAt(childComplexity), true
 	case "Organization.slug":
 		if e.ComplexityRoot.Organization.Slug == nil {
 			break
@@ -986,6 +1352,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationEdge.Node(childComplexity), true
+
+	case "OrganizationEvent.actor":
+		if e.ComplexityRoot.OrganizationEvent.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.Actor(childComplexity), true
+	case "OrganizationEvent.changes":
+		if e.ComplexityRoot.OrganizationEvent.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.Changes(childComplexity), true
+	case "OrganizationEvent.data":
+		if e.ComplexityRoot.OrganizationEvent.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.Data(childComplexity), true
+	case "OrganizationEvent.id":
+		if e.ComplexityRoot.OrganizationEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.ID(childComplexity), true
+	case "OrganizationEvent.occurredAt":
+		if e.ComplexityRoot.OrganizationEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.OccurredAt(childComplexity), true
+	case "OrganizationEvent.organizationId":
+		if e.ComplexityRoot.OrganizationEvent.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.OrganizationID(childComplexity), true
+	case "OrganizationEvent.sequence":
+		if e.ComplexityRoot.OrganizationEvent.Sequence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.Sequence(childComplexity), true
+	case "OrganizationEvent.type":
+		if e.ComplexityRoot.OrganizationEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.Type(childComplexity), true
+
+	case "OrganizationEventConnection.edges":
+		if e.ComplexityRoot.OrganizationEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEventConnection.Edges(childComplexity), true
+	case "OrganizationEventConnection.nodes":
+		if e.ComplexityRoot.OrganizationEventConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEventConnection.Nodes(childComplexity), true
+	case "OrganizationEventConnection.pageInfo":
+		if e.ComplexityRoot.OrganizationEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEventConnection.PageInfo(childComplexity), true
+	case "OrganizationEventConnection.totalCount":
+		if e.ComplexityRoot.OrganizationEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEventConnection.TotalCount(childComplexity), true
+
+	case "OrganizationEventEdge.cursor":
+		if e.ComplexityRoot.OrganizationEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEventEdge.Cursor(childComplexity), true
+	case "OrganizationEventEdge.node":
+		if e.ComplexityRoot.OrganizationEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEventEdge.Node(childComplexity), true
 
 	case "OrganizationSubscription.billingCycle":
 		if e.ComplexityRoot.OrganizationSubscription.BillingCycle == nil {
@@ -1300,6 +1753,63 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "ReactivateOrganizationPayload.clientMutationId":
+		if e.ComplexityRoot.ReactivateOrganizationPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReactivateOrganizationPayload.ClientMutationID(childComplexity), true
+	case "ReactivateOrganizationPayload.organization":
+		if e.ComplexityRoot.ReactivateOrganizationPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReactivateOrganizationPayload.Organization(childComplexity), true
+	case "ReactivateOrganizationPayload.userErrors":
+		if e.ComplexityRoot.ReactivateOrganizationPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReactivateOrganizationPayload.UserErrors(childComplexity), true
+
+	case "RemoveCustomAttributesPayload.clientMutationId":
+		if e.ComplexityRoot.RemoveCustomAttributesPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveCustomAttributesPayload.ClientMutationID(childComplexity), true
+	case "RemoveCustomAttributesPayload.organization":
+		if e.ComplexityRoot.RemoveCustomAttributesPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveCustomAttributesPayload.Organization(childComplexity), true
+	case "RemoveCustomAttributesPayload.userErrors":
+		if e.ComplexityRoot.RemoveCustomAttributesPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveCustomAttributesPayload.UserErrors(childComplexity), true
+
+	case "RestoreOrganizationPayload.clientMutationId":
+		if e.ComplexityRoot.RestoreOrganizationPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreOrganizationPayload.ClientMutationID(childComplexity), true
+	case "RestoreOrganizationPayload.organization":
+		if e.ComplexityRoot.RestoreOrganizationPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreOrganizationPayload.Organization(childComplexity), true
+	case "RestoreOrganizationPayload.userErrors":
+		if e.ComplexityRoot.RestoreOrganizationPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestoreOrganizationPayload.UserErrors(childComplexity), true
+
 	case "SenderEmail.email":
 		if e.ComplexityRoot.SenderEmail.Email == nil {
 			break
@@ -1318,6 +1828,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SenderEmail.Name(childComplexity), true
+
+	case "SetCustomAttributesPayload.clientMutationId":
+		if e.ComplexityRoot.SetCustomAttributesPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetCustomAttributesPayload.ClientMutationID(childComplexity), true
+	case "SetCustomAttributesPayload.organization":
+		if e.ComplexityRoot.SetCustomAttributesPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetCustomAttributesPayload.Organization(childComplexity), true
+	case "SetCustomAttributesPayload.userErrors":
+		if e.ComplexityRoot.SetCustomAttributesPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetCustomAttributesPayload.UserErrors(childComplexity), true
 
 	case "Tenant.id":
 		if e.ComplexityRoot.Tenant.ID == nil {
@@ -1350,6 +1879,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TrackerSettings.RealTimeScan(childComplexity), true
+
+	case "UpdateOrganizationPayload.clientMutationId":
+		if e.ComplexityRoot.UpdateOrganizationPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOrganizationPayload.ClientMutationID(childComplexity), true
+	case "UpdateOrganizationPayload.organization":
+		if e.ComplexityRoot.UpdateOrganizationPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOrganizationPayload.Organization(childComplexity), true
+	case "UpdateOrganizationPayload.userErrors":
+		if e.ComplexityRoot.UpdateOrganizationPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateOrganizationPayload.UserErrors(childComplexity), true
+
+	case "UpdateProjectPayload.clientMutationId":
+		if e.ComplexityRoot.UpdateProjectPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateProjectPayload.ClientMutationID(childComplexity), true
+	case "UpdateProjectPayload.project":
+		if e.ComplexityRoot.UpdateProjectPayload.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateProjectPayload.Project(childComplexity), true
+	case "UpdateProjectPayload.userErrors":
+		if e.ComplexityRoot.UpdateProjectPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateProjectPayload.UserErrors(childComplexity), true
 
 	case "User.address":
 		if e.ComplexityRoot.User.Address == nil {
@@ -1498,17 +2065,27 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAdministratorInput,
 		ec.unmarshalInputCreateOrganizationInput,
 		ec.unmarshalInputCreateOrganizationTemplateInput,
+		ec.unmarshalInputCreateProjectInput,
 		ec.unmarshalInputCustomAttributeDefinitionInput,
 		ec.unmarshalInputCustomAttributeFilter,
 		ec.unmarshalInputCustomAttributeInput,
+		ec.unmarshalInputDeactivateOrganizationInput,
+		ec.unmarshalInputDeleteOrganizationInput,
+		ec.unmarshalInputDeleteProjectInput,
 		ec.unmarshalInputMfaInput,
 		ec.unmarshalInputOrganizationFilter,
 		ec.unmarshalInputOrganizationOrder,
 		ec.unmarshalInputProjectInput,
 		ec.unmarshalInputProjectSettingsInput,
+		ec.unmarshalInputReactivateOrganizationInput,
+		ec.unmarshalInputRemoveCustomAttributesInput,
+		ec.unmarshalInputRestoreOrganizationInput,
 		ec.unmarshalInputSenderEmailInput,
+		ec.unmarshalInputSetCustomAttributesInput,
 		ec.unmarshalInputSubscriptionInput,
 		ec.unmarshalInputTrackerSettingsInput,
+		ec.unmarshalInputUpdateOrganizationInput,
+		ec.unmarshalInputUpdateProjectInput,
 	)
 	first := true
 
@@ -1649,6 +2226,58 @@ type Mutation {
   token is the proof. A used, expired or unknown token is a userError INVALID_VALUE at ["token"].
   """
   confirmEmail(token: String!): ConfirmEmailPayload!
+
+  """
+  Change an organization's descriptive fields. A field left out is unchanged; a nullable field sent as
+  null is cleared; name: null is REQUIRED. The same rules, codes and paths as createOrganization. With
+  expectedSequence, an organization changed meanwhile is STALE_OBJECT and nothing is written. A change
+  that changes nothing writes nothing and keeps the sequence.
+  """
+  updateOrganization(input: UpdateOrganizationInput!): UpdateOrganizationPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
+
+  "Suspend an ACTIVE organization: status INACTIVE. It stays readable but cannot act (X-Organization-ID)."
+  deactivateOrganization(input: DeactivateOrganizationInput!): DeactivateOrganizationPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
+
+  "Bring an INACTIVE organization back to ACTIVE."
+  reactivateOrganization(input: ReactivateOrganizationInput!): ReactivateOrganizationPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
+
+  """
+  Delete an organization: status REMOVED, gone from organization and organizations (unless
+  filter.status is REMOVED), its slug and domains free at once, its pending confirmations revoked. It can be
+  restored within ORG_RETENTION (default 30 days); after that it is purged, its audit events kept.
+  """
+  deleteOrganization(input: DeleteOrganizationInput!): DeleteOrganizationPayload!
+    @hasPermission(permission: ORGANIZATION_DELETE)
+
+  """
+  Restore a deleted organization within ORG_RETENTION. If its slug was taken meanwhile: TAKEN at
+  ["input","slug"] with suggestions, unless a free slug is given.
+  """
+  restoreOrganization(input: RestoreOrganizationInput!): RestoreOrganizationPayload!
+    @hasPermission(permission: ORGANIZATION_DELETE)
+
+  "Set custom attributes by key (insert or replace); the template's types still hold."
+  setCustomAttributes(input: SetCustomAttributesInput!): SetCustomAttributesPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
+
+  "Remove custom attributes by key; a key the template requires cannot be removed."
+  removeCustomAttributes(input: RemoveCustomAttributesInput!): RemoveCustomAttributesPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
+
+  "Add a project to an organization; isDefault: true moves the default flag to it."
+  createProject(input: CreateProjectInput!): CreateProjectPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
+
+  "Change a project; fields left out are unchanged; isDefault: true moves the default flag to it."
+  updateProject(input: UpdateProjectInput!): UpdateProjectPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
+
+  "Delete a project; the default project cannot be deleted (INVALID_STATE): make another one the default first."
+  deleteProject(input: DeleteProjectInput!): DeleteProjectPayload!
+    @hasPermission(permission: ORGANIZATION_UPDATE)
 }
 
 "The calling API key and what it may do."
@@ -1886,6 +2515,8 @@ enum CustomAttributeType {
   BOOLEAN
   "An ISO 8601 date, YYYY-MM-DD."
   DATE
+  "An object or an array."
+  JSON
 }
 
 type CustomAttributeDefinition {
@@ -1967,6 +2598,16 @@ enum UserErrorCode {
   TOO_MANY
   IDEMPOTENCY_KEY_REUSED
   IDEMPOTENCY_KEY_IN_USE
+  "An expectedSequence that is not the organization's current one; the message gives the current sequence."
+  STALE_OBJECT
+  "The object's state forbids the change, e.g. reactivating an active organization."
+  INVALID_STATE
+  "The change would leave an organization without an active OWNER."
+  LAST_OWNER
+  DNS_RECORD_NOT_FOUND
+  DNS_RECORD_MISMATCH
+  HTTP_CHALLENGE_FAILED
+  VERIFICATION_EXPIRED
 }
 
 "Every condition given must hold."
@@ -2061,6 +2702,8 @@ type ProjectEdge {
 enum OrganizationStatus {
   ACTIVE
   INACTIVE
+  "Deleted: restorable within ORG_RETENTION, then purged."
+  REMOVED
 }
 
 type Organization {
@@ -2112,6 +2755,10 @@ type Organization {
   createdAt: DateTime!
   updatedAt: DateTime!
   details: ObjectDetails!
+  "When the organization was deleted; null unless its status is REMOVED."
+  removedAt: DateTime
+  "The organization's audit log, oldest first, narrowed to the given types; first is at most 100 (default 20)."
+  events(first: Int, after: String, types: [String!]): OrganizationEventConnection!
 }
 
 type OrganizationDomain {
@@ -2209,6 +2856,231 @@ type Member {
   "The member's user, with the profile given when they were invited."
   user: User!
 }
+
+input UpdateOrganizationInput {
+  clientMutationId: String
+  id: ID!
+  "The organization's details.sequence as last read: a change made meanwhile is STALE_OBJECT."
+  expectedSequence: Int
+  "Run every check, uniqueness included, and write nothing."
+  validateOnly: Boolean
+  "Required if given: null is REQUIRED."
+  name: String
+  "Null or left out: unchanged. A new slug frees the old one; the generated domain follows it."
+  slug: String
+  description: String
+  avatarUrl: String
+  countryCode: String
+  languageCode: String
+  locale: String
+  timezone: String
+  phone: String
+  "Replaces the whole address; null clears it."
+  headquarters: AddressInput
+  "Replaces the list; null clears it."
+  contactEmails: [String!]
+  "Replaces the list; null clears it."
+  billingEmails: [String!]
+  privacyPolicyUrl: String
+  termsOfServiceUrl: String
+  "Replaces the list; null clears it."
+  coupons: [String!]
+  regionTemplate: String
+  subscription: SubscriptionInput
+  "Null is false."
+  isPrivate: Boolean
+  "true makes it the tenant's default organization (the old one is demoted); null or false clears it."
+  isDefault: Boolean
+}
+
+type UpdateOrganizationPayload {
+  clientMutationId: String
+  "The organization as changed; null when userErrors is not empty or validateOnly was set."
+  organization: Organization
+  userErrors: [UserError!]!
+}
+
+input DeactivateOrganizationInput {
+  clientMutationId: String
+  id: ID!
+  expectedSequence: Int
+  "Why, recorded in the audit event (at most 500 characters)."
+  reason: String
+}
+
+type DeactivateOrganizationPayload {
+  clientMutationId: String
+  organization: Organization
+  userErrors: [UserError!]!
+}
+
+input ReactivateOrganizationInput {
+  clientMutationId: String
+  id: ID!
+  expectedSequence: Int
+}
+
+type ReactivateOrganizationPayload {
+  clientMutationId: String
+  organization: Organization
+  userErrors: [UserError!]!
+}
+
+input DeleteOrganizationInput {
+  clientMutationId: String
+  id: ID!
+  expectedSequence: Int
+}
+
+type DeleteOrganizationPayload {
+  clientMutationId: String
+  deletedOrganizationId: ID
+  userErrors: [UserError!]!
+}
+
+input RestoreOrganizationInput {
+  clientMutationId: String
+  id: ID!
+  "A new slug, for when the old one was taken meanwhile."
+  slug: String
+}
+
+type RestoreOrganizationPayload {
+  clientMutationId: String
+  organization: Organization
+  userErrors: [UserError!]!
+}
+
+input SetCustomAttributesInput {
+  clientMutationId: String
+  organizationId: ID!
+  "Inserted, or replacing the attribute of the same key. Each value at most 8 KiB as JSON; at most 50 attributes in all."
+  attributes: [CustomAttributeInput!]!
+  expectedSequence: Int
+}
+
+type SetCustomAttributesPayload {
+  clientMutationId: String
+  organization: Organization
+  userErrors: [UserError!]!
+}
+
+input RemoveCustomAttributesInput {
+  clientMutationId: String
+  organizationId: ID!
+  "Keys that are not set are ignored."
+  keys: [String!]!
+  expectedSequence: Int
+}
+
+type RemoveCustomAttributesPayload {
+  clientMutationId: String
+  organization: Organization
+  userErrors: [UserError!]!
+}
+
+input CreateProjectInput {
+  clientMutationId: String
+  organizationId: ID!
+  expectedSequence: Int
+  "1..200 characters, unique within the organization."
+  name: String!
+  "Default WEBSITE."
+  type: ProjectType
+  "Default LIVE."
+  mode: ProjectMode
+  "Default: the organization's contactEmails."
+  contactEmails: [String!]
+  sendFromEmail: SenderEmailInput
+  settings: ProjectSettingsInput
+  "true moves the organization's default flag to the new project."
+  isDefault: Boolean
+}
+
+type CreateProjectPayload {
+  clientMutationId: String
+  project: Project
+  userErrors: [UserError!]!
+}
+
+input UpdateProjectInput {
+  clientMutationId: String
+  id: ID!
+  expectedSequence: Int
+  "Required if given: null is REQUIRED."
+  name: String
+  type: ProjectType
+  mode: ProjectMode
+  status: ProjectStatus
+  "Replaces the list; null clears it."
+  contactEmails: [String!]
+  "Null clears it."
+  sendFromEmail: SenderEmailInput
+  settings: ProjectSettingsInput
+  "true moves the default flag to this project; false is refused (make another project the default)."
+  isDefault: Boolean
+}
+
+type UpdateProjectPayload {
+  clientMutationId: String
+  project: Project
+  userErrors: [UserError!]!
+}
+
+input DeleteProjectInput {
+  clientMutationId: String
+  id: ID!
+  expectedSequence: Int
+}
+
+type DeleteProjectPayload {
+  clientMutationId: String
+  deletedProjectId: ID
+  userErrors: [UserError!]!
+}
+
+"Who made a change: the API key, its principal and the tenant."
+type EventActor {
+  apiKeyId: ID
+  userId: ID
+  tenantId: ID!
+}
+
+"One field an event changed, with its value before and after (null when absent)."
+type FieldChange {
+  field: String!
+  from: JSON
+  to: JSON
+}
+
+"An entry of an organization's audit log."
+type OrganizationEvent {
+  id: ID!
+  organizationId: ID!
+  "1 for organization.created, then one more for each event; details.sequence is the last one."
+  sequence: Int!
+  "Dotted: organization.created, organization.updated, project.created, ..."
+  type: String!
+  occurredAt: DateTime!
+  actor: EventActor!
+  "The fields the event changed; empty for events that are not changes of fields."
+  changes: [FieldChange!]!
+  "What else the event records (a deactivation's reason, a created project's id...)."
+  data: JSON
+}
+
+type OrganizationEventConnection {
+  edges: [OrganizationEventEdge!]!
+  nodes: [OrganizationEvent!]!
+  pageInfo: PageInfo!
+  "The number of events that match the types, on all pages."
+  totalCount: Int!
+}
+
+type OrganizationEventEdge {
+  cursor: String!
+  node: OrganizationEvent!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2269,6 +3141,18 @@ func (ec *executionContext) childFields_CreateOrganizationTemplatePayload(ctx co
 	return nil, fmt.Errorf("no field named %q was found under type CreateOrganizationTemplatePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_CreateProjectPayload_clientMutationId(ctx, field)
+	case "project":
+		return ec.fieldContext_CreateProjectPayload_project(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CreateProjectPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateProjectPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CustomAttribute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -2293,6 +3177,66 @@ func (ec *executionContext) childFields_CustomAttributeDefinition(ctx context.Co
 		return ec.fieldContext_CustomAttributeDefinition_defaultValue(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomAttributeDefinition", field.Name)
+}
+
+func (ec *executionContext) childFields_DeactivateOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_DeactivateOrganizationPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_DeactivateOrganizationPayload_organization(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DeactivateOrganizationPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeactivateOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_DeleteOrganizationPayload_clientMutationId(ctx, field)
+	case "deletedOrganizationId":
+		return ec.fieldContext_DeleteOrganizationPayload_deletedOrganizationId(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DeleteOrganizationPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_DeleteProjectPayload_clientMutationId(ctx, field)
+	case "deletedProjectId":
+		return ec.fieldContext_DeleteProjectPayload_deletedProjectId(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DeleteProjectPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteProjectPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_EventActor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "apiKeyId":
+		return ec.fieldContext_EventActor_apiKeyId(ctx, field)
+	case "userId":
+		return ec.fieldContext_EventActor_userId(ctx, field)
+	case "tenantId":
+		return ec.fieldContext_EventActor_tenantId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventActor", field.Name)
+}
+
+func (ec *executionContext) childFields_FieldChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_FieldChange_field(ctx, field)
+	case "from":
+		return ec.fieldContext_FieldChange_from(ctx, field)
+	case "to":
+		return ec.fieldContext_FieldChange_to(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FieldChange", field.Name)
 }
 
 func (ec *executionContext) childFields_Member(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2449,6 +3393,10 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_updatedAt(ctx, field)
 	case "details":
 		return ec.fieldContext_Organization_details(ctx, field)
+	case "removedAt":
+		return ec.fieldContext_Organization_removedAt(ctx, field)
+	case "events":
+		return ec.fieldContext_Organization_events(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -2489,6 +3437,52 @@ func (ec *executionContext) childFields_OrganizationEdge(ctx context.Context, fi
 		return ec.fieldContext_OrganizationEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OrganizationEvent_id(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_OrganizationEvent_organizationId(ctx, field)
+	case "sequence":
+		return ec.fieldContext_OrganizationEvent_sequence(ctx, field)
+	case "type":
+		return ec.fieldContext_OrganizationEvent_type(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_OrganizationEvent_occurredAt(ctx, field)
+	case "actor":
+		return ec.fieldContext_OrganizationEvent_actor(ctx, field)
+	case "changes":
+		return ec.fieldContext_OrganizationEvent_changes(ctx, field)
+	case "data":
+		return ec.fieldContext_OrganizationEvent_data(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_OrganizationEventConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_OrganizationEventConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_OrganizationEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_OrganizationEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_OrganizationEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_OrganizationEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationEventEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_OrganizationSubscription(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2629,6 +3623,42 @@ func (ec *executionContext) childFields_ProjectTemplate(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type ProjectTemplate", field.Name)
 }
 
+func (ec *executionContext) childFields_ReactivateOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_ReactivateOrganizationPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_ReactivateOrganizationPayload_organization(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ReactivateOrganizationPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReactivateOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveCustomAttributesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_RemoveCustomAttributesPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_RemoveCustomAttributesPayload_organization(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_RemoveCustomAttributesPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveCustomAttributesPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RestoreOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_RestoreOrganizationPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_RestoreOrganizationPayload_organization(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_RestoreOrganizationPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RestoreOrganizationPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SenderEmail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2639,6 +3669,18 @@ func (ec *executionContext) childFields_SenderEmail(ctx context.Context, field g
 		return ec.fieldContext_SenderEmail_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SenderEmail", field.Name)
+}
+
+func (ec *executionContext) childFields_SetCustomAttributesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_SetCustomAttributesPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_SetCustomAttributesPayload_organization(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SetCustomAttributesPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetCustomAttributesPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2661,6 +3703,30 @@ func (ec *executionContext) childFields_TrackerSettings(ctx context.Context, fie
 		return ec.fieldContext_TrackerSettings_lastRealTimeScan(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TrackerSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_UpdateOrganizationPayload_clientMutationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_UpdateOrganizationPayload_organization(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_UpdateOrganizationPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateProjectPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientMutationId":
+		return ec.fieldContext_UpdateProjectPayload_clientMutationId(ctx, field)
+	case "project":
+		return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_UpdateProjectPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateProjectPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2894,6 +3960,176 @@ func (ec *executionContext) field_Mutation_createOrganization_args(ctx context.C
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createProject_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateProjectInput, error) {
+			return ec.unmarshalNCreateProjectInput2orgsᚋgraphᚋmodelᚐCreateProjectInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deactivateOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeactivateOrganizationInput, error) {
+			return ec.unmarshalNDeactivateOrganizationInput2orgsᚋgraphᚋmodelᚐDeactivateOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteOrganizationInput, error) {
+			return ec.unmarshalNDeleteOrganizationInput2orgsᚋgraphᚋmodelᚐDeleteOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteProject_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteProjectInput, error) {
+			return ec.unmarshalNDeleteProjectInput2orgsᚋgraphᚋmodelᚐDeleteProjectInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reactivateOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReactivateOrganizationInput, error) {
+			return ec.unmarshalNReactivateOrganizationInput2orgsᚋgraphᚋmodelᚐReactivateOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeCustomAttributes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RemoveCustomAttributesInput, error) {
+			return ec.unmarshalNRemoveCustomAttributesInput2orgsᚋgraphᚋmodelᚐRemoveCustomAttributesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RestoreOrganizationInput, error) {
+			return ec.unmarshalNRestoreOrganizationInput2orgsᚋgraphᚋmodelᚐRestoreOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setCustomAttributes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetCustomAttributesInput, error) {
+			return ec.unmarshalNSetCustomAttributesInput2orgsᚋgraphᚋmodelᚐSetCustomAttributesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateOrganizationInput, error) {
+			return ec.unmarshalNUpdateOrganizationInput2orgsᚋgraphᚋmodelᚐUpdateOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateProject_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateProjectInput, error) {
+			return ec.unmarshalNUpdateProjectInput2orgsᚋgraphᚋmodelᚐUpdateProjectInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Organization_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "types",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["types"] = arg2
 	return args, nil
 }
 
@@ -3483,6 +4719,93 @@ func (ec *executionContext) fieldContext_CreateOrganizationTemplatePayload_userE
 	return fc, nil
 }
 
+func (ec *executionContext) _CreateProjectPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.CreateProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateProjectPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateProjectPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateProjectPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.CreateProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateProjectPayload_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalOProject2ᚖorgsᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateProjectPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateProjectPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateProjectPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.CreateProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateProjectPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateProjectPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateProjectPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CustomAttribute_key(ctx context.Context, field graphql.CollectedField, obj *model.CustomAttribute) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3642,6 +4965,387 @@ func (ec *executionContext) _CustomAttributeDefinition_defaultValue(ctx context.
 }
 func (ec *executionContext) fieldContext_CustomAttributeDefinition_defaultValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CustomAttributeDefinition", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _DeactivateOrganizationPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.DeactivateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeactivateOrganizationPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeactivateOrganizationPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeactivateOrganizationPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DeactivateOrganizationPayload_organization(ctx context.Context, field graphql.CollectedField, obj *model.DeactivateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeactivateOrganizationPayload_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Organization) graphql.Marshaler {
+			return ec.marshalOOrganization2ᚖorgsᚋgraphᚋmodelᚐOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeactivateOrganizationPayload_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeactivateOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeactivateOrganizationPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.DeactivateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeactivateOrganizationPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeactivateOrganizationPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeactivateOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeleteOrganizationPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteOrganizationPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteOrganizationPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteOrganizationPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DeleteOrganizationPayload_deletedOrganizationId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteOrganizationPayload_deletedOrganizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedOrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteOrganizationPayload_deletedOrganizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteOrganizationPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeleteOrganizationPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteOrganizationPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteOrganizationPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeleteProjectPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteProjectPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteProjectPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteProjectPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DeleteProjectPayload_deletedProjectId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteProjectPayload_deletedProjectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteProjectPayload_deletedProjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteProjectPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeleteProjectPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteProjectPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteProjectPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteProjectPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EventActor_apiKeyId(ctx context.Context, field graphql.CollectedField, obj *model.EventActor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventActor_apiKeyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.APIKeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EventActor_apiKeyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventActor", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EventActor_userId(ctx context.Context, field graphql.CollectedField, obj *model.EventActor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventActor_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EventActor_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventActor", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EventActor_tenantId(ctx context.Context, field graphql.CollectedField, obj *model.EventActor) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventActor_tenantId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TenantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventActor_tenantId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventActor", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _FieldChange_field(ctx context.Context, field graphql.CollectedField, obj *model.FieldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FieldChange_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FieldChange_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FieldChange", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FieldChange_from(ctx context.Context, field graphql.CollectedField, obj *model.FieldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FieldChange_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FieldChange_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FieldChange", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _FieldChange_to(ctx context.Context, field graphql.CollectedField, obj *model.FieldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FieldChange_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FieldChange_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FieldChange", field, false, false, errors.New("field of type JSON does not have child fields"))
 }
 
 func (ec *executionContext) _Member_id(ctx context.Context, field graphql.CollectedField, obj *model.Member) (ret graphql.Marshaler) {
@@ -4242,6 +5946,626 @@ func (ec *executionContext) fieldContext_Mutation_confirmEmail(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_confirmEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateOrganization(ctx, fc.Args["input"].(model.UpdateOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.UpdateOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.UpdateOrganizationPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNUpdateOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐUpdateOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deactivateOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deactivateOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeactivateOrganization(ctx, fc.Args["input"].(model.DeactivateOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.DeactivateOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.DeactivateOrganizationPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeactivateOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNDeactivateOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐDeactivateOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deactivateOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeactivateOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deactivateOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reactivateOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reactivateOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReactivateOrganization(ctx, fc.Args["input"].(model.ReactivateOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.ReactivateOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.ReactivateOrganizationPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReactivateOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNReactivateOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐReactivateOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reactivateOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReactivateOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reactivateOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteOrganization(ctx, fc.Args["input"].(model.DeleteOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_DELETE")
+				if err != nil {
+					var zeroVal *model.DeleteOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.DeleteOrganizationPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNDeleteOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐDeleteOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreOrganization(ctx, fc.Args["input"].(model.RestoreOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_DELETE")
+				if err != nil {
+					var zeroVal *model.RestoreOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.RestoreOrganizationPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RestoreOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNRestoreOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐRestoreOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RestoreOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setCustomAttributes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setCustomAttributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetCustomAttributes(ctx, fc.Args["input"].(model.SetCustomAttributesInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.SetCustomAttributesPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.SetCustomAttributesPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SetCustomAttributesPayload) graphql.Marshaler {
+			return ec.marshalNSetCustomAttributesPayload2ᚖorgsᚋgraphᚋmodelᚐSetCustomAttributesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setCustomAttributes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SetCustomAttributesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setCustomAttributes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeCustomAttributes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeCustomAttributes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveCustomAttributes(ctx, fc.Args["input"].(model.RemoveCustomAttributesInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.RemoveCustomAttributesPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.RemoveCustomAttributesPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveCustomAttributesPayload) graphql.Marshaler {
+			return ec.marshalNRemoveCustomAttributesPayload2ᚖorgsᚋgraphᚋmodelᚐRemoveCustomAttributesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeCustomAttributes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemoveCustomAttributesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeCustomAttributes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createProject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateProject(ctx, fc.Args["input"].(model.CreateProjectInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.CreateProjectPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.CreateProjectPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateProjectPayload) graphql.Marshaler {
+			return ec.marshalNCreateProjectPayload2ᚖorgsᚋgraphᚋmodelᚐCreateProjectPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createProject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateProjectPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createProject_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateProject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateProject(ctx, fc.Args["input"].(model.UpdateProjectInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.UpdateProjectPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.UpdateProjectPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateProjectPayload) graphql.Marshaler {
+			return ec.marshalNUpdateProjectPayload2ᚖorgsᚋgraphᚋmodelᚐUpdateProjectPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateProject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateProjectPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateProject_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteProject(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteProject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteProject(ctx, fc.Args["input"].(model.DeleteProjectInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNPermission2orgsᚋgraphᚋmodelᚐPermission(ctx, "ORGANIZATION_UPDATE")
+				if err != nil {
+					var zeroVal *model.DeleteProjectPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.DeleteProjectPayload
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteProjectPayload) graphql.Marshaler {
+			return ec.marshalNDeleteProjectPayload2ᚖorgsᚋgraphᚋmodelᚐDeleteProjectPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteProject(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteProjectPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteProject_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5401,6 +7725,73 @@ func (ec *executionContext) fieldContext_Organization_details(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Organization_removedAt(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_removedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DateTime) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖorgsᚋgraphᚋmodelᚐDateTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_removedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _Organization_events(ctx context.Context, field graphql.CollectedField, obj *model.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Organization().Events(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["types"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrganizationEventConnection) graphql.Marshaler {
+			return ec.marshalNOrganizationEventConnection2ᚖorgsᚋgraphᚋmodelᚐOrganizationEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Organization_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OrganizationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5662,6 +8053,382 @@ func (ec *executionContext) fieldContext_OrganizationEdge_node(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationEvent_id(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEvent_organizationId(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEvent_sequence(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_sequence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sequence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_sequence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DateTime) graphql.Marshaler {
+			return ec.marshalNDateTime2orgsᚋgraphᚋmodelᚐDateTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEvent_actor(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EventActor) graphql.Marshaler {
+			return ec.marshalNEventActor2ᚖorgsᚋgraphᚋmodelᚐEventActor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventActor(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationEvent_changes(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FieldChange) graphql.Marshaler {
+			return ec.marshalNFieldChange2ᚕorgsᚋgraphᚋmodelᚐFieldChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FieldChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationEvent_data(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEventConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.OrganizationEventEdge) graphql.Marshaler {
+			return ec.marshalNOrganizationEventEdge2ᚕorgsᚋgraphᚋmodelᚐOrganizationEventEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationEventEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationEventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEventConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrganizationEventConnection().Nodes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.OrganizationEvent) graphql.Marshaler {
+			return ec.marshalNOrganizationEvent2ᚕorgsᚋgraphᚋmodelᚐOrganizationEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEventConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationEventConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEventConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖorgsᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationEventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEventConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrganizationEventConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEventConnection", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEventEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEventEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEventEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrganizationEvent) graphql.Marshaler {
+			return ec.marshalNOrganizationEvent2ᚖorgsᚋgraphᚋmodelᚐOrganizationEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationEventEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationEvent(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7074,6 +9841,267 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _ReactivateOrganizationPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.ReactivateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReactivateOrganizationPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReactivateOrganizationPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReactivateOrganizationPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReactivateOrganizationPayload_organization(ctx context.Context, field graphql.CollectedField, obj *model.ReactivateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReactivateOrganizationPayload_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Organization) graphql.Marshaler {
+			return ec.marshalOOrganization2ᚖorgsᚋgraphᚋmodelᚐOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReactivateOrganizationPayload_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReactivateOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReactivateOrganizationPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.ReactivateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReactivateOrganizationPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReactivateOrganizationPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReactivateOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RemoveCustomAttributesPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveCustomAttributesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveCustomAttributesPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveCustomAttributesPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveCustomAttributesPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RemoveCustomAttributesPayload_organization(ctx context.Context, field graphql.CollectedField, obj *model.RemoveCustomAttributesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveCustomAttributesPayload_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Organization) graphql.Marshaler {
+			return ec.marshalOOrganization2ᚖorgsᚋgraphᚋmodelᚐOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveCustomAttributesPayload_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RemoveCustomAttributesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RemoveCustomAttributesPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.RemoveCustomAttributesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveCustomAttributesPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveCustomAttributesPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RemoveCustomAttributesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestoreOrganizationPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.RestoreOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreOrganizationPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreOrganizationPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestoreOrganizationPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RestoreOrganizationPayload_organization(ctx context.Context, field graphql.CollectedField, obj *model.RestoreOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreOrganizationPayload_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Organization) graphql.Marshaler {
+			return ec.marshalOOrganization2ᚖorgsᚋgraphᚋmodelᚐOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreOrganizationPayload_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestoreOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestoreOrganizationPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.RestoreOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestoreOrganizationPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestoreOrganizationPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestoreOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SenderEmail_id(ctx context.Context, field graphql.CollectedField, obj *model.SenderEmail) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7141,6 +10169,93 @@ func (ec *executionContext) _SenderEmail_name(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_SenderEmail_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SenderEmail", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SetCustomAttributesPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SetCustomAttributesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetCustomAttributesPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SetCustomAttributesPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SetCustomAttributesPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SetCustomAttributesPayload_organization(ctx context.Context, field graphql.CollectedField, obj *model.SetCustomAttributesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetCustomAttributesPayload_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Organization) graphql.Marshaler {
+			return ec.marshalOOrganization2ᚖorgsᚋgraphᚋmodelᚐOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SetCustomAttributesPayload_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetCustomAttributesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SetCustomAttributesPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SetCustomAttributesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetCustomAttributesPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetCustomAttributesPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetCustomAttributesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Tenant_id(ctx context.Context, field graphql.CollectedField, obj *model.Tenant) (ret graphql.Marshaler) {
@@ -7256,6 +10371,180 @@ func (ec *executionContext) _TrackerSettings_lastRealTimeScan(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_TrackerSettings_lastRealTimeScan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TrackerSettings", field, false, false, errors.New("field of type DateTime does not have child fields"))
+}
+
+func (ec *executionContext) _UpdateOrganizationPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOrganizationPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOrganizationPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateOrganizationPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UpdateOrganizationPayload_organization(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOrganizationPayload_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Organization) graphql.Marshaler {
+			return ec.marshalOOrganization2ᚖorgsᚋgraphᚋmodelᚐOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOrganizationPayload_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateOrganizationPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.UpdateOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateOrganizationPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateOrganizationPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateProjectPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.UpdateProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateProjectPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateProjectPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UpdateProjectPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UpdateProjectPayload_project(ctx context.Context, field graphql.CollectedField, obj *model.UpdateProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateProjectPayload_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Project) graphql.Marshaler {
+			return ec.marshalOProject2ᚖorgsᚋgraphᚋmodelᚐProject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateProjectPayload_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateProjectPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateProjectPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.UpdateProjectPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateProjectPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕorgsᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateProjectPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateProjectPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
@@ -9350,6 +12639,99 @@ func (ec *executionContext) unmarshalInputCreateOrganizationTemplateInput(ctx co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context, obj any) (model.CreateProjectInput, error) {
+	var it model.CreateProjectInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "organizationId", "expectedSequence", "name", "type", "mode", "contactEmails", "sendFromEmail", "settings", "isDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOProjectType2ᚖorgsᚋgraphᚋmodelᚐProjectType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOProjectMode2ᚖorgsᚋgraphᚋmodelᚐProjectMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "contactEmails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactEmails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactEmails = data
+		case "sendFromEmail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendFromEmail"))
+			data, err := ec.unmarshalOSenderEmailInput2ᚖorgsᚋgraphᚋmodelᚐSenderEmailInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendFromEmail = data
+		case "settings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("settings"))
+			data, err := ec.unmarshalOProjectSettingsInput2ᚖorgsᚋgraphᚋmodelᚐProjectSettingsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Settings = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCustomAttributeDefinitionInput(ctx context.Context, obj any) (model.CustomAttributeDefinitionInput, error) {
 	var it model.CustomAttributeDefinitionInput
 	if obj == nil {
@@ -9484,6 +12866,145 @@ func (ec *executionContext) unmarshalInputCustomAttributeInput(ctx context.Conte
 				return it, err
 			}
 			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputDeactivateOrganizationInput(ctx context.Context, obj any) (model.DeactivateOrganizationInput, error) {
+	var it model.DeactivateOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "id", "expectedSequence", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputDeleteOrganizationInput(ctx context.Context, obj any) (model.DeleteOrganizationInput, error) {
+	var it model.DeleteOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "id", "expectedSequence"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputDeleteProjectInput(ctx context.Context, obj any) (model.DeleteProjectInput, error) {
+	var it model.DeleteProjectInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "id", "expectedSequence"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
 		}
 	}
 	return it, nil
@@ -9744,6 +13265,145 @@ func (ec *executionContext) unmarshalInputProjectSettingsInput(ctx context.Conte
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputReactivateOrganizationInput(ctx context.Context, obj any) (model.ReactivateOrganizationInput, error) {
+	var it model.ReactivateOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "id", "expectedSequence"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRemoveCustomAttributesInput(ctx context.Context, obj any) (model.RemoveCustomAttributesInput, error) {
+	var it model.RemoveCustomAttributesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "organizationId", "keys", "expectedSequence"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "keys":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("keys"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Keys = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRestoreOrganizationInput(ctx context.Context, obj any) (model.RestoreOrganizationInput, error) {
+	var it model.RestoreOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "id", "slug"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSenderEmailInput(ctx context.Context, obj any) (model.SenderEmailInput, error) {
 	var it model.SenderEmailInput
 	if obj == nil {
@@ -9776,6 +13436,57 @@ func (ec *executionContext) unmarshalInputSenderEmailInput(ctx context.Context, 
 				return it, err
 			}
 			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSetCustomAttributesInput(ctx context.Context, obj any) (model.SetCustomAttributesInput, error) {
+	var it model.SetCustomAttributesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "organizationId", "attributes", "expectedSequence"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "attributes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attributes"))
+			data, err := ec.unmarshalNCustomAttributeInput2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Attributes = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
 		}
 	}
 	return it, nil
@@ -9850,6 +13561,290 @@ func (ec *executionContext) unmarshalInputTrackerSettingsInput(ctx context.Conte
 				return it, err
 			}
 			it.RealTimeScan = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Context, obj any) (model.UpdateOrganizationInput, error) {
+	var it model.UpdateOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "id", "expectedSequence", "validateOnly", "name", "slug", "description", "avatarUrl", "countryCode", "languageCode", "locale", "timezone", "phone", "headquarters", "contactEmails", "billingEmails", "privacyPolicyUrl", "termsOfServiceUrl", "coupons", "regionTemplate", "subscription", "isPrivate", "isDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
+		case "validateOnly":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("validateOnly"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ValidateOnly = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = graphql.OmittableOf(data)
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = graphql.OmittableOf(data)
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = graphql.OmittableOf(data)
+		case "avatarUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarURL = graphql.OmittableOf(data)
+		case "countryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("countryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CountryCode = graphql.OmittableOf(data)
+		case "languageCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("languageCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LanguageCode = graphql.OmittableOf(data)
+		case "locale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("locale"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Locale = graphql.OmittableOf(data)
+		case "timezone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timezone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timezone = graphql.OmittableOf(data)
+		case "phone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("phone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Phone = graphql.OmittableOf(data)
+		case "headquarters":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headquarters"))
+			data, err := ec.unmarshalOAddressInput2ᚖorgsᚋgraphᚋmodelᚐAddressInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Headquarters = graphql.OmittableOf(data)
+		case "contactEmails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactEmails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactEmails = graphql.OmittableOf(data)
+		case "billingEmails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("billingEmails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BillingEmails = graphql.OmittableOf(data)
+		case "privacyPolicyUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("privacyPolicyUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PrivacyPolicyURL = graphql.OmittableOf(data)
+		case "termsOfServiceUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("termsOfServiceUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TermsOfServiceURL = graphql.OmittableOf(data)
+		case "coupons":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("coupons"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Coupons = graphql.OmittableOf(data)
+		case "regionTemplate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regionTemplate"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegionTemplate = graphql.OmittableOf(data)
+		case "subscription":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subscription"))
+			data, err := ec.unmarshalOSubscriptionInput2ᚖorgsᚋgraphᚋmodelᚐSubscriptionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subscription = graphql.OmittableOf(data)
+		case "isPrivate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isPrivate"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsPrivate = graphql.OmittableOf(data)
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context, obj any) (model.UpdateProjectInput, error) {
+	var it model.UpdateProjectInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"clientMutationId", "id", "expectedSequence", "name", "type", "mode", "status", "contactEmails", "sendFromEmail", "settings", "isDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "expectedSequence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedSequence"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedSequence = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = graphql.OmittableOf(data)
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOProjectType2ᚖorgsᚋgraphᚋmodelᚐProjectType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = graphql.OmittableOf(data)
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOProjectMode2ᚖorgsᚋgraphᚋmodelᚐProjectMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = graphql.OmittableOf(data)
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOProjectStatus2ᚖorgsᚋgraphᚋmodelᚐProjectStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = graphql.OmittableOf(data)
+		case "contactEmails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactEmails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactEmails = graphql.OmittableOf(data)
+		case "sendFromEmail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendFromEmail"))
+			data, err := ec.unmarshalOSenderEmailInput2ᚖorgsᚋgraphᚋmodelᚐSenderEmailInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendFromEmail = graphql.OmittableOf(data)
+		case "settings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("settings"))
+			data, err := ec.unmarshalOProjectSettingsInput2ᚖorgsᚋgraphᚋmodelᚐProjectSettingsInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Settings = graphql.OmittableOf(data)
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = graphql.OmittableOf(data)
 		}
 	}
 	return it, nil
@@ -10065,6 +14060,54 @@ func (ec *executionContext) _CreateOrganizationTemplatePayload(ctx context.Conte
 	return out
 }
 
+var createProjectPayloadImplementors = []string{"CreateProjectPayload"}
+
+func (ec *executionContext) _CreateProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateProjectPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createProjectPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateProjectPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._CreateProjectPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "project":
+			out.Values[i] = ec._CreateProjectPayload_project(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CreateProjectPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var customAttributeImplementors = []string{"CustomAttribute"}
 
 func (ec *executionContext) _CustomAttribute(ctx context.Context, sel ast.SelectionSet, obj *model.CustomAttribute) graphql.Marshaler {
@@ -10142,6 +14185,246 @@ func (ec *executionContext) _CustomAttributeDefinition(ctx context.Context, sel 
 			}
 		case "defaultValue":
 			out.Values[i] = ec._CustomAttributeDefinition_defaultValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var deactivateOrganizationPayloadImplementors = []string{"DeactivateOrganizationPayload"}
+
+func (ec *executionContext) _DeactivateOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeactivateOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deactivateOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeactivateOrganizationPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._DeactivateOrganizationPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._DeactivateOrganizationPayload_organization(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DeactivateOrganizationPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var deleteOrganizationPayloadImplementors = []string{"DeleteOrganizationPayload"}
+
+func (ec *executionContext) _DeleteOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteOrganizationPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._DeleteOrganizationPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deletedOrganizationId":
+			out.Values[i] = ec._DeleteOrganizationPayload_deletedOrganizationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DeleteOrganizationPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var deleteProjectPayloadImplementors = []string{"DeleteProjectPayload"}
+
+func (ec *executionContext) _DeleteProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteProjectPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteProjectPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteProjectPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._DeleteProjectPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "deletedProjectId":
+			out.Values[i] = ec._DeleteProjectPayload_deletedProjectId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DeleteProjectPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var eventActorImplementors = []string{"EventActor"}
+
+func (ec *executionContext) _EventActor(ctx context.Context, sel ast.SelectionSet, obj *model.EventActor) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventActorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventActor")
+		case "apiKeyId":
+			out.Values[i] = ec._EventActor_apiKeyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._EventActor_userId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "tenantId":
+			out.Values[i] = ec._EventActor_tenantId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var fieldChangeImplementors = []string{"FieldChange"}
+
+func (ec *executionContext) _FieldChange(ctx context.Context, sel ast.SelectionSet, obj *model.FieldChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fieldChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FieldChange")
+		case "field":
+			out.Values[i] = ec._FieldChange_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._FieldChange_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._FieldChange_to(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -10486,6 +14769,76 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "confirmEmail":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_confirmEmail(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deactivateOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deactivateOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reactivateOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reactivateOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setCustomAttributes":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setCustomAttributes(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeCustomAttributes":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeCustomAttributes(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createProject":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createProject(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateProject":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateProject(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteProject":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteProject(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -11106,6 +15459,49 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "removedAt":
+			out.Values[i] = ec._Organization_removedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "events":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Organization_events(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11318,6 +15714,241 @@ func (ec *executionContext) _OrganizationEdge(ctx context.Context, sel ast.Selec
 			}
 		case "node":
 			out.Values[i] = ec._OrganizationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var organizationEventImplementors = []string{"OrganizationEvent"}
+
+func (ec *executionContext) _OrganizationEvent(ctx context.Context, sel ast.SelectionSet, obj *model.OrganizationEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationEvent")
+		case "id":
+			out.Values[i] = ec._OrganizationEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organizationId":
+			out.Values[i] = ec._OrganizationEvent_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sequence":
+			out.Values[i] = ec._OrganizationEvent_sequence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._OrganizationEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._OrganizationEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._OrganizationEvent_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changes":
+			out.Values[i] = ec._OrganizationEvent_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._OrganizationEvent_data(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var organizationEventConnectionImplementors = []string{"OrganizationEventConnection"}
+
+func (ec *executionContext) _OrganizationEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.OrganizationEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationEventConnection")
+		case "edges":
+			out.Values[i] = ec._OrganizationEventConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nodes":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OrganizationEventConnection_nodes(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "pageInfo":
+			out.Values[i] = ec._OrganizationEventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "totalCount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OrganizationEventConnection_totalCount(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var organizationEventEdgeImplementors = []string{"OrganizationEventEdge"}
+
+func (ec *executionContext) _OrganizationEventEdge(ctx context.Context, sel ast.SelectionSet, obj *model.OrganizationEventEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationEventEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationEventEdge")
+		case "cursor":
+			out.Values[i] = ec._OrganizationEventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._OrganizationEventEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12073,6 +16704,150 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var reactivateOrganizationPayloadImplementors = []string{"ReactivateOrganizationPayload"}
+
+func (ec *executionContext) _ReactivateOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReactivateOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reactivateOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReactivateOrganizationPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._ReactivateOrganizationPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._ReactivateOrganizationPayload_organization(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._ReactivateOrganizationPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var removeCustomAttributesPayloadImplementors = []string{"RemoveCustomAttributesPayload"}
+
+func (ec *executionContext) _RemoveCustomAttributesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveCustomAttributesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeCustomAttributesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveCustomAttributesPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._RemoveCustomAttributesPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._RemoveCustomAttributesPayload_organization(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._RemoveCustomAttributesPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var restoreOrganizationPayloadImplementors = []string{"RestoreOrganizationPayload"}
+
+func (ec *executionContext) _RestoreOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RestoreOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restoreOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RestoreOrganizationPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._RestoreOrganizationPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._RestoreOrganizationPayload_organization(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._RestoreOrganizationPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var senderEmailImplementors = []string{"SenderEmail"}
 
 func (ec *executionContext) _SenderEmail(ctx context.Context, sel ast.SelectionSet, obj *model.SenderEmail) graphql.Marshaler {
@@ -12098,6 +16873,54 @@ func (ec *executionContext) _SenderEmail(ctx context.Context, sel ast.SelectionS
 		case "name":
 			out.Values[i] = ec._SenderEmail_name(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var setCustomAttributesPayloadImplementors = []string{"SetCustomAttributesPayload"}
+
+func (ec *executionContext) _SetCustomAttributesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SetCustomAttributesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setCustomAttributesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetCustomAttributesPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._SetCustomAttributesPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._SetCustomAttributesPayload_organization(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SetCustomAttributesPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -12189,6 +17012,102 @@ func (ec *executionContext) _TrackerSettings(ctx context.Context, sel ast.Select
 		case "lastRealTimeScan":
 			out.Values[i] = ec._TrackerSettings_lastRealTimeScan(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var updateOrganizationPayloadImplementors = []string{"UpdateOrganizationPayload"}
+
+func (ec *executionContext) _UpdateOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateOrganizationPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._UpdateOrganizationPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._UpdateOrganizationPayload_organization(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._UpdateOrganizationPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var updateProjectPayloadImplementors = []string{"UpdateProjectPayload"}
+
+func (ec *executionContext) _UpdateProjectPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateProjectPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateProjectPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateProjectPayload")
+		case "clientMutationId":
+			out.Values[i] = ec._UpdateProjectPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "project":
+			out.Values[i] = ec._UpdateProjectPayload_project(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._UpdateProjectPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -12879,6 +17798,21 @@ func (ec *executionContext) marshalNCreateOrganizationTemplatePayload2ᚖorgsᚋ
 	return ec._CreateOrganizationTemplatePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateProjectInput2orgsᚋgraphᚋmodelᚐCreateProjectInput(ctx context.Context, v any) (model.CreateProjectInput, error) {
+	res, err := ec.unmarshalInputCreateProjectInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateProjectPayload2ᚖorgsᚋgraphᚋmodelᚐCreateProjectPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateProjectPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CreateProjectPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCustomAttribute2orgsᚋgraphᚋmodelᚐCustomAttribute(ctx context.Context, sel ast.SelectionSet, v model.CustomAttribute) graphql.Marshaler {
 	return ec._CustomAttribute(ctx, sel, &v)
 }
@@ -12934,6 +17868,20 @@ func (ec *executionContext) unmarshalNCustomAttributeInput2orgsᚋgraphᚋmodel�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCustomAttributeInput2ᚕorgsᚋgraphᚋmodelᚐCustomAttributeInputᚄ(ctx context.Context, v any) ([]model.CustomAttributeInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.CustomAttributeInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCustomAttributeInput2orgsᚋgraphᚋmodelᚐCustomAttributeInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalNCustomAttributeType2orgsᚋgraphᚋmodelᚐCustomAttributeType(ctx context.Context, v any) (model.CustomAttributeType, error) {
 	var res model.CustomAttributeType
 	err := res.UnmarshalGQL(v)
@@ -12952,6 +17900,81 @@ func (ec *executionContext) unmarshalNDateTime2orgsᚋgraphᚋmodelᚐDateTime(c
 
 func (ec *executionContext) marshalNDateTime2orgsᚋgraphᚋmodelᚐDateTime(ctx context.Context, sel ast.SelectionSet, v model.DateTime) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNDeactivateOrganizationInput2orgsᚋgraphᚋmodelᚐDeactivateOrganizationInput(ctx context.Context, v any) (model.DeactivateOrganizationInput, error) {
+	res, err := ec.unmarshalInputDeactivateOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeactivateOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐDeactivateOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeactivateOrganizationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DeactivateOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeleteOrganizationInput2orgsᚋgraphᚋmodelᚐDeleteOrganizationInput(ctx context.Context, v any) (model.DeleteOrganizationInput, error) {
+	res, err := ec.unmarshalInputDeleteOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐDeleteOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteOrganizationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DeleteOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeleteProjectInput2orgsᚋgraphᚋmodelᚐDeleteProjectInput(ctx context.Context, v any) (model.DeleteProjectInput, error) {
+	res, err := ec.unmarshalInputDeleteProjectInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteProjectPayload2ᚖorgsᚋgraphᚋmodelᚐDeleteProjectPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteProjectPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DeleteProjectPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEventActor2ᚖorgsᚋgraphᚋmodelᚐEventActor(ctx context.Context, sel ast.SelectionSet, v *model.EventActor) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._EventActor(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFieldChange2orgsᚋgraphᚋmodelᚐFieldChange(ctx context.Context, sel ast.SelectionSet, v model.FieldChange) graphql.Marshaler {
+	return ec._FieldChange(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFieldChange2ᚕorgsᚋgraphᚋmodelᚐFieldChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FieldChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFieldChange2orgsᚋgraphᚋmodelᚐFieldChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -13166,6 +18189,66 @@ func (ec *executionContext) marshalNOrganizationEdge2ᚕorgsᚋgraphᚋmodelᚐO
 	return ret
 }
 
+func (ec *executionContext) marshalNOrganizationEvent2orgsᚋgraphᚋmodelᚐOrganizationEvent(ctx context.Context, sel ast.SelectionSet, v model.OrganizationEvent) graphql.Marshaler {
+	return ec._OrganizationEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrganizationEvent2ᚕorgsᚋgraphᚋmodelᚐOrganizationEventᚄ(ctx context.Context, sel ast.SelectionSet, v []model.OrganizationEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrganizationEvent2orgsᚋgraphᚋmodelᚐOrganizationEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOrganizationEvent2ᚖorgsᚋgraphᚋmodelᚐOrganizationEvent(ctx context.Context, sel ast.SelectionSet, v *model.OrganizationEvent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OrganizationEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrganizationEventConnection2ᚖorgsᚋgraphᚋmodelᚐOrganizationEventConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrganizationEventConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OrganizationEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrganizationEventEdge2orgsᚋgraphᚋmodelᚐOrganizationEventEdge(ctx context.Context, sel ast.SelectionSet, v model.OrganizationEventEdge) graphql.Marshaler {
+	return ec._OrganizationEventEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrganizationEventEdge2ᚕorgsᚋgraphᚋmodelᚐOrganizationEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.OrganizationEventEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrganizationEventEdge2orgsᚋgraphᚋmodelᚐOrganizationEventEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNOrganizationOrderField2orgsᚋgraphᚋmodelᚐOrganizationOrderField(ctx context.Context, v any) (model.OrganizationOrderField, error) {
 	var res model.OrganizationOrderField
 	err := res.UnmarshalGQL(v)
@@ -13361,6 +18444,66 @@ func (ec *executionContext) marshalNProjectType2orgsᚋgraphᚋmodelᚐProjectTy
 	return v
 }
 
+func (ec *executionContext) unmarshalNReactivateOrganizationInput2orgsᚋgraphᚋmodelᚐReactivateOrganizationInput(ctx context.Context, v any) (model.ReactivateOrganizationInput, error) {
+	res, err := ec.unmarshalInputReactivateOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReactivateOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐReactivateOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v *model.ReactivateOrganizationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReactivateOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRemoveCustomAttributesInput2orgsᚋgraphᚋmodelᚐRemoveCustomAttributesInput(ctx context.Context, v any) (model.RemoveCustomAttributesInput, error) {
+	res, err := ec.unmarshalInputRemoveCustomAttributesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRemoveCustomAttributesPayload2ᚖorgsᚋgraphᚋmodelᚐRemoveCustomAttributesPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemoveCustomAttributesPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RemoveCustomAttributesPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRestoreOrganizationInput2orgsᚋgraphᚋmodelᚐRestoreOrganizationInput(ctx context.Context, v any) (model.RestoreOrganizationInput, error) {
+	res, err := ec.unmarshalInputRestoreOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRestoreOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐRestoreOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v *model.RestoreOrganizationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RestoreOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSetCustomAttributesInput2orgsᚋgraphᚋmodelᚐSetCustomAttributesInput(ctx context.Context, v any) (model.SetCustomAttributesInput, error) {
+	res, err := ec.unmarshalInputSetCustomAttributesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSetCustomAttributesPayload2ᚖorgsᚋgraphᚋmodelᚐSetCustomAttributesPayload(ctx context.Context, sel ast.SelectionSet, v *model.SetCustomAttributesPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SetCustomAttributesPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -13424,6 +18567,36 @@ func (ec *executionContext) marshalNTrackerSettings2ᚖorgsᚋgraphᚋmodelᚐTr
 		return graphql.Null
 	}
 	return ec._TrackerSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUpdateOrganizationInput2orgsᚋgraphᚋmodelᚐUpdateOrganizationInput(ctx context.Context, v any) (model.UpdateOrganizationInput, error) {
+	res, err := ec.unmarshalInputUpdateOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpdateOrganizationPayload2ᚖorgsᚋgraphᚋmodelᚐUpdateOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateOrganizationPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UpdateOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUpdateProjectInput2orgsᚋgraphᚋmodelᚐUpdateProjectInput(ctx context.Context, v any) (model.UpdateProjectInput, error) {
+	res, err := ec.unmarshalInputUpdateProjectInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpdateProjectPayload2ᚖorgsᚋgraphᚋmodelᚐUpdateProjectPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateProjectPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UpdateProjectPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNUser2ᚖorgsᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {
@@ -13913,6 +19086,13 @@ func (ec *executionContext) marshalOOrganizationTemplate2ᚖorgsᚋgraphᚋmodel
 	return ec._OrganizationTemplate(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOProject2ᚖorgsᚋgraphᚋmodelᚐProject(ctx context.Context, sel ast.SelectionSet, v *model.Project) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Project(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOProjectInput2ᚕorgsᚋgraphᚋmodelᚐProjectInputᚄ(ctx context.Context, v any) ([]model.ProjectInput, error) {
 	if v == nil {
 		return nil, nil
@@ -13960,6 +19140,22 @@ func (ec *executionContext) unmarshalOProjectSettingsInput2ᚖorgsᚋgraphᚋmod
 	}
 	res, err := ec.unmarshalInputProjectSettingsInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOProjectStatus2ᚖorgsᚋgraphᚋmodelᚐProjectStatus(ctx context.Context, v any) (*model.ProjectStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ProjectStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProjectStatus2ᚖorgsᚋgraphᚋmodelᚐProjectStatus(ctx context.Context, sel ast.SelectionSet, v *model.ProjectStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOProjectTemplate2ᚖorgsᚋgraphᚋmodelᚐProjectTemplate(ctx context.Context, sel ast.SelectionSet, v *model.ProjectTemplate) graphql.Marshaler {

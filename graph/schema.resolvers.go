@@ -8,9 +8,11 @@ package graph
 import (
 	"context"
 	"fmt"
+	"orgs/db"
 	"orgs/domain"
 	"orgs/graph/model"
 	"orgs/service"
+	"strconv"
 )
 
 // Nodes is the resolver for the nodes field.
@@ -62,6 +64,56 @@ func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*mod
 		payload.Member = &mm
 	}
 	return payload, nil
+}
+
+// UpdateOrganization is the resolver for the updateOrganization field.
+func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.UpdateOrganizationInput) (*model.UpdateOrganizationPayload, error) {
+	panic(fmt.Errorf("not implemented: UpdateOrganization - updateOrganization"))
+}
+
+// DeactivateOrganization is the resolver for the deactivateOrganization field.
+func (r *mutationResolver) DeactivateOrganization(ctx context.Context, input model.DeactivateOrganizationInput) (*model.DeactivateOrganizationPayload, error) {
+	panic(fmt.Errorf("not implemented: DeactivateOrganization - deactivateOrganization"))
+}
+
+// ReactivateOrganization is the resolver for the reactivateOrganization field.
+func (r *mutationResolver) ReactivateOrganization(ctx context.Context, input model.ReactivateOrganizationInput) (*model.ReactivateOrganizationPayload, error) {
+	panic(fmt.Errorf("not implemented: ReactivateOrganization - reactivateOrganization"))
+}
+
+// DeleteOrganization is the resolver for the deleteOrganization field.
+func (r *mutationResolver) DeleteOrganization(ctx context.Context, input model.DeleteOrganizationInput) (*model.DeleteOrganizationPayload, error) {
+	panic(fmt.Errorf("not implemented: DeleteOrganization - deleteOrganization"))
+}
+
+// RestoreOrganization is the resolver for the restoreOrganization field.
+func (r *mutationResolver) RestoreOrganization(ctx context.Context, input model.RestoreOrganizationInput) (*model.RestoreOrganizationPayload, error) {
+	panic(fmt.Errorf("not implemented: RestoreOrganization - restoreOrganization"))
+}
+
+// SetCustomAttributes is the resolver for the setCustomAttributes field.
+func (r *mutationResolver) SetCustomAttributes(ctx context.Context, input model.SetCustomAttributesInput) (*model.SetCustomAttributesPayload, error) {
+	panic(fmt.Errorf("not implemented: SetCustomAttributes - setCustomAttributes"))
+}
+
+// RemoveCustomAttributes is the resolver for the removeCustomAttributes field.
+func (r *mutationResolver) RemoveCustomAttributes(ctx context.Context, input model.RemoveCustomAttributesInput) (*model.RemoveCustomAttributesPayload, error) {
+	panic(fmt.Errorf("not implemented: RemoveCustomAttributes - removeCustomAttributes"))
+}
+
+// CreateProject is the resolver for the createProject field.
+func (r *mutationResolver) CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.CreateProjectPayload, error) {
+	panic(fmt.Errorf("not implemented: CreateProject - createProject"))
+}
+
+// UpdateProject is the resolver for the updateProject field.
+func (r *mutationResolver) UpdateProject(ctx context.Context, input model.UpdateProjectInput) (*model.UpdateProjectPayload, error) {
+	panic(fmt.Errorf("not implemented: UpdateProject - updateProject"))
+}
+
+// DeleteProject is the resolver for the deleteProject field.
+func (r *mutationResolver) DeleteProject(ctx context.Context, input model.DeleteProjectInput) (*model.DeleteProjectPayload, error) {
+	panic(fmt.Errorf("not implemented: DeleteProject - deleteProject"))
 }
 
 // Template is the resolver for the template field.
@@ -208,6 +260,33 @@ func (r *organizationResolver) ProjectsConnection(ctx context.Context, obj *mode
 	}, nil
 }
 
+// Events is the resolver for the events field.
+func (r *organizationResolver) Events(ctx context.Context, obj *model.Organization, first *int, after *string, types []string) (*model.OrganizationEventConnection, error) {
+	p, err := domain.NewPageRequest(first, after, nil, nil, domain.OrderBySequence)
+	if err != nil {
+		return nil, err
+	}
+	var from int64
+	if p.After != nil {
+		from, _ = strconv.ParseInt(p.After.Value, 10, 64) // DecodeCursor checked it
+	}
+	tenantID := domain.ActorFrom(ctx).TenantID
+	es, more, err := r.Store.Events(ctx, tenantID, obj.ID, db.EventPage{After: from, Limit: p.Size, Types: types})
+	if err != nil {
+		return nil, err
+	}
+	c := &model.OrganizationEventConnection{Edges: make([]model.OrganizationEventEdge, len(es)),
+		Count: func() (int, error) { return r.Store.CountEvents(ctx, tenantID, obj.ID, types) }}
+	cursors := make([]string, len(es))
+	for i, e := range es {
+		cursors[i] = domain.Cursor{Field: domain.OrderBySequence, Value: strconv.FormatInt(e.Sequence, 10), ID: e.ID}.Encode()
+		node := toEvent(e)
+		c.Edges[i] = model.OrganizationEventEdge{Cursor: cursors[i], Node: &node}
+	}
+	c.PageInfo = pageInfo(cursors, more, p.After != nil)
+	return c, nil
+}
+
 // Nodes is the resolver for the nodes field.
 func (r *organizationConnectionResolver) Nodes(ctx context.Context, obj *model.OrganizationConnection) ([]model.Organization, error) {
 	return nodesOf(obj.Edges, func(e model.OrganizationEdge) *model.Organization { return e.Node }), nil
@@ -215,6 +294,16 @@ func (r *organizationConnectionResolver) Nodes(ctx context.Context, obj *model.O
 
 // TotalCount is the resolver for the totalCount field.
 func (r *organizationConnectionResolver) TotalCount(ctx context.Context, obj *model.OrganizationConnection) (int, error) {
+	return obj.Count()
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *organizationEventConnectionResolver) Nodes(ctx context.Context, obj *model.OrganizationEventConnection) ([]model.OrganizationEvent, error) {
+	return nodesOf(obj.Edges, func(e model.OrganizationEventEdge) *model.OrganizationEvent { return e.Node }), nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *organizationEventConnectionResolver) TotalCount(ctx context.Context, obj *model.OrganizationEventConnection) (int, error) {
 	return obj.Count()
 }
 
@@ -319,6 +408,11 @@ func (r *Resolver) OrganizationConnection() OrganizationConnectionResolver {
 	return &organizationConnectionResolver{r}
 }
 
+// OrganizationEventConnection returns OrganizationEventConnectionResolver implementation.
+func (r *Resolver) OrganizationEventConnection() OrganizationEventConnectionResolver {
+	return &organizationEventConnectionResolver{r}
+}
+
 // Project returns ProjectResolver implementation.
 func (r *Resolver) Project() ProjectResolver { return &projectResolver{r} }
 
@@ -331,11 +425,12 @@ func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type (
-	memberConnectionResolver       struct{ *Resolver }
-	mutationResolver               struct{ *Resolver }
-	organizationResolver           struct{ *Resolver }
-	organizationConnectionResolver struct{ *Resolver }
-	projectResolver                struct{ *Resolver }
-	projectConnectionResolver      struct{ *Resolver }
-	queryResolver                  struct{ *Resolver }
+	memberConnectionResolver            struct{ *Resolver }
+	mutationResolver                    struct{ *Resolver }
+	organizationResolver                struct{ *Resolver }
+	organizationConnectionResolver      struct{ *Resolver }
+	organizationEventConnectionResolver struct{ *Resolver }
+	projectResolver                     struct{ *Resolver }
+	projectConnectionResolver           struct{ *Resolver }
+	queryResolver                       struct{ *Resolver }
 )

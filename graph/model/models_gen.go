@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/99designs/gqlgen/graphql"
 )
 
 type Address struct {
@@ -145,6 +147,30 @@ type CreateOrganizationTemplatePayload struct {
 	UserErrors       []UserError           `json:"userErrors"`
 }
 
+type CreateProjectInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	ExpectedSequence *int    `json:"expectedSequence,omitempty"`
+	// 1..200 characters, unique within the organization.
+	Name string `json:"name"`
+	// Default WEBSITE.
+	Type *ProjectType `json:"type,omitempty"`
+	// Default LIVE.
+	Mode *ProjectMode `json:"mode,omitempty"`
+	// Default: the organization's contactEmails.
+	ContactEmails []string              `json:"contactEmails,omitempty"`
+	SendFromEmail *SenderEmailInput     `json:"sendFromEmail,omitempty"`
+	Settings      *ProjectSettingsInput `json:"settings,omitempty"`
+	// true moves the organization's default flag to the new project.
+	IsDefault *bool `json:"isDefault,omitempty"`
+}
+
+type CreateProjectPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	Project          *Project    `json:"project,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+}
+
 type CustomAttribute struct {
 	Key   string              `json:"key"`
 	Type  CustomAttributeType `json:"type"`
@@ -181,6 +207,58 @@ type CustomAttributeInput struct {
 	// ^[A-Za-z][A-Za-z0-9_.-]{0,63}$
 	Key   string `json:"key"`
 	Value any    `json:"value,omitempty"`
+}
+
+type DeactivateOrganizationInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+	ExpectedSequence *int    `json:"expectedSequence,omitempty"`
+	// Why, recorded in the audit event (at most 500 characters).
+	Reason *string `json:"reason,omitempty"`
+}
+
+type DeactivateOrganizationPayload struct {
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+	Organization     *Organization `json:"organization,omitempty"`
+	UserErrors       []UserError   `json:"userErrors"`
+}
+
+type DeleteOrganizationInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+	ExpectedSequence *int    `json:"expectedSequence,omitempty"`
+}
+
+type DeleteOrganizationPayload struct {
+	ClientMutationID      *string     `json:"clientMutationId,omitempty"`
+	DeletedOrganizationID *string     `json:"deletedOrganizationId,omitempty"`
+	UserErrors            []UserError `json:"userErrors"`
+}
+
+type DeleteProjectInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+	ExpectedSequence *int    `json:"expectedSequence,omitempty"`
+}
+
+type DeleteProjectPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	DeletedProjectID *string     `json:"deletedProjectId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+}
+
+// Who made a change: the API key, its principal and the tenant.
+type EventActor struct {
+	APIKeyID *string `json:"apiKeyId,omitempty"`
+	UserID   *string `json:"userId,omitempty"`
+	TenantID string  `json:"tenantId"`
+}
+
+// One field an event changed, with its value before and after (null when absent).
+type FieldChange struct {
+	Field string `json:"field"`
+	From  any    `json:"from,omitempty"`
+	To    any    `json:"to,omitempty"`
 }
 
 type Member struct {
@@ -237,6 +315,27 @@ type OrganizationDomain struct {
 type OrganizationEdge struct {
 	Cursor string        `json:"cursor"`
 	Node   *Organization `json:"node"`
+}
+
+// An entry of an organization's audit log.
+type OrganizationEvent struct {
+	ID             string `json:"id"`
+	OrganizationID string `json:"organizationId"`
+	// 1 for organization.created, then one more for each event; details.sequence is the last one.
+	Sequence int `json:"sequence"`
+	// Dotted: organization.created, organization.updated, project.created, ...
+	Type       string      `json:"type"`
+	OccurredAt DateTime    `json:"occurredAt"`
+	Actor      *EventActor `json:"actor"`
+	// The fields the event changed; empty for events that are not changes of fields.
+	Changes []FieldChange `json:"changes"`
+	// What else the event records (a deactivation's reason, a created project's id...).
+	Data any `json:"data,omitempty"`
+}
+
+type OrganizationEventEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *OrganizationEvent `json:"node"`
 }
 
 // Every condition given must hold.
@@ -345,6 +444,45 @@ type ProjectTemplate struct {
 type Query struct {
 }
 
+type ReactivateOrganizationInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+	ExpectedSequence *int    `json:"expectedSequence,omitempty"`
+}
+
+type ReactivateOrganizationPayload struct {
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+	Organization     *Organization `json:"organization,omitempty"`
+	UserErrors       []UserError   `json:"userErrors"`
+}
+
+type RemoveCustomAttributesInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	// Keys that are not set are ignored.
+	Keys             []string `json:"keys"`
+	ExpectedSequence *int     `json:"expectedSequence,omitempty"`
+}
+
+type RemoveCustomAttributesPayload struct {
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+	Organization     *Organization `json:"organization,omitempty"`
+	UserErrors       []UserError   `json:"userErrors"`
+}
+
+type RestoreOrganizationInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+	// A new slug, for when the old one was taken meanwhile.
+	Slug *string `json:"slug,omitempty"`
+}
+
+type RestoreOrganizationPayload struct {
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+	Organization     *Organization `json:"organization,omitempty"`
+	UserErrors       []UserError   `json:"userErrors"`
+}
+
 type SenderEmail struct {
 	ID    string  `json:"id"`
 	Email string  `json:"email"`
@@ -354,6 +492,20 @@ type SenderEmail struct {
 type SenderEmailInput struct {
 	Email string  `json:"email"`
 	Name  *string `json:"name,omitempty"`
+}
+
+type SetCustomAttributesInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	// Inserted, or replacing the attribute of the same key. Each value at most 8 KiB as JSON; at most 50 attributes in all.
+	Attributes       []CustomAttributeInput `json:"attributes"`
+	ExpectedSequence *int                   `json:"expectedSequence,omitempty"`
+}
+
+type SetCustomAttributesPayload struct {
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+	Organization     *Organization `json:"organization,omitempty"`
+	UserErrors       []UserError   `json:"userErrors"`
 }
 
 type SubscriptionInput struct {
@@ -375,6 +527,73 @@ type TrackerSettings struct {
 type TrackerSettingsInput struct {
 	DeepScan     *bool `json:"deepScan,omitempty"`
 	RealTimeScan *bool `json:"realTimeScan,omitempty"`
+}
+
+type UpdateOrganizationInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+	// The organization's details.sequence as last read: a change made meanwhile is STALE_OBJECT.
+	ExpectedSequence *int `json:"expectedSequence,omitempty"`
+	// Run every check, uniqueness included, and write nothing.
+	ValidateOnly *bool `json:"validateOnly,omitempty"`
+	// Required if given: null is REQUIRED.
+	Name graphql.Omittable[*string] `json:"name,omitempty"`
+	// Null or left out: unchanged. A new slug frees the old one; the generated domain follows it.
+	Slug         graphql.Omittable[*string] `json:"slug,omitempty"`
+	Description  graphql.Omittable[*string] `json:"description,omitempty"`
+	AvatarURL    graphql.Omittable[*string] `json:"avatarUrl,omitempty"`
+	CountryCode  graphql.Omittable[*string] `json:"countryCode,omitempty"`
+	LanguageCode graphql.Omittable[*string] `json:"languageCode,omitempty"`
+	Locale       graphql.Omittable[*string] `json:"locale,omitempty"`
+	Timezone     graphql.Omittable[*string] `json:"timezone,omitempty"`
+	Phone        graphql.Omittable[*string] `json:"phone,omitempty"`
+	// Replaces the whole address; null clears it.
+	Headquarters graphql.Omittable[*AddressInput] `json:"headquarters,omitempty"`
+	// Replaces the list; null clears it.
+	ContactEmails graphql.Omittable[[]string] `json:"contactEmails,omitempty"`
+	// Replaces the list; null clears it.
+	BillingEmails     graphql.Omittable[[]string] `json:"billingEmails,omitempty"`
+	PrivacyPolicyURL  graphql.Omittable[*string]  `json:"privacyPolicyUrl,omitempty"`
+	TermsOfServiceURL graphql.Omittable[*string]  `json:"termsOfServiceUrl,omitempty"`
+	// Replaces the list; null clears it.
+	Coupons        graphql.Omittable[[]string]           `json:"coupons,omitempty"`
+	RegionTemplate graphql.Omittable[*string]            `json:"regionTemplate,omitempty"`
+	Subscription   graphql.Omittable[*SubscriptionInput] `json:"subscription,omitempty"`
+	// Null is false.
+	IsPrivate graphql.Omittable[*bool] `json:"isPrivate,omitempty"`
+	// true makes it the tenant's default organization (the old one is demoted); null or false clears it.
+	IsDefault graphql.Omittable[*bool] `json:"isDefault,omitempty"`
+}
+
+type UpdateOrganizationPayload struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	// The organization as changed; null when userErrors is not empty or validateOnly was set.
+	Organization *Organization `json:"organization,omitempty"`
+	UserErrors   []UserError   `json:"userErrors"`
+}
+
+type UpdateProjectInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+	ExpectedSequence *int    `json:"expectedSequence,omitempty"`
+	// Required if given: null is REQUIRED.
+	Name   graphql.Omittable[*string]        `json:"name,omitempty"`
+	Type   graphql.Omittable[*ProjectType]   `json:"type,omitempty"`
+	Mode   graphql.Omittable[*ProjectMode]   `json:"mode,omitempty"`
+	Status graphql.Omittable[*ProjectStatus] `json:"status,omitempty"`
+	// Replaces the list; null clears it.
+	ContactEmails graphql.Omittable[[]string] `json:"contactEmails,omitempty"`
+	// Null clears it.
+	SendFromEmail graphql.Omittable[*SenderEmailInput]     `json:"sendFromEmail,omitempty"`
+	Settings      graphql.Omittable[*ProjectSettingsInput] `json:"settings,omitempty"`
+	// true moves the default flag to this project; false is refused (make another project the default).
+	IsDefault graphql.Omittable[*bool] `json:"isDefault,omitempty"`
+}
+
+type UpdateProjectPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	Project          *Project    `json:"project,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
 }
 
 // A person: an API key's principal, or a member. The profile fields are those given for an administrator.
@@ -481,6 +700,8 @@ const (
 	CustomAttributeTypeBoolean CustomAttributeType = "BOOLEAN"
 	// An ISO 8601 date, YYYY-MM-DD.
 	CustomAttributeTypeDate CustomAttributeType = "DATE"
+	// An object or an array.
+	CustomAttributeTypeJSON CustomAttributeType = "JSON"
 )
 
 var AllCustomAttributeType = []CustomAttributeType{
@@ -488,11 +709,12 @@ var AllCustomAttributeType = []CustomAttributeType{
 	CustomAttributeTypeNumber,
 	CustomAttributeTypeBoolean,
 	CustomAttributeTypeDate,
+	CustomAttributeTypeJSON,
 }
 
 func (e CustomAttributeType) IsValid() bool {
 	switch e {
-	case CustomAttributeTypeString, CustomAttributeTypeNumber, CustomAttributeTypeBoolean, CustomAttributeTypeDate:
+	case CustomAttributeTypeString, CustomAttributeTypeNumber, CustomAttributeTypeBoolean, CustomAttributeTypeDate, CustomAttributeTypeJSON:
 		return true
 	}
 	return false
@@ -819,16 +1041,19 @@ type OrganizationStatus string
 const (
 	OrganizationStatusActive   OrganizationStatus = "ACTIVE"
 	OrganizationStatusInactive OrganizationStatus = "INACTIVE"
+	// Deleted: restorable within ORG_RETENTION, then purged.
+	OrganizationStatusRemoved OrganizationStatus = "REMOVED"
 )
 
 var AllOrganizationStatus = []OrganizationStatus{
 	OrganizationStatusActive,
 	OrganizationStatusInactive,
+	OrganizationStatusRemoved,
 }
 
 func (e OrganizationStatus) IsValid() bool {
 	switch e {
-	case OrganizationStatusActive, OrganizationStatusInactive:
+	case OrganizationStatusActive, OrganizationStatusInactive, OrganizationStatusRemoved:
 		return true
 	}
 	return false
@@ -1116,6 +1341,16 @@ const (
 	UserErrorCodeTooMany              UserErrorCode = "TOO_MANY"
 	UserErrorCodeIdempotencyKeyReused UserErrorCode = "IDEMPOTENCY_KEY_REUSED"
 	UserErrorCodeIdempotencyKeyInUse  UserErrorCode = "IDEMPOTENCY_KEY_IN_USE"
+	// An expectedSequence that is not the organization's current one; the message gives the current sequence.
+	UserErrorCodeStaleObject UserErrorCode = "STALE_OBJECT"
+	// The object's state forbids the change, e.g. reactivating an active organization.
+	UserErrorCodeInvalidState UserErrorCode = "INVALID_STATE"
+	// The change would leave an organization without an active OWNER.
+	UserErrorCodeLastOwner           UserErrorCode = "LAST_OWNER"
+	UserErrorCodeDNSRecordNotFound   UserErrorCode = "DNS_RECORD_NOT_FOUND"
+	UserErrorCodeDNSRecordMismatch   UserErrorCode = "DNS_RECORD_MISMATCH"
+	UserErrorCodeHTTPChallengeFailed UserErrorCode = "HTTP_CHALLENGE_FAILED"
+	UserErrorCodeVerificationExpired UserErrorCode = "VERIFICATION_EXPIRED"
 )
 
 var AllUserErrorCode = []UserErrorCode{
@@ -1130,11 +1365,18 @@ var AllUserErrorCode = []UserErrorCode{
 	UserErrorCodeTooMany,
 	UserErrorCodeIdempotencyKeyReused,
 	UserErrorCodeIdempotencyKeyInUse,
+	UserErrorCodeStaleObject,
+	UserErrorCodeInvalidState,
+	UserErrorCodeLastOwner,
+	UserErrorCodeDNSRecordNotFound,
+	UserErrorCodeDNSRecordMismatch,
+	UserErrorCodeHTTPChallengeFailed,
+	UserErrorCodeVerificationExpired,
 }
 
 func (e UserErrorCode) IsValid() bool {
 	switch e {
-	case UserErrorCodeRequired, UserErrorCodeBlank, UserErrorCodeTooShort, UserErrorCodeTooLong, UserErrorCodeInvalidFormat, UserErrorCodeInvalidValue, UserErrorCodeTaken, UserErrorCodeNotFound, UserErrorCodeTooMany, UserErrorCodeIdempotencyKeyReused, UserErrorCodeIdempotencyKeyInUse:
+	case UserErrorCodeRequired, UserErrorCodeBlank, UserErrorCodeTooShort, UserErrorCodeTooLong, UserErrorCodeInvalidFormat, UserErrorCodeInvalidValue, UserErrorCodeTaken, UserErrorCodeNotFound, UserErrorCodeTooMany, UserErrorCodeIdempotencyKeyReused, UserErrorCodeIdempotencyKeyInUse, UserErrorCodeStaleObject, UserErrorCodeInvalidState, UserErrorCodeLastOwner, UserErrorCodeDNSRecordNotFound, UserErrorCodeDNSRecordMismatch, UserErrorCodeHTTPChallengeFailed, UserErrorCodeVerificationExpired:
 		return true
 	}
 	return false

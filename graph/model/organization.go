@@ -34,6 +34,7 @@ type Organization struct {
 	CreatedAt         DateTime                  `json:"createdAt"`
 	UpdatedAt         DateTime                  `json:"updatedAt"`
 	Details           *ObjectDetails            `json:"details"`
+	RemovedAt         *DateTime                 `json:"removedAt,omitempty"`
 
 	TemplateID             *string `json:"-"`
 	PrimaryAdministratorID *string `json:"-"`
@@ -59,4 +60,12 @@ type ProjectConnection struct {
 	Edges    []ProjectEdge       `json:"edges"`
 	PageInfo *PageInfo           `json:"pageInfo"`
 	Count    func() (int, error) `json:"-"`
+}
+
+// OrganizationEventConnection is a page of an organization's events; its totalCount is counted only
+// when asked for.
+type OrganizationEventConnection struct {
+	Edges    []OrganizationEventEdge `json:"edges"`
+	PageInfo *PageInfo               `json:"pageInfo"`
+	Count    func() (int, error)     `json:"-"`
 }
