@@ -20,6 +20,7 @@ import (
 	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/httpapi"
 )
 
 // store is the package's database: fresh, cloned from the migrated template. Tests share it and keep
@@ -96,10 +97,21 @@ var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
 
 func newAPIWith(t *testing.T, s *db.Store, tenant string, opt graph.HandlerOptions) *api {
 	t.Helper()
+	return newAPIWithFront(t, s, tenant, httpapi.DefaultOptions, opt)
+}
+
+// newEndpoint is /query as the server routes it: the HTTP front door before the GraphQL handler.
+func newEndpoint(s *db.Store, logger *slog.Logger, front httpapi.Options, opt graph.HandlerOptions) http.Handler {
+	return httpapi.Endpoint(s, logger, front, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, opt))
+}
+
+// newAPIWithFront is newAPIWith with options for the front door too.
+func newAPIWithFront(t *testing.T, s *db.Store, tenant string, front httpapi.Options, opt graph.HandlerOptions) *api {
+	t.Helper()
 	tenant += " " + runID
 	logs := &syncBuffer{}
-	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
-	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Logger: logger}, opt))
+	logger := slog.New(httpapi.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
+	h := httpapi.WithRequests(logger, newEndpoint(s, logger, front, opt))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	a := &api{t: t, url: srv.URL, store: s, logs: logs, client: srv.Client()}

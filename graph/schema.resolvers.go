@@ -41,7 +41,7 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 		Path: path, ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly,
 		IdempotencyKey: key, RequestHash: requestHash(input, domain.ActorFrom(ctx).ActingOrganizationID),
 	})
-	if payload.UserErrors, err = userErrorsOf(err); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err); err != nil {
 		return nil, err
 	}
 	if o != nil {
@@ -54,7 +54,7 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error) {
 	payload := &model.CreateOrganizationTemplatePayload{ClientMutationID: input.ClientMutationID, UserErrors: []model.UserError{}}
 	t, err := r.Store.CreateTemplate(ctx, domain.ActorFrom(ctx), toTemplateInput(input), domain.Path{"input"})
-	if payload.UserErrors, err = userErrorsOf(err); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err); err != nil {
 		return nil, err
 	}
 	if t != nil {
@@ -71,7 +71,7 @@ func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*mod
 	}
 	payload := &model.ConfirmEmailPayload{UserErrors: []model.UserError{}}
 	m, err := r.Store.ConfirmEmail(ctx, actor, token, domain.Path{"token"})
-	if payload.UserErrors, err = userErrorsOf(err); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err); err != nil {
 		return nil, err
 	}
 	if m != nil {
