@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -86,13 +87,17 @@ func toMembers(ms []domain.Member) []model.Member {
 
 // userErrorsOf splits a mutation's error: violations become the payload's userErrors (empty when there
 // is no error), each at its path below the mutation's argument arg ("input"); any other error is
-// returned for the presenter.
-func userErrorsOf(err error, arg string) ([]model.UserError, error) {
+// returned for the presenter. A payload with userErrors is counted as such by the metrics of ctx's
+// operation.
+func userErrorsOf(ctx context.Context, err error, arg string) ([]model.UserError, error) {
 	var verr *domain.ValidationError
 	switch {
 	case err == nil:
 		return []model.UserError{}, nil
 	case errors.As(err, &verr):
+		if len(verr.Violations) > 0 {
+			markUserErrors(ctx)
+		}
 		return toUserErrors(verr.Violations, arg), nil
 	}
 	return nil, err

@@ -28,7 +28,7 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 	o, err := r.Service.CreateOrganization(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), service.CreateOptions{
 		ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly, IdempotencyKey: idempotencyKeyOf(ctx, input.IdempotencyKey)})
 	payload := &model.CreateOrganizationPayload{ClientMutationID: input.ClientMutationID}
-	if payload.UserErrors, err = userErrorsOf(err, "input"); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
 		return nil, err
 	}
 	if o != nil {
@@ -41,7 +41,7 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error) {
 	t, err := r.Service.CreateTemplate(ctx, domain.ActorFrom(ctx), toTemplateInput(input))
 	payload := &model.CreateOrganizationTemplatePayload{ClientMutationID: input.ClientMutationID}
-	if payload.UserErrors, err = userErrorsOf(err, "input"); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
 		return nil, err
 	}
 	if t != nil {
@@ -54,7 +54,7 @@ func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input
 func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*model.ConfirmEmailPayload, error) {
 	m, err := r.Service.ConfirmEmail(ctx, domain.ActorFrom(ctx), token)
 	payload := &model.ConfirmEmailPayload{}
-	if payload.UserErrors, err = userErrorsOf(err, "token"); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "token"); err != nil {
 		return nil, err
 	}
 	if m != nil {
