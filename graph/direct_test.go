@@ -372,3 +372,49 @@ func TestDirectPathManyShapes(t *testing.T) {
 		t.Errorf("the direct path answered %v of 800 lists", n)
 	}
 }
+
+// TestDirectPathStaleStatement changes the type of a column that a prepared statement reads, as a
+// migration would: the next read fails with PostgreSQL's "cached plan must not change result type" and
+// is answered as a failed read, not run a second time; the statement is dropped, so that the read after
+// it prepares it afresh and succeeds.
+func TestDirectPathStaleStatement(t *testing.T) {
+	t.Parallel()
+	url, drop, err := dbtest.NewDatabase("direct stale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop) // after the store below is closed
+	// One connection: the read after the change meets the statement prepared on it before.
+	s := openStore(t, url, db.Options{DomainSuffix: "orgs.test", MaxOpenConns: 1})
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	a := newAPIWith(t, s, "stale", opt)
+	a.createOK(map[string]any{"name": "Stale", "projects": []map[string]any{{"name": "Extra"}}})
+	const q = `{ organizations { nodes { name projects { name } } } }`
+	const want = `{"data":{"organizations":{"nodes":[{"name":"Stale","projects":[{"name":"Default project"},{"name":"Extra"}]}]}}}`
+
+	if r := a.post(a.key, q, nil); r.Raw != want {
+		t.Fatalf("before the change: %s", r.Raw)
+	}
+	if _, err := s.DB().ExecContext(context.Background(), `ALTER TABLE projects ALTER COLUMN name TYPE varchar(300)`); err != nil {
+		t.Fatal(err)
+	}
+	r := a.post(a.key, q, nil)
+	if r.Data != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != string(domain.EINTERNAL) ||
+		fmt.Sprint(r.Errors[0].Path) != "[organizations]" {
+		t.Errorf("the read after the change: %s", r.Raw)
+	}
+	if !strings.Contains(a.logs.String(), "cached plan must not change result type") {
+		t.Errorf("the cause is not logged: %s", a.logs.String())
+	}
+	if directCount(reg, "failed") != 1 {
+		t.Errorf("failed %v, want 1", directCount(reg, "failed"))
+	}
+	if r := a.post(a.key, q, nil); r.Raw != want {
+		t.Errorf("the read after the failed one: %s", r.Raw)
+	}
+	if directCount(reg, "answered") != 2 || directCount(reg, "failed") != 1 {
+		t.Errorf("answered %v, failed %v: want 2 and 1", directCount(reg, "answered"), directCount(reg, "failed"))
+	}
+}
