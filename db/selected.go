@@ -50,9 +50,7 @@ var organizationSelectable = map[string]column[domain.Organization]{
 	"created_by":        {"o.created_by::text", func(o *domain.Organization) any { return &o.CreatedBy }},
 	"created_at":        {"o.created_at", func(o *domain.Organization) any { return &o.CreatedAt }},
 	"updated_at":        {"o.updated_at", func(o *domain.Organization) any { return &o.UpdatedAt }},
-	"primary_domain": {`coalesce((SELECT d.domain FROM organization_domains d
-          WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.is_primary), '')`,
-		func(o *domain.Organization) any { return &o.PrimaryDomain }},
+	"primary_domain":    {primaryDomainSQL, func(o *domain.Organization) any { return &o.PrimaryDomain }},
 }
 
 // projectSelectable are the columns of projects a selected read may ask for.
@@ -74,7 +72,7 @@ var memberSelectable = map[string]column[domain.Member]{
 	"joined_at":      {"m.joined_at", func(m *domain.Member) any { return &m.JoinedAt }},
 	"email":          {"u.email", func(m *domain.Member) any { return &m.Email }},
 	"name":           {"u.name", func(m *domain.Member) any { return &m.Name }},
-	"email_verified": {"u.email_verified_at IS NOT NULL", func(m *domain.Member) any { return &m.EmailVerified }},
+	"email_verified": {emailVerifiedSQL, func(m *domain.Member) any { return &m.EmailVerified }},
 }
 
 // selection is the SQL of the chosen columns after the fixed ones, and the scan destinations of a row.
@@ -239,7 +237,7 @@ func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []st
 			{"is_default", func(p *domain.Project) any { return &p.IsDefault }},
 		}, rel.ProjectColumns, func(cols string) string {
 			return `SELECT ` + cols + ` FROM projects WHERE tenant_id = $1 AND organization_id = ANY($2)
-ORDER BY organization_id, is_default DESC, created_at, position, id`
+ORDER BY ` + projectOrderSQL
 		}, tenantID, idArray, domain.Project{TenantID: tenantID}, func(p *domain.Project) string { return p.OrganizationID }, 2*len(ids))
 		if err != nil {
 			return nil, nil, err
@@ -253,13 +251,13 @@ ORDER BY organization_id, is_default DESC, created_at, position, id`
 		}, rel.MemberColumns, func(cols string) string {
 			from, where := `memberships m`, `m.tenant_id = $1 AND m.organization_id = ANY($2)`
 			if strings.Contains(cols, "u.") { // a column of users
-				from += ` JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id`
+				from = membersWithUsersSQL
 			}
 			if !rel.AllMembers {
-				where += ` AND m.role = 'OWNER'`
+				where += ` AND ` + ownersSQL
 			}
 			return `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + `
-ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
+ORDER BY ` + memberOrderSQL
 		}, tenantID, idArray, domain.Member{}, func(m *domain.Member) string { return m.OrganizationID }, 2*len(ids))
 		if err != nil {
 			return nil, nil, err

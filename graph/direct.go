@@ -425,7 +425,7 @@ var organizationScalars = map[string]scalar[*domain.Organization]{
 	"isSystem":        {[]string{"is_system"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsSystem) }},
 	"status":          {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { model.OrganizationStatus(o.Status).MarshalGQL(w) }},
 	"statusChangedAt": {[]string{"status_changed_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.StatusChangedAt) }},
-	"isActive":        {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.Status == domain.StatusActive) }},
+	"isActive":        {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsActive()) }},
 	"totalMembers":    {[]string{"member_count"}, func(w *bytes.Buffer, o *domain.Organization) { writeInt(w, o.TotalMembers) }},
 	"createdBy":       {[]string{"created_by"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.CreatedBy) }},
 	"createdAt":       {[]string{"created_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.CreatedAt) }},
@@ -441,8 +441,8 @@ var projectScalars = map[string]scalar[*domain.Project]{
 	"mode":           {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectMode(p.Mode).MarshalGQL(w) }},
 	"status":         {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectStatus(p.Status).MarshalGQL(w) }},
 	"isDefault":      {nil, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsDefault) }},
-	"isActive":       {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.Status == domain.ProjectStatusActive) }},
-	"isTest":         {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.Mode == domain.ProjectModeTest) }},
+	"isActive":       {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsActive()) }},
+	"isTest":         {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsTest()) }},
 	"createdAt":      {[]string{"created_at"}, func(w *bytes.Buffer, p *domain.Project) { writeTime(w, p.CreatedAt) }},
 	"updatedAt":      {[]string{"updated_at"}, func(w *bytes.Buffer, p *domain.Project) { writeTime(w, p.UpdatedAt) }},
 }
@@ -492,10 +492,8 @@ func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, nee
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				for i, p := range data.projects[o.ID] {
-					if p.IsDefault {
-						return write(w, &data.projects[o.ID][i], data)
-					}
+				if p := domain.DefaultProject(data.projects[o.ID]); p != nil {
+					return write(w, p, data)
 				}
 				return &unwritable{fmt.Sprintf("organization %s has no default project", o.ID)} // gqlgen reports it
 			}, nil
@@ -516,7 +514,7 @@ func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, nee
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
 				ms := data.members[o.ID]
-				keep := func(i int) bool { return !owners || ms[i].Role == domain.RoleOwner }
+				keep := func(i int) bool { return !owners || ms[i].IsOwner() }
 				return array(w, len(ms), keep, func(i int) error { return write(w, &ms[i], data) })
 			}, nil
 		}
