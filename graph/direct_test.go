@@ -421,22 +421,29 @@ func TestDirectPathSessionTimeZone(t *testing.T) {
 	}
 }
 
+// newOwnDatabaseAPI serves the handler, with its metrics in reg, over a database of its own for tests
+// that lock or change tables, opened with params added to its URL; url is the database's.
+func newOwnDatabaseAPI(t *testing.T, tenant, params string, opt db.Options) (a *api, reg *prometheus.Registry, url string) {
+	t.Helper()
+	url, drop, err := dbtest.NewDatabase("direct " + tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop) // after the stores of the test are closed
+	s := openStore(t, url+params, opt)
+	reg = prometheus.NewRegistry()
+	hopt := graph.DefaultHandlerOptions
+	hopt.Metrics = graph.NewMetrics(reg)
+	return newAPIWith(t, s, tenant, hopt), reg, url
+}
+
 // TestDirectPathReadFailure makes the read of projects fail (a lock held by another transaction, and a
 // lock_timeout): the direct path answers with gqlgen's error, at the field's path and without data, and
 // does not read again through gqlgen.
 func TestDirectPathReadFailure(t *testing.T) {
 	t.Parallel()
-	url, drop, err := dbtest.NewDatabase("direct failure")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop) // after the stores below are closed
 	ctx := context.Background()
-	s := openStore(t, url+"&options=-c%20lock_timeout%3D200", db.Options{DomainSuffix: "orgs.test"})
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	a := newAPIWith(t, s, "failure", opt)
+	a, reg, url := newOwnDatabaseAPI(t, "failure", "&options=-c%20lock_timeout%3D200", db.Options{DomainSuffix: "orgs.test"})
 	a.createOK(map[string]any{"name": "Locked out"})
 	const q = `{ organizations { nodes { name projects { name } } } }`
 
@@ -504,17 +511,9 @@ func TestDirectPathManyShapes(t *testing.T) {
 // it prepares it afresh and succeeds.
 func TestDirectPathStaleStatement(t *testing.T) {
 	t.Parallel()
-	url, drop, err := dbtest.NewDatabase("direct stale")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop) // after the store below is closed
 	// One connection: the read after the change meets the statement prepared on it before.
-	s := openStore(t, url, db.Options{DomainSuffix: "orgs.test", MaxOpenConns: 1})
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	a := newAPIWith(t, s, "stale", opt)
+	a, reg, _ := newOwnDatabaseAPI(t, "stale", "", db.Options{DomainSuffix: "orgs.test", MaxOpenConns: 1})
+	s := a.store
 	a.createOK(map[string]any{"name": "Stale", "projects": []map[string]any{{"name": "Extra"}}})
 	const q = `{ organizations { nodes { name projects { name } } } }`
 	const want = `{"data":{"organizations":{"nodes":[{"name":"Stale","projects":[{"name":"Default project"},{"name":"Extra"}]}]}}}`
