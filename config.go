@@ -30,6 +30,7 @@ type config struct {
 	RateLimit       int
 	RedisURL        string
 	CORSOrigins     []string
+	DirectReads     bool // the direct path of organization lists (graph/direct.go)
 }
 
 // defaultDatabaseURL is used when DATABASE_URL is unset: the local PostgreSQL. `make run` and `make test`
@@ -54,6 +55,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		PprofAddr:       getenv("PPROF_ADDR"),
 		RedisURL:        getenv("REDIS_URL"),
 		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
+		DirectReads:     true,
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = defaultDatabaseURL
@@ -118,6 +120,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if c.ConfirmationTTL, err = time.ParseDuration(v); err != nil || c.ConfirmationTTL <= 0 {
 			return c, fmt.Errorf("CONFIRMATION_TTL must be a positive duration such as 72h, not %q", v)
 		}
+	}
+	switch v := getenv("DIRECT_READS"); v {
+	case "", "on":
+	case "off":
+		c.DirectReads = false
+	default:
+		return c, fmt.Errorf("DIRECT_READS must be on or off, not %q", v)
 	}
 	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
 		if c.ShutdownTimeout, err = time.ParseDuration(v); err != nil {

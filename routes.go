@@ -37,7 +37,7 @@ func newHandler(store *db.Store, svc *service.Service, logger *slog.Logger, cfg 
 	}
 
 	opt := graph.DefaultHandlerOptions
-	opt.Introspection, opt.Metrics = cfg.Introspection, graph.NewMetrics(reg)
+	opt.Introspection, opt.Metrics, opt.GqlgenOnly = cfg.Introspection, graph.NewMetrics(reg), !cfg.DirectReads
 	opt.TokenLimit = front.Limits.MaxTokens
 	if rdb != nil {
 		opt.APQCache = httpapi.RedisAPQCache{Client: rdb, TTL: 24 * time.Hour}

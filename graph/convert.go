@@ -25,7 +25,7 @@ func toOrganization(o *domain.Organization) *model.Organization {
 		CountryCode: o.CountryCode, LanguageCode: o.LanguageCode, PrimaryDomain: o.PrimaryDomain,
 		IsPrivate: o.IsPrivate, IsDefault: o.IsDefault, IsSystem: o.IsSystem,
 		Status: model.OrganizationStatus(o.Status), StatusChangedAt: dateTime(o.StatusChangedAt),
-		IsActive: o.Status == domain.StatusActive, TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
+		IsActive: o.IsActive(), TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
 		Locale: o.Locale, Timezone: o.Timezone, Phone: o.Phone, Headquarters: toAddressOut(o.Headquarters),
 		ContactEmails: nonNil(o.ContactEmails), BillingEmails: nonNil(o.BillingEmails),
 		PrivacyPolicyURL: o.PrivacyPolicyURL, TermsOfServiceURL: o.TermsOfServiceURL, Coupons: nonNil(o.Coupons),
@@ -47,7 +47,7 @@ func toProject(p domain.Project) model.Project {
 	return model.Project{
 		ID: p.ID, OrganizationID: p.OrganizationID, Name: p.Name, Slug: p.Slug,
 		Type: model.ProjectType(p.Type), Mode: model.ProjectMode(p.Mode), Status: model.ProjectStatus(p.Status),
-		IsDefault: p.IsDefault, IsActive: p.Status == domain.ProjectStatusActive, IsTest: p.Mode == domain.ProjectModeTest,
+		IsDefault: p.IsDefault, IsActive: p.IsActive(), IsTest: p.IsTest(),
 		ContactEmails: emails,
 		SendFromEmail: toSender(p.SendFromEmail),
 		Settings: &model.ProjectSettings{Trackers: &model.TrackerSettings{

@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"operation", "outcome"}),
 		direct: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orgs_graphql_direct_reads_total",
-			Help: "Organization lists answered by the direct path (answered), handed back to gqlgen by it (fallback), or whose read failed (failed).",
+			Help: "Organization lists answered by the direct path (answered), handed back to gqlgen by it (fallback), whose read failed (failed), or left to gqlgen after a panic of the direct path (panic).",
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.direct)
@@ -55,7 +55,8 @@ func operationLabel(op *graphql.OperationContext) string {
 	return string(op.Operation.Operation) + " " + strings.Join(fields, ",")
 }
 
-// countDirect counts an operation the direct path answered or handed back (graph/direct.go).
+// countDirect counts an operation the direct path answered, handed back, failed or panicked on
+// (graph/direct.go).
 func (m *Metrics) countDirect(outcome string) {
 	if m != nil {
 		m.direct.WithLabelValues(outcome).Inc()

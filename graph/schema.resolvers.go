@@ -126,11 +126,9 @@ func (r *organizationResolver) DefaultProject(ctx context.Context, obj *model.Or
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range ps {
-		if p.IsDefault {
-			mp := toProject(p)
-			return &mp, nil
-		}
+	if p := domain.DefaultProject(ps); p != nil {
+		mp := toProject(*p)
+		return &mp, nil
 	}
 	return nil, fmt.Errorf("organization %s has no default project", obj.ID)
 }
@@ -156,7 +154,7 @@ func (r *organizationResolver) Owners(ctx context.Context, obj *model.Organizati
 	}
 	var owners []domain.Member
 	for _, m := range ms {
-		if m.Role == domain.RoleOwner {
+		if m.IsOwner() {
 			owners = append(owners, m)
 		}
 	}
