@@ -4,69 +4,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
-	"orgs/db"
 	"orgs/db/dbtest"
-	"orgs/service"
 )
 
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
-}
-
-func TestAPIKeyCreateCommand(t *testing.T) {
-	t.Parallel()
-	url := dbtest.Empty(t) // the command migrates a fresh install itself
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"apikey", "create", "--name", "ci", "--tenant", "acme",
-		"--permission", "ORGANIZATION_READ", "--permission", "organization_create", "--email", "ci@acme.test"},
-		env(map[string]string{"DATABASE_URL": url}), &stdout, &stderr)
-	if err != nil {
-		t.Fatalf("apikey create: %v\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	key := lines[len(lines)-1]
-	if !regexp.MustCompile(`^orgs_[A-Za-z0-9_-]{43}$`).MatchString(key) {
-		t.Fatalf("last line of stdout = %q, want the key alone", key)
-	}
-	store, err := db.Open(context.Background(), url, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	actor, err := store.Authenticate(context.Background(), key)
-	if err != nil {
-		t.Fatalf("the printed key does not authenticate: %v", err)
-	}
-	if actor.TenantName != "acme" || actor.Email != "ci@acme.test" || actor.KeyName != "ci" ||
-		len(actor.Permissions) != 2 || actor.Permissions[0] != "ORGANIZATION_READ" || actor.Permissions[1] != "ORGANIZATION_CREATE" {
-		t.Errorf("actor = %+v", actor)
-	}
-
-	for _, args := range [][]string{
-		{"apikey", "create"},
-		{"apikey", "create", "--name", "x", "--permission", "EVERYTHING"},
-		{"apikey", "delete"},
-	} {
-		if err := run(context.Background(), args, env(map[string]string{"DATABASE_URL": url}), io.Discard, io.Discard); err == nil {
-			t.Errorf("%v succeeded, want an error", args)
-		}
-	}
 }
 
 func freeAddr(t *testing.T) string {
@@ -189,58 +144,6 @@ func TestServe(t *testing.T) {
 	}
 }
 
-func TestReadyzNeedsMigrations(t *testing.T) {
-	t.Parallel()
-	store, err := db.Open(context.Background(), dbtest.Empty(t), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	cfg, _ := loadConfig(env(nil))
-	h, err := newHandler(store, service.New(store, service.Config{}), newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := httpGet(t, h, "/readyz")
-	if res != http.StatusServiceUnavailable {
-		t.Errorf("/readyz on an unmigrated database = %d, want 503", res)
-	}
-	if _, err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if res := httpGet(t, h, "/readyz"); res != http.StatusOK {
-		t.Errorf("/readyz after migrating = %d, want 200", res)
-	}
-}
-
-func httpGet(t *testing.T, h http.Handler, path string) int {
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	res, err := http.Get(srv.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
-}
-
-func TestConfig(t *testing.T) {
-	t.Parallel()
-	cfg, err := loadConfig(env(nil))
-	if err != nil || cfg.ListenAddr != ":8080" || cfg.DomainSuffix != "orgs.localhost" || !cfg.Introspection || cfg.DatabaseURL != defaultDatabaseURL {
-		t.Errorf("defaults = %+v, %v", cfg, err)
-	}
-	cfg, _ = loadConfig(env(map[string]string{"PORT": "9000", "REGIONS": " us, eu ,apac,", "CORS_ALLOWED_ORIGINS": "https://a.example,https://b.example"}))
-	if cfg.ListenAddr != ":9000" || fmt.Sprint(cfg.Regions) != "[us eu apac]" || len(cfg.CORSOrigins) != 2 {
-		t.Errorf("PORT, REGIONS, CORS_ALLOWED_ORIGINS: %+v", cfg)
-	}
-	for k, v := range map[string]string{"REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"} {
-		if _, err := loadConfig(env(map[string]string{k: v})); err == nil {
-			t.Errorf("%s=%s accepted", k, v)
-		}
-	}
-}
-
 // TestReadmeExamplesAreValid checks every GraphQL example of the README against the schema, so that the
 // documentation cannot drift from the API.
 func TestReadmeExamplesAreValid(t *testing.T) {
@@ -272,34 +175,6 @@ func TestReadmeExamplesAreValid(t *testing.T) {
 	for _, b := range blocks {
 		if _, errs := gqlparser.LoadQueryWithRules(schema, b[1], rules.NewDefaultRules()); errs != nil {
 			t.Errorf("README example does not validate: %v\n%s", errs, b[1])
-		}
-	}
-}
-
-func TestDefaultMemoryLimit(t *testing.T) {
-	files := func(m map[string]string) func(string) ([]byte, error) {
-		return func(name string) ([]byte, error) {
-			if v, ok := m[name]; ok {
-				return []byte(v), nil
-			}
-			return nil, os.ErrNotExist
-		}
-	}
-	const v2, v1 = "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"
-	for _, c := range []struct {
-		name  string
-		files map[string]string
-		want  int64
-	}{
-		{"no cgroup", nil, 1 << 30},
-		{"v2 without a limit", map[string]string{v2: "max\n"}, 1 << 30},
-		{"v2 with 512 MiB", map[string]string{v2: "536870912\n"}, 402653184},
-		{"v2 with 8 GiB", map[string]string{v2: "8589934592\n"}, 1 << 30},
-		{"v1 with 256 MiB", map[string]string{v1: "268435456\n"}, 201326592},
-		{"v1 without a limit", map[string]string{v1: "9223372036854771712\n"}, 1 << 30},
-	} {
-		if got := defaultMemoryLimit(files(c.files)); got != c.want {
-			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}
 }

@@ -24,8 +24,7 @@ o.is_private, o.is_default, o.is_system, o.status, o.status_changed_at, o.resour
 o.created_at, o.updated_at, o.sequence, o.locale, o.timezone, o.phone, o.headquarters, o.contact_emails,
 o.billing_emails, o.privacy_policy_url, o.terms_of_service_url, o.coupons, o.region_template,
 o.subscription_plan, o.subscription_billing_cycle, o.template_id, o.primary_administrator_id,
-coalesce((SELECT d.domain FROM organization_domains d
-          WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.is_primary), '') AS primary_domain,
+` + primaryDomainSQL + ` AS primary_domain,
 o.member_count AS total_members, o.removed_at`
 
 type organizationRow struct {
@@ -147,7 +146,7 @@ func (s *Store) projectsWhere(ctx context.Context, where string, args ...any) ([
 SELECT tenant_id, id, organization_id, name, slug, type, mode, status, is_default, contact_emails,
        send_from_email, send_from_name, deep_scan, real_time_scan, last_real_time_scan, created_at, updated_at
 FROM projects WHERE ` + where + `
-ORDER BY organization_id, is_default DESC, created_at, position, id`
+ORDER BY ` + projectOrderSQL
 	var rows []projectRow
 	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
@@ -169,12 +168,12 @@ ORDER BY organization_id, is_default DESC, created_at, position, id`
 
 func membersWhere(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]domain.Member, error) {
 	query := `
-SELECT m.id, m.organization_id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, u.email_verified_at IS NOT NULL,
+SELECT m.id, m.organization_id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, ` + emailVerifiedSQL + `,
        u.first_name, u.last_name, u.description, u.phone, u.locale, u.gender, u.date_of_birth, u.address,
        u.mfa_enabled, u.mfa_expiration_minutes
-FROM memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+FROM ` + membersWithUsersSQL + `
 WHERE ` + where + `
-ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
+ORDER BY ` + memberOrderSQL
 	rows, err := q.QueryxContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,9 +50,7 @@ var organizationSelectable = map[string]column[domain.Organization]{
 	"created_by":        {"o.created_by::text", func(o *domain.Organization) any { return &o.CreatedBy }},
 	"created_at":        {"o.created_at", func(o *domain.Organization) any { return &o.CreatedAt }},
 	"updated_at":        {"o.updated_at", func(o *domain.Organization) any { return &o.UpdatedAt }},
-	"primary_domain": {`coalesce((SELECT d.domain FROM organization_domains d
-          WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.is_primary), '')`,
-		func(o *domain.Organization) any { return &o.PrimaryDomain }},
+	"primary_domain":    {primaryDomainSQL, func(o *domain.Organization) any { return &o.PrimaryDomain }},
 }
 
 // projectSelectable are the columns of projects a selected read may ask for.
@@ -73,7 +72,7 @@ var memberSelectable = map[string]column[domain.Member]{
 	"joined_at":      {"m.joined_at", func(m *domain.Member) any { return &m.JoinedAt }},
 	"email":          {"u.email", func(m *domain.Member) any { return &m.Email }},
 	"name":           {"u.name", func(m *domain.Member) any { return &m.Name }},
-	"email_verified": {"u.email_verified_at IS NOT NULL", func(m *domain.Member) any { return &m.EmailVerified }},
+	"email_verified": {emailVerifiedSQL, func(m *domain.Member) any { return &m.EmailVerified }},
 }
 
 // selection is the SQL of the chosen columns after the fixed ones, and the scan destinations of a row.
@@ -238,7 +237,7 @@ func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []st
 			{"is_default", func(p *domain.Project) any { return &p.IsDefault }},
 		}, rel.ProjectColumns, func(cols string) string {
 			return `SELECT ` + cols + ` FROM projects WHERE tenant_id = $1 AND organization_id = ANY($2)
-ORDER BY organization_id, is_default DESC, created_at, position, id`
+ORDER BY ` + projectOrderSQL
 		}, tenantID, idArray, domain.Project{TenantID: tenantID}, func(p *domain.Project) string { return p.OrganizationID }, 2*len(ids))
 		if err != nil {
 			return nil, nil, err
@@ -252,13 +251,13 @@ ORDER BY organization_id, is_default DESC, created_at, position, id`
 		}, rel.MemberColumns, func(cols string) string {
 			from, where := `memberships m`, `m.tenant_id = $1 AND m.organization_id = ANY($2)`
 			if strings.Contains(cols, "u.") { // a column of users
-				from += ` JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id`
+				from = membersWithUsersSQL
 			}
 			if !rel.AllMembers {
-				where += ` AND m.role = 'OWNER'`
+				where += ` AND ` + ownersSQL
 			}
 			return `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + `
-ORDER BY m.organization_id, array_position(ARRAY['OWNER', 'ADMIN', 'MEMBER'], m.role), m.created_at, m.id`
+ORDER BY ` + memberOrderSQL
 		}, tenantID, idArray, domain.Member{}, func(m *domain.Member) string { return m.OrganizationID }, 2*len(ids))
 		if err != nil {
 			return nil, nil, err
@@ -301,35 +300,60 @@ type preparedStatements struct {
 	order list.List
 }
 
+// A preparedStatement is closed once it has left the cache and no query is starting on it: a query
+// never meets a statement closed under it.
 type preparedStatement struct {
-	query string
-	stmt  *sqlx.Stmt
+	query  string
+	stmt   *sqlx.Stmt
+	users  int  // queries starting on stmt now
+	gone   bool // out of the cache: closed when its last user is done
+	closed bool
 }
 
 // queryPrepared runs the query q through its prepared statement: one round trip (Bind and Execute),
-// and no parsing or planning again in PostgreSQL. A statement that fails is dropped, so that the next
-// run prepares it afresh.
+// and no parsing or planning again in PostgreSQL. A statement that fails is never run again behind the
+// caller's back: its error is returned. When the error says the prepared statement itself is stale (a
+// migration changed the type of a column it reads, or the server forgot it), the statement is dropped
+// too, so that the next read prepares it afresh.
 func (s *Store) queryPrepared(ctx context.Context, q string, args ...any) (*sqlx.Rows, error) {
-	st, err := s.prepared.get(ctx, s.db, q)
+	ps, err := s.prepared.acquire(ctx, s.db, q)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryxContext(ctx, args...)
-	if err != nil && ctx.Err() == nil {
-		// The statement may have been closed meanwhile to make room for another, or have gone stale:
-		// forget it and run the query unprepared (an error of the query itself comes back again).
-		s.prepared.drop(q, st)
-		return s.db.QueryxContext(ctx, q, args...)
+	rows, err := ps.stmt.QueryxContext(ctx, args...)
+	s.prepared.release(ps) // the rows, if any, keep the statement open until they are closed
+	if err != nil && staleStatement(err) {
+		s.prepared.drop(ps)
 	}
 	return rows, err
 }
 
-func (ps *preparedStatements) get(ctx context.Context, db *sqlx.DB, q string) (*sqlx.Stmt, error) {
+// staleStatement tells whether err says a prepared statement no longer fits the database: "cached plan
+// must not change result type" (feature_not_supported, after a column's type changed) or "prepared
+// statement does not exist" (invalid_sql_statement_name, after the server discarded it).
+func staleStatement(err error) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	switch pqErr.Code {
+	case "26000":
+		return true
+	case "0A000":
+		return strings.Contains(pqErr.Message, "cached plan must not change result type")
+	}
+	return false
+}
+
+// acquire returns the statement of q, prepared now if need be, and counts a user of it until release.
+func (ps *preparedStatements) acquire(ctx context.Context, db *sqlx.DB, q string) (*preparedStatement, error) {
 	ps.mu.Lock()
 	if e, ok := ps.byKey[q]; ok {
 		ps.order.MoveToFront(e)
+		p := e.Value.(*preparedStatement)
+		p.users++
 		ps.mu.Unlock()
-		return e.Value.(*preparedStatement).stmt, nil
+		return p, nil
 	}
 	ps.mu.Unlock()
 	st, err := db.PreparexContext(ctx, q)
@@ -341,30 +365,53 @@ func (ps *preparedStatements) get(ctx context.Context, db *sqlx.DB, q string) (*
 	if e, ok := ps.byKey[q]; ok { // prepared meanwhile by another request
 		st.Close()
 		ps.order.MoveToFront(e)
-		return e.Value.(*preparedStatement).stmt, nil
+		p := e.Value.(*preparedStatement)
+		p.users++
+		return p, nil
 	}
 	if ps.byKey == nil {
 		ps.byKey = map[string]*list.Element{}
 	}
-	ps.byKey[q] = ps.order.PushFront(&preparedStatement{query: q, stmt: st})
+	p := &preparedStatement{query: q, stmt: st, users: 1}
+	ps.byKey[q] = ps.order.PushFront(p)
 	for ps.order.Len() > maxPrepared {
-		oldest := ps.order.Back()
-		ps.order.Remove(oldest)
-		p := oldest.Value.(*preparedStatement)
-		delete(ps.byKey, p.query)
-		p.stmt.Close()
+		ps.remove(ps.order.Back())
 	}
-	return st, nil
+	return p, nil
 }
 
-// drop closes st and forgets it if it is still the statement of q.
-func (ps *preparedStatements) drop(q string, st *sqlx.Stmt) {
+// release ends a use of p that acquire counted.
+func (ps *preparedStatements) release(p *preparedStatement) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if e, ok := ps.byKey[q]; ok && e.Value.(*preparedStatement).stmt == st {
-		ps.order.Remove(e)
-		delete(ps.byKey, q)
-		st.Close()
+	p.users--
+	ps.closeIfDone(p)
+}
+
+// drop takes p out of the cache if it is still there, so that the next run of its query prepares it
+// afresh.
+func (ps *preparedStatements) drop(p *preparedStatement) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if e, ok := ps.byKey[p.query]; ok && e.Value.(*preparedStatement) == p {
+		ps.remove(e)
+	}
+}
+
+// remove takes e out of the cache and closes its statement once no query is starting on it; ps.mu is
+// held.
+func (ps *preparedStatements) remove(e *list.Element) {
+	p := e.Value.(*preparedStatement)
+	ps.order.Remove(e)
+	delete(ps.byKey, p.query)
+	p.gone = true
+	ps.closeIfDone(p)
+}
+
+func (ps *preparedStatements) closeIfDone(p *preparedStatement) {
+	if p.gone && p.users == 0 && !p.closed {
+		p.closed = true
+		p.stmt.Close()
 	}
 }
 
@@ -373,7 +420,7 @@ func (ps *preparedStatements) close() {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	for _, e := range ps.byKey {
-		e.Value.(*preparedStatement).stmt.Close()
+		ps.remove(e)
 	}
 	ps.byKey = nil
 	ps.order.Init()

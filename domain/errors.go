@@ -18,6 +18,16 @@ const (
 	EUNAUTHENTICATED ErrorCode = "UNAUTHENTICATED"
 	EFORBIDDEN       ErrorCode = "FORBIDDEN"
 	EINTERNAL        ErrorCode = "INTERNAL_SERVER_ERROR"
+
+	// Codes of the HTTP layer: requests refused before any GraphQL runs.
+	EBADREQUEST           ErrorCode = "BAD_REQUEST"            // 400: not a GraphQL request (body, parameters)
+	EQUERYTOOCOMPLEX      ErrorCode = "QUERY_TOO_COMPLEX"      // 400: a document over the size and shape limits
+	EMETHODNOTALLOWED     ErrorCode = "METHOD_NOT_ALLOWED"     // 405
+	ENOTACCEPTABLE        ErrorCode = "NOT_ACCEPTABLE"         // 406: no acceptable response media type
+	EPAYLOADTOOLARGE      ErrorCode = "PAYLOAD_TOO_LARGE"      // 413
+	EUNSUPPORTEDMEDIATYPE ErrorCode = "UNSUPPORTED_MEDIA_TYPE" // 415
+	ERATELIMITED          ErrorCode = "RATE_LIMITED"           // 429
+	EUNAVAILABLE          ErrorCode = "UNAVAILABLE"            // 503: a dependency (the database) is not ready
 )
 
 // Error is an error whose message is safe to show to the caller.

@@ -18,6 +18,7 @@ import (
 	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/httpapi"
 	orgsmail "orgs/mail"
 	"orgs/mail/mailtest"
 	"orgs/service"
@@ -45,7 +46,7 @@ func newAPIWithMail(t *testing.T) (*api, *mailtest.Server) {
 	t.Cleanup(func() { cancel(); <-done })
 	cfg := testServiceConfig
 	cfg.EmailQueued = worker.Wake
-	return newAPIServing(t, s, service.New(s, cfg), "mail "+t.Name(), graph.DefaultHandlerOptions), smtpServer
+	return newAPIServing(t, s, service.New(s, cfg), "mail "+t.Name(), httpapi.DefaultOptions, graph.DefaultHandlerOptions), smtpServer
 }
 
 // textBody returns the text/plain part of a received message.

@@ -16,6 +16,7 @@ import (
 	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/httpapi"
 	"orgs/service"
 )
 
@@ -48,8 +49,8 @@ func newBenchAPIWith(b *testing.B, tenant string, opt graph.HandlerOptions) *ben
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})})
-	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Service: service.New(s, testServiceConfig), Logger: logger}, opt))
+	logger := slog.New(httpapi.ContextLogHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})})
+	h := httpapi.WithRequests(logger, newEndpoint(s, service.New(s, testServiceConfig), logger, httpapi.DefaultOptions, opt))
 	key, _, err := s.CreateAPIKey(context.Background(), db.NewAPIKey{Name: "bench", Tenant: tenant + " " + runID,
 		Permissions: domain.AllPermissions})
 	if err != nil {

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -24,7 +25,7 @@ func toOrganization(o *domain.Organization) *model.Organization {
 		CountryCode: o.CountryCode, LanguageCode: o.LanguageCode, PrimaryDomain: o.PrimaryDomain,
 		IsPrivate: o.IsPrivate, IsDefault: o.IsDefault, IsSystem: o.IsSystem,
 		Status: model.OrganizationStatus(o.Status), StatusChangedAt: dateTime(o.StatusChangedAt),
-		IsActive: o.Status == domain.StatusActive, RemovedAt: optDateTime(o.RemovedAt), TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
+		IsActive: o.IsActive(), RemovedAt: optDateTime(o.RemovedAt), TotalMembers: o.TotalMembers, CreatedBy: o.CreatedBy,
 		Locale: o.Locale, Timezone: o.Timezone, Phone: o.Phone, Headquarters: toAddressOut(o.Headquarters),
 		ContactEmails: nonNil(o.ContactEmails), BillingEmails: nonNil(o.BillingEmails),
 		PrivacyPolicyURL: o.PrivacyPolicyURL, TermsOfServiceURL: o.TermsOfServiceURL, Coupons: nonNil(o.Coupons),
@@ -46,7 +47,7 @@ func toProject(p domain.Project) model.Project {
 	return model.Project{
 		ID: p.ID, OrganizationID: p.OrganizationID, Name: p.Name, Slug: p.Slug,
 		Type: model.ProjectType(p.Type), Mode: model.ProjectMode(p.Mode), Status: model.ProjectStatus(p.Status),
-		IsDefault: p.IsDefault, IsActive: p.Status == domain.ProjectStatusActive, IsTest: p.Mode == domain.ProjectModeTest,
+		IsDefault: p.IsDefault, IsActive: p.IsActive(), IsTest: p.IsTest(),
 		ContactEmails: emails,
 		SendFromEmail: toSender(p.SendFromEmail),
 		Settings: &model.ProjectSettings{Trackers: &model.TrackerSettings{
@@ -86,13 +87,17 @@ func toMembers(ms []domain.Member) []model.Member {
 
 // userErrorsOf splits a mutation's error: violations become the payload's userErrors (empty when there
 // is no error), each at its path below the mutation's argument arg ("input"); any other error is
-// returned for the presenter.
-func userErrorsOf(err error, arg string) ([]model.UserError, error) {
+// returned for the presenter. A payload with userErrors is counted as such by the metrics of ctx's
+// operation.
+func userErrorsOf(ctx context.Context, err error, arg string) ([]model.UserError, error) {
 	var verr *domain.ValidationError
 	switch {
 	case err == nil:
 		return []model.UserError{}, nil
 	case errors.As(err, &verr):
+		if len(verr.Violations) > 0 {
+			markUserErrors(ctx)
+		}
 		return toUserErrors(verr.Violations, arg), nil
 	}
 	return nil, err

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -35,7 +37,9 @@ import (
 // gqlgen's execution of the whole operation, which answers it with its usual data and errors. Reads
 // have no side effects, so starting over is safe. A failure of the read itself (the database, the
 // request's deadline) is answered as gqlgen answers it, an error at the field's path and no data,
-// without reading again: doing the work twice would double the load on a database in trouble.
+// without reading again: doing the work twice would double the load on a database in trouble. A panic
+// of the direct path (a defect of its own) is logged with its stack and the request's, counted, and
+// leaves the operation to gqlgen, which answers it as if the direct path did not exist.
 
 // errIndirect says that an operation is not for the direct path; it is not an error of the request.
 var errIndirect = errors.New("not for the direct path")
@@ -89,9 +93,10 @@ func (d directReads) InterceptResponse(ctx context.Context, next graphql.Respons
 	if op.Operation == nil || op.Operation.Operation != ast.Query {
 		return next(ctx)
 	}
-	data, err := d.answer(ctx, op)
+	data, err := d.answerOrRecover(ctx, op)
 	var uw *unwritable
 	var re *readError
+	var pe *directPanic
 	switch {
 	case err == nil:
 		d.metrics.countDirect("answered")
@@ -100,6 +105,11 @@ func (d directReads) InterceptResponse(ctx context.Context, next graphql.Respons
 	case errors.As(err, &uw):
 		d.logger.DebugContext(ctx, "direct read falls back to gqlgen", "error", err)
 		d.metrics.countDirect("fallback")
+		return next(ctx)
+	case errors.As(err, &pe):
+		d.logger.ErrorContext(ctx, "panic in the direct path of lists; gqlgen answers instead", "panic", pe.value,
+			"stack", pe.stack, "operation", operationLabel(op), "operation_name", op.OperationName, "tenant", tenantOf(ctx))
+		d.metrics.countDirect("panic")
 		return next(ctx)
 	case errors.As(err, &re):
 		// As gqlgen: the error at the field's path, through the error presenter; the field is non-null,
@@ -115,6 +125,35 @@ func (d directReads) InterceptResponse(ctx context.Context, next graphql.Respons
 	}
 	st.answered = true
 	return &graphql.Response{Data: data, Errors: graphql.GetErrors(ctx), Extensions: graphql.GetExtensions(ctx)}
+}
+
+// directPanic is a panic of the direct path, recovered.
+type directPanic struct {
+	value string
+	stack string
+}
+
+func (e *directPanic) Error() string { return "panic: " + e.value }
+
+// answerOrRecover is answer, with a panic recovered into a *directPanic.
+func (d directReads) answerOrRecover(ctx context.Context, op *graphql.OperationContext) (data []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			data, err = nil, &directPanic{value: fmt.Sprint(v), stack: string(debug.Stack())}
+		}
+	}()
+	return d.answer(ctx, op)
+}
+
+// directHook, when set, runs after each read of the direct path, before its data is written: tests
+// make it panic.
+var directHook atomic.Pointer[func(context.Context)]
+
+func tenantOf(ctx context.Context) string {
+	if a := domain.ActorFrom(ctx); a != nil {
+		return a.TenantID
+	}
+	return ""
 }
 
 // answer plans the operation, reads what it selects and writes its data; errIndirect when the operation
@@ -160,6 +199,9 @@ func (d directReads) answer(ctx context.Context, op *graphql.OperationContext) (
 		data, err := lists[i].read(ctx, d.store)
 		if err != nil {
 			return nil, &readError{field: f, err: err}
+		}
+		if hook := directHook.Load(); hook != nil {
+			(*hook)(ctx)
 		}
 		if err := lists[i].write(w, data); err != nil {
 			return nil, err
@@ -232,9 +274,11 @@ func (d directReads) planList(ctx context.Context, op *graphql.OperationContext,
 	if p.page, err = domain.NewPageRequest(first, after, last, before, p.order.Field); err != nil {
 		return nil, errIndirect
 	}
-	if p.write, err = compileConnection(op, f.Selections, p.need); err != nil {
+	write, err := connectionTable.compile(&compiler{op: op, need: p.need}, f.Selections)
+	if err != nil {
 		return nil, err
 	}
+	p.write = func(w *bytes.Buffer, data *listData) error { return write(w, struct{}{}, data) }
 	return p, nil
 }
 
@@ -269,12 +313,27 @@ func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error)
 // A compiled selection writes one object of its type.
 type writer[T any] func(w *bytes.Buffer, v T, data *listData) error
 
-// object compiles a selection set on the type whose implementors (generated.go: the type, then its
-// interfaces) are given: each collected field by compile, in gqlgen's order, under its alias. It fails
-// with errIndirect on a field compile does not know.
-func object[T any](op *graphql.OperationContext, sel ast.SelectionSet, implementors []string, compile func(graphql.CollectedField) (writer[T], error)) (writer[T], error) {
-	typ := implementors[0]
-	fields := graphql.CollectFields(op, sel, implementors)
+// compiler compiles the selection of one list: the operation, and what the list's plan reads.
+type compiler struct {
+	op   *graphql.OperationContext
+	need *needs
+}
+
+// table is the fields of one type that the direct path writes: its scalars, each with the columns it
+// reads, and the fields that need more than columns (objects, lists, cursors, the total), each with how
+// it compiles. The tables below are the only list of what the direct path serves: direct_test.go builds
+// its queries from them, and fails while a field of the schema is neither here nor named as gqlgen's.
+type table[T any] struct {
+	implementors []string               // generated.go's: the type, then its interfaces
+	columns      func(*needs) *[]string // where the columns of its scalars go; nil when they read none
+	scalars      map[string]scalar[T]
+	compiled     map[string]func(*compiler, graphql.CollectedField) (writer[T], error)
+}
+
+// compile compiles a selection set on the table's type: each collected field, in gqlgen's order, under
+// its alias. It fails with errIndirect on a field the table does not have.
+func (t *table[T]) compile(c *compiler, sel ast.SelectionSet) (writer[T], error) {
+	fields := graphql.CollectFields(c.op, sel, t.implementors)
 	keys := make([][]byte, len(fields))
 	writers := make([]writer[T], len(fields))
 	for i, f := range fields {
@@ -285,13 +344,13 @@ func object[T any](op *graphql.OperationContext, sel ast.SelectionSet, implement
 		writeKey(&key, f.Alias)
 		keys[i] = key.Bytes()
 		if f.Name == "__typename" {
-			writers[i] = constant[T](typ)
+			writers[i] = constant[T](t.implementors[0])
 			continue
 		}
 		if f.Definition == nil || hasDirectives(f.Definition) {
 			return nil, errIndirect // a directive of the schema (say @hasPermission) is gqlgen's to apply
 		}
-		w, err := compile(f)
+		w, err := t.field(c, f)
 		if err != nil {
 			return nil, err
 		}
@@ -311,6 +370,48 @@ func object[T any](op *graphql.OperationContext, sel ast.SelectionSet, implement
 		w.WriteByte('}')
 		return nil
 	}, nil
+}
+
+// field compiles one field of the table's type.
+func (t *table[T]) field(c *compiler, f graphql.CollectedField) (writer[T], error) {
+	if s, ok := t.scalars[f.Name]; ok {
+		if len(f.Arguments) > 0 {
+			return nil, errIndirect
+		}
+		if t.columns != nil {
+			cols := t.columns(c.need)
+			*cols = append(*cols, s.columns...)
+		}
+		return s.writer(), nil
+	}
+	if compile, ok := t.compiled[f.Name]; ok {
+		return compile(c, f)
+	}
+	return nil, errIndirect
+}
+
+// served is the table's type and the names of its fields, sorted.
+func (t *table[T]) served() (string, []string) {
+	names := make([]string, 0, len(t.scalars)+len(t.compiled))
+	for n := range t.scalars {
+		names = append(names, n)
+	}
+	for n := range t.compiled {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return t.implementors[0], names
+}
+
+// directFields are the fields the direct path writes, by type.
+func directFields() map[string][]string {
+	out := map[string][]string{}
+	for _, served := range []func() (string, []string){connectionTable.served, edgeTable.served,
+		pageInfoTable.served, organizationTable.served, projectTable.served, memberTable.served} {
+		typ, names := served()
+		out[typ] = names
+	}
+	return out
 }
 
 // hasDirectives tells whether the schema puts a directive other than @deprecated on a field.
@@ -407,100 +508,48 @@ func writeOptTime(w *bytes.Buffer, t *time.Time) {
 
 // The fields of an organization, a project and a member that the direct path writes, with the
 // marshalers of gqlgen's generated code for their types.
-var organizationScalars = map[string]scalar[*domain.Organization]{
-	"id":              {nil, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.ID) }},
-	"name":            {[]string{"name"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Name) }},
-	"slug":            {[]string{"slug"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Slug) }},
-	"description":     {[]string{"description"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Description) }},
-	"avatarUrl":       {[]string{"avatar_url"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.AvatarURL) }},
-	"countryCode":     {[]string{"country_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.CountryCode) }},
-	"languageCode":    {[]string{"language_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.LanguageCode) }},
-	"locale":          {[]string{"locale"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Locale) }},
-	"timezone":        {[]string{"timezone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Timezone) }},
-	"phone":           {[]string{"phone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Phone) }},
-	"regionTemplate":  {[]string{"region_template"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.RegionTemplate) }},
-	"primaryDomain":   {[]string{"primary_domain"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.PrimaryDomain) }},
-	"isPrivate":       {[]string{"is_private"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsPrivate) }},
-	"isDefault":       {[]string{"is_default"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsDefault) }},
-	"isSystem":        {[]string{"is_system"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsSystem) }},
-	"status":          {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { model.OrganizationStatus(o.Status).MarshalGQL(w) }},
-	"statusChangedAt": {[]string{"status_changed_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.StatusChangedAt) }},
-	"isActive":        {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.Status == domain.StatusActive) }},
-	"totalMembers":    {[]string{"member_count"}, func(w *bytes.Buffer, o *domain.Organization) { writeInt(w, o.TotalMembers) }},
-	"createdBy":       {[]string{"created_by"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.CreatedBy) }},
-	"createdAt":       {[]string{"created_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.CreatedAt) }},
-	"updatedAt":       {[]string{"updated_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.UpdatedAt) }},
-}
-
-var projectScalars = map[string]scalar[*domain.Project]{
-	"id":             {nil, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.ID) }},
-	"organizationId": {nil, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.OrganizationID) }},
-	"name":           {[]string{"name"}, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.Name) }},
-	"slug":           {[]string{"slug"}, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.Slug) }},
-	"type":           {[]string{"type"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectType(p.Type).MarshalGQL(w) }},
-	"mode":           {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectMode(p.Mode).MarshalGQL(w) }},
-	"status":         {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectStatus(p.Status).MarshalGQL(w) }},
-	"isDefault":      {nil, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsDefault) }},
-	"isActive":       {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.Status == domain.ProjectStatusActive) }},
-	"isTest":         {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.Mode == domain.ProjectModeTest) }},
-	"createdAt":      {[]string{"created_at"}, func(w *bytes.Buffer, p *domain.Project) { writeTime(w, p.CreatedAt) }},
-	"updatedAt":      {[]string{"updated_at"}, func(w *bytes.Buffer, p *domain.Project) { writeTime(w, p.UpdatedAt) }},
-}
-
-var memberScalars = map[string]scalar[*domain.Member]{
-	"id":            {nil, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.ID) }},
-	"userId":        {[]string{"user_id"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.UserID) }},
-	"email":         {[]string{"email"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.Email) }},
-	"name":          {[]string{"name"}, func(w *bytes.Buffer, m *domain.Member) { writeOptString(w, m.Name) }},
-	"role":          {nil, func(w *bytes.Buffer, m *domain.Member) { model.MemberRole(m.Role).MarshalGQL(w) }},
-	"status":        {[]string{"status"}, func(w *bytes.Buffer, m *domain.Member) { model.MemberStatus(m.Status).MarshalGQL(w) }},
-	"joinedAt":      {[]string{"joined_at"}, func(w *bytes.Buffer, m *domain.Member) { writeOptTime(w, m.JoinedAt) }},
-	"emailVerified": {[]string{"email_verified"}, func(w *bytes.Buffer, m *domain.Member) { writeBool(w, m.EmailVerified) }},
-}
-
-// leaf compiles a scalar field of table, adding its columns to *columns.
-func leaf[T any](table map[string]scalar[T], f graphql.CollectedField, columns *[]string) (writer[T], error) {
-	s, ok := table[f.Name]
-	if !ok || len(f.Arguments) > 0 {
-		return nil, errIndirect
-	}
-	*columns = append(*columns, s.columns...)
-	return s.writer(), nil
-}
-
-func compileProject(op *graphql.OperationContext, sel ast.SelectionSet, need *needs) (writer[*domain.Project], error) {
-	need.relations.Projects = true
-	return object(op, sel, projectImplementors, func(f graphql.CollectedField) (writer[*domain.Project], error) {
-		return leaf(projectScalars, f, &need.relations.ProjectColumns)
-	})
-}
-
-func compileMember(op *graphql.OperationContext, sel ast.SelectionSet, need *needs, all bool) (writer[*domain.Member], error) {
-	rel := &need.relations
-	rel.Members, rel.AllMembers = true, rel.AllMembers || all
-	return object(op, sel, memberImplementors, func(f graphql.CollectedField) (writer[*domain.Member], error) {
-		return leaf(memberScalars, f, &rel.MemberColumns)
-	})
-}
-
-func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, need *needs) (writer[*domain.Organization], error) {
-	return object(op, sel, organizationImplementors, func(f graphql.CollectedField) (writer[*domain.Organization], error) {
-		switch f.Name {
-		case "defaultProject":
-			write, err := compileProject(op, f.Selections, need)
+var organizationTable = &table[*domain.Organization]{
+	implementors: organizationImplementors,
+	columns:      func(n *needs) *[]string { return &n.org },
+	scalars: map[string]scalar[*domain.Organization]{
+		"id":              {nil, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.ID) }},
+		"name":            {[]string{"name"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Name) }},
+		"slug":            {[]string{"slug"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Slug) }},
+		"description":     {[]string{"description"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Description) }},
+		"avatarUrl":       {[]string{"avatar_url"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.AvatarURL) }},
+		"countryCode":     {[]string{"country_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.CountryCode) }},
+		"languageCode":    {[]string{"language_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.LanguageCode) }},
+		"locale":          {[]string{"locale"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Locale) }},
+		"timezone":        {[]string{"timezone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Timezone) }},
+		"phone":           {[]string{"phone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Phone) }},
+		"regionTemplate":  {[]string{"region_template"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.RegionTemplate) }},
+		"primaryDomain":   {[]string{"primary_domain"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.PrimaryDomain) }},
+		"isPrivate":       {[]string{"is_private"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsPrivate) }},
+		"isDefault":       {[]string{"is_default"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsDefault) }},
+		"isSystem":        {[]string{"is_system"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsSystem) }},
+		"status":          {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { model.OrganizationStatus(o.Status).MarshalGQL(w) }},
+		"statusChangedAt": {[]string{"status_changed_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.StatusChangedAt) }},
+		"isActive":        {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsActive()) }},
+		"totalMembers":    {[]string{"member_count"}, func(w *bytes.Buffer, o *domain.Organization) { writeInt(w, o.TotalMembers) }},
+		"createdBy":       {[]string{"created_by"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.CreatedBy) }},
+		"createdAt":       {[]string{"created_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.CreatedAt) }},
+		"updatedAt":       {[]string{"updated_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.UpdatedAt) }},
+	},
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*domain.Organization], error){
+		"defaultProject": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			write, err := compileProjects(c, f)
 			if err != nil {
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				for i, p := range data.projects[o.ID] {
-					if p.IsDefault {
-						return write(w, &data.projects[o.ID][i], data)
-					}
+				if p := domain.DefaultProject(data.projects[o.ID]); p != nil {
+					return write(w, p, data)
 				}
 				return &unwritable{fmt.Sprintf("organization %s has no default project", o.ID)} // gqlgen reports it
 			}, nil
-		case "projects":
-			write, err := compileProject(op, f.Selections, need)
+		},
+		"projects": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			write, err := compileProjects(c, f)
 			if err != nil {
 				return nil, err
 			}
@@ -508,54 +557,84 @@ func compileOrganization(op *graphql.OperationContext, sel ast.SelectionSet, nee
 				ps := data.projects[o.ID]
 				return array(w, len(ps), nil, func(i int) error { return write(w, &ps[i], data) })
 			}, nil
-		case "owners", "members":
-			owners := f.Name == "owners"
-			write, err := compileMember(op, f.Selections, need, !owners)
-			if err != nil {
-				return nil, err
-			}
-			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				ms := data.members[o.ID]
-				keep := func(i int) bool { return !owners || ms[i].Role == domain.RoleOwner }
-				return array(w, len(ms), keep, func(i int) error { return write(w, &ms[i], data) })
-			}, nil
-		}
-		return leaf(organizationScalars, f, &need.org)
-	})
+		},
+		"owners":  compileMembers(true),
+		"members": compileMembers(false),
+	},
 }
 
-// compileConnection compiles the selection of an OrganizationConnection.
-func compileConnection(op *graphql.OperationContext, sel ast.SelectionSet, need *needs) (func(*bytes.Buffer, *listData) error, error) {
-	write, err := object(op, sel, organizationConnectionImplementors, func(f graphql.CollectedField) (writer[struct{}], error) {
-		switch f.Name {
-		case "edges":
-			edge, err := object(op, f.Selections, organizationEdgeImplementors, func(f graphql.CollectedField) (writer[int], error) {
-				switch f.Name {
-				case "cursor":
-					need.cursors = true
-					return func(w *bytes.Buffer, i int, data *listData) error {
-						graphql.MarshalString(data.cursors[i]).MarshalGQL(w)
-						return nil
-					}, nil
-				case "node":
-					node, err := compileOrganization(op, f.Selections, need)
-					if err != nil {
-						return nil, err
-					}
-					return func(w *bytes.Buffer, i int, data *listData) error {
-						return node(w, data.page.Organizations[i], data)
-					}, nil
-				}
-				return nil, errIndirect
-			})
+// compileProjects compiles the selection of a project field, whose organizations' projects are read.
+func compileProjects(c *compiler, f graphql.CollectedField) (writer[*domain.Project], error) {
+	c.need.relations.Projects = true
+	return projectTable.compile(c, f.Selections)
+}
+
+// compileMembers compiles owners (the members who own the organization) or members (all of them).
+func compileMembers(owners bool) func(*compiler, graphql.CollectedField) (writer[*domain.Organization], error) {
+	return func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+		rel := &c.need.relations
+		rel.Members, rel.AllMembers = true, rel.AllMembers || !owners
+		write, err := memberTable.compile(c, f.Selections)
+		if err != nil {
+			return nil, err
+		}
+		return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+			ms := data.members[o.ID]
+			keep := func(i int) bool { return !owners || ms[i].IsOwner() }
+			return array(w, len(ms), keep, func(i int) error { return write(w, &ms[i], data) })
+		}, nil
+	}
+}
+
+var projectTable = &table[*domain.Project]{
+	implementors: projectImplementors,
+	columns:      func(n *needs) *[]string { return &n.relations.ProjectColumns },
+	scalars: map[string]scalar[*domain.Project]{
+		"id":             {nil, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.ID) }},
+		"organizationId": {nil, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.OrganizationID) }},
+		"name":           {[]string{"name"}, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.Name) }},
+		"slug":           {[]string{"slug"}, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.Slug) }},
+		"type":           {[]string{"type"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectType(p.Type).MarshalGQL(w) }},
+		"mode":           {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectMode(p.Mode).MarshalGQL(w) }},
+		"status":         {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectStatus(p.Status).MarshalGQL(w) }},
+		"isDefault":      {nil, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsDefault) }},
+		"isActive":       {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsActive()) }},
+		"isTest":         {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsTest()) }},
+		"createdAt":      {[]string{"created_at"}, func(w *bytes.Buffer, p *domain.Project) { writeTime(w, p.CreatedAt) }},
+		"updatedAt":      {[]string{"updated_at"}, func(w *bytes.Buffer, p *domain.Project) { writeTime(w, p.UpdatedAt) }},
+	},
+}
+
+var memberTable = &table[*domain.Member]{
+	implementors: memberImplementors,
+	columns:      func(n *needs) *[]string { return &n.relations.MemberColumns },
+	scalars: map[string]scalar[*domain.Member]{
+		"id":            {nil, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.ID) }},
+		"userId":        {[]string{"user_id"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.UserID) }},
+		"email":         {[]string{"email"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.Email) }},
+		"name":          {[]string{"name"}, func(w *bytes.Buffer, m *domain.Member) { writeOptString(w, m.Name) }},
+		"role":          {nil, func(w *bytes.Buffer, m *domain.Member) { model.MemberRole(m.Role).MarshalGQL(w) }},
+		"status":        {[]string{"status"}, func(w *bytes.Buffer, m *domain.Member) { model.MemberStatus(m.Status).MarshalGQL(w) }},
+		"joinedAt":      {[]string{"joined_at"}, func(w *bytes.Buffer, m *domain.Member) { writeOptTime(w, m.JoinedAt) }},
+		"emailVerified": {[]string{"email_verified"}, func(w *bytes.Buffer, m *domain.Member) { writeBool(w, m.EmailVerified) }},
+	},
+}
+
+// The fields of a list: its connection, edges and page info.
+var connectionTable = &table[struct{}]{
+	implementors: organizationConnectionImplementors,
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[struct{}], error){
+		"edges": func(c *compiler, f graphql.CollectedField) (writer[struct{}], error) {
+			edge, err := edgeTable.compile(c, f.Selections)
 			if err != nil {
 				return nil, err
 			}
 			return func(w *bytes.Buffer, _ struct{}, data *listData) error {
 				return array(w, len(data.page.Organizations), nil, func(i int) error { return edge(w, i, data) })
 			}, nil
-		case "nodes":
-			node, err := compileOrganization(op, f.Selections, need)
+		},
+		"nodes": func(c *compiler, f graphql.CollectedField) (writer[struct{}], error) {
+			node, err := organizationTable.compile(c, f.Selections)
 			if err != nil {
 				return nil, err
 			}
@@ -563,35 +642,56 @@ func compileConnection(op *graphql.OperationContext, sel ast.SelectionSet, need 
 				orgs := data.page.Organizations
 				return array(w, len(orgs), nil, func(i int) error { return node(w, orgs[i], data) })
 			}, nil
-		case "pageInfo":
-			need.cursors = true
-			info, err := object(op, f.Selections, pageInfoImplementors, func(f graphql.CollectedField) (writer[*model.PageInfo], error) {
-				return leaf(pageInfoScalars, f, new([]string))
-			})
+		},
+		"pageInfo": func(c *compiler, f graphql.CollectedField) (writer[struct{}], error) {
+			c.need.cursors = true
+			info, err := pageInfoTable.compile(c, f.Selections)
 			if err != nil {
 				return nil, err
 			}
 			return func(w *bytes.Buffer, _ struct{}, data *listData) error {
 				return info(w, pageInfo(data.cursors, data.page.HasNextPage, data.page.HasPreviousPage), data)
 			}, nil
-		case "totalCount":
-			need.total = true
+		},
+		"totalCount": func(c *compiler, _ graphql.CollectedField) (writer[struct{}], error) {
+			c.need.total = true
 			return func(w *bytes.Buffer, _ struct{}, data *listData) error {
 				graphql.MarshalInt(data.total).MarshalGQL(w)
 				return nil
 			}, nil
-		}
-		return nil, errIndirect
-	})
-	if err != nil {
-		return nil, err
-	}
-	return func(w *bytes.Buffer, data *listData) error { return write(w, struct{}{}, data) }, nil
+		},
+	},
 }
 
-var pageInfoScalars = map[string]scalar[*model.PageInfo]{
-	"hasNextPage":     {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeBool(w, p.HasNextPage) }},
-	"hasPreviousPage": {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeBool(w, p.HasPreviousPage) }},
-	"startCursor":     {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeOptString(w, p.StartCursor) }},
-	"endCursor":       {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeOptString(w, p.EndCursor) }},
+// edgeTable writes the edge of the i-th organization of the page.
+var edgeTable = &table[int]{
+	implementors: organizationEdgeImplementors,
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[int], error){
+		"cursor": func(c *compiler, _ graphql.CollectedField) (writer[int], error) {
+			c.need.cursors = true
+			return func(w *bytes.Buffer, i int, data *listData) error {
+				graphql.MarshalString(data.cursors[i]).MarshalGQL(w)
+				return nil
+			}, nil
+		},
+		"node": func(c *compiler, f graphql.CollectedField) (writer[int], error) {
+			node, err := organizationTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, i int, data *listData) error {
+				return node(w, data.page.Organizations[i], data)
+			}, nil
+		},
+	},
+}
+
+var pageInfoTable = &table[*model.PageInfo]{
+	implementors: pageInfoImplementors,
+	scalars: map[string]scalar[*model.PageInfo]{
+		"hasNextPage":     {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeBool(w, p.HasNextPage) }},
+		"hasPreviousPage": {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeBool(w, p.HasPreviousPage) }},
+		"startCursor":     {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeOptString(w, p.StartCursor) }},
+		"endCursor":       {nil, func(w *bytes.Buffer, p *model.PageInfo) { writeOptString(w, p.EndCursor) }},
+	},
 }

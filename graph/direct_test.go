@@ -2,13 +2,16 @@ package graph_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"orgs/db"
 	"orgs/db/dbtest"
@@ -122,14 +125,6 @@ func TestDirectPathAnswersAsGqlgen(t *testing.T) {
 	p := newDirectPair(t)
 	seedDirect(t, p.direct)
 
-	const everyField = `
-  __typename id name slug description avatarUrl countryCode languageCode locale timezone phone regionTemplate
-  primaryDomain isPrivate isDefault isSystem status statusChangedAt isActive totalMembers createdBy createdAt updatedAt
-  defaultProject { __typename id organizationId name slug type mode status isDefault isActive isTest createdAt updatedAt }
-  projects { id organizationId name slug type mode status isDefault isActive isTest createdAt updatedAt }
-  owners { __typename id userId email name role status joinedAt emailVerified }
-  members { id userId email name role status joinedAt emailVerified }`
-
 	first := p.compare(t, `{ organizations(first: 3) { pageInfo { endCursor } } }`, nil)
 	after := first.Data["organizations"].(map[string]any)["pageInfo"].(map[string]any)["endCursor"].(string)
 
@@ -138,10 +133,7 @@ func TestDirectPathAnswersAsGqlgen(t *testing.T) {
 		vars        map[string]any
 	}{
 		{"the benchmark's list", `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email } } } } }`, nil},
-		{"every field", `{ __typename organizations(first: 20) { __typename totalCount
-  pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
-  edges { __typename cursor node {` + everyField + `} }
-  nodes {` + everyField + `} } }`, nil},
+		{"every field", `{ __typename organizations(first: 20) { ` + selectServed(graph.DirectFields(), "OrganizationConnection") + ` } }`, nil},
 		{"aliases, duplicates and fragments", `query { a: organizations(first: 2) { edges { c: cursor node { ...O ... on Organization { slug n: name } } } }
   b: organizations(last: 2, orderBy: {field: NAME, direction: DESC}) { total: totalCount nodes { id ...O name } } }
 fragment O on Organization { name id owners { e: email ... on Member { role } } }`, nil},
@@ -232,6 +224,139 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 	}
 }
 
+// notDirect are the fields of the types the direct path writes that it leaves to gqlgen: a query
+// selecting one of them is executed by gqlgen. A field added to one of these types must be added either
+// to the direct path's tables (direct.go) or here.
+var notDirect = map[string][]string{
+	"Organization": {"headquarters", "contactEmails", "billingEmails", "privacyPolicyUrl", "termsOfServiceUrl",
+		"coupons", "subscription", "template", "customAttributes", "primaryAdministrator", "domains", "details",
+		"membersConnection", "projectsConnection", "removedAt", "events"},
+	"Project": {"organization", "contactEmails", "sendFromEmail", "settings"},
+	"Member":  {"user"},
+}
+
+var schema = graph.NewExecutableSchema(graph.Config{}).Schema()
+
+// selectServed selects every field of typ that the direct path writes, and __typename; those of an
+// object type select the same of theirs.
+func selectServed(served map[string][]string, typ string) string {
+	sel := []string{"__typename"}
+	for _, name := range served[typ] {
+		f := schema.Types[typ].Fields.ForName(name)
+		if sub := f.Type.Name(); schema.Types[sub].Kind == ast.Object {
+			name += " { " + selectServed(served, sub) + " }"
+		}
+		sel = append(sel, name)
+	}
+	return strings.Join(sel, " ")
+}
+
+// TestDirectPathFieldsAreClassified holds every field of the types the direct path writes to be either
+// in its tables, and then in the query of TestDirectPathAnswersAsGqlgen, or in notDirect, and then left
+// to gqlgen.
+func TestDirectPathFieldsAreClassified(t *testing.T) {
+	t.Parallel()
+	served := graph.DirectFields()
+	for _, typ := range []string{"OrganizationConnection", "OrganizationEdge", "PageInfo", "Organization", "Project", "Member"} {
+		if _, ok := served[typ]; !ok {
+			t.Errorf("the direct path has no table for %s", typ)
+		}
+	}
+	for typ := range notDirect {
+		if _, ok := served[typ]; !ok {
+			t.Errorf("notDirect names %s, which the direct path does not write", typ)
+		}
+	}
+	for typ, names := range served {
+		def := schema.Types[typ]
+		if def == nil {
+			t.Errorf("the direct path writes %s, which the schema does not have", typ)
+			continue
+		}
+		for _, n := range names {
+			if def.Fields.ForName(n) == nil {
+				t.Errorf("the direct path writes %s.%s, which the schema does not have", typ, n)
+			}
+			if slices.Contains(notDirect[typ], n) {
+				t.Errorf("%s.%s is both written by the direct path and in notDirect", typ, n)
+			}
+		}
+		for _, n := range notDirect[typ] {
+			if def.Fields.ForName(n) == nil {
+				t.Errorf("notDirect names %s.%s, which the schema does not have", typ, n)
+			}
+		}
+		for _, f := range def.Fields {
+			if !slices.Contains(names, f.Name) && !slices.Contains(notDirect[typ], f.Name) {
+				t.Errorf("%s.%s is neither written by the direct path (direct.go) nor in notDirect", typ, f.Name)
+			}
+		}
+	}
+
+	// The fields of notDirect are gqlgen's indeed.
+	p := newDirectPair(t)
+	seedDirect(t, p.direct)
+	within := map[string]string{"Organization": "%s", "Project": "projects { id %s }", "Member": "members { id %s }"}
+	for typ, names := range notDirect {
+		for _, n := range names {
+			f := schema.Types[typ].Fields.ForName(n)
+			if slices.ContainsFunc(f.Arguments, func(a *ast.ArgumentDefinition) bool { return a.Type.NonNull && a.DefaultValue == nil }) {
+				continue // needs arguments: not in a generated query
+			}
+			if schema.Types[f.Type.Name()].Kind == ast.Object {
+				n += " { __typename }"
+			}
+			q := `{ organizations(first: 3) { nodes { id ` + fmt.Sprintf(within[typ], n) + ` } } }`
+			before := p.directCount("answered")
+			p.compare(t, q, nil)
+			if p.directCount("answered") != before {
+				t.Errorf("the direct path answered %s", q)
+			}
+		}
+	}
+}
+
+// TestDirectPathPanic makes the direct path panic after its reads: gqlgen answers the request instead,
+// as it would have without the direct path, and the panic is counted and logged once with its stack.
+func TestDirectPathPanic(t *testing.T) {
+	t.Parallel()
+	p := newDirectPair(t)
+	seedDirect(t, p.direct)
+	tenant := p.direct.actor.TenantID
+	graph.SetDirectHook(t, func(ctx context.Context) {
+		if a := domain.ActorFrom(ctx); a != nil && a.TenantID == tenant { // this test's requests alone
+			panic("the direct path's test hook")
+		}
+	})
+	r := p.compare(t, `{ organizations(first: 50) { totalCount nodes { id name defaultProject { name } owners { email } } } }`, nil)
+	if r.Status != 200 || len(r.Errors) != 0 || len(r.Data["organizations"].(map[string]any)["nodes"].([]any)) != 10 {
+		t.Errorf("after a panic: %d %s", r.Status, r.Raw)
+	}
+	if directCount(p.reg, "panic") != 1 || directCount(p.reg, "answered") != 0 || directCount(p.reg, "fallback") != 0 {
+		t.Errorf("panic %v, answered %v, fallback %v: want 1, 0 and 0", directCount(p.reg, "panic"),
+			directCount(p.reg, "answered"), directCount(p.reg, "fallback"))
+	}
+	var logged []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(p.direct.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["panic"] != nil {
+			logged = append(logged, rec)
+		}
+	}
+	if len(logged) != 1 {
+		t.Fatalf("%d panics logged, want 1: %s", len(logged), p.direct.logs.String())
+	}
+	rec := logged[0]
+	if rec["level"] != "ERROR" || rec["panic"] != "the direct path's test hook" || rec["tenant"] != tenant ||
+		rec["operation"] != "query organizations" || rec["request_id"] == nil || rec["request_id"] == "" ||
+		!strings.Contains(fmt.Sprint(rec["stack"]), "graph/direct.go") {
+		t.Errorf("the panic's log: %v", rec)
+	}
+}
+
 // TestDirectPathStatements counts what a direct list costs PostgreSQL: one statement for the page and one
 // per relation, whatever the page size, each prepared once per connection (and page size) and then only
 // executed.
@@ -296,22 +421,29 @@ func TestDirectPathSessionTimeZone(t *testing.T) {
 	}
 }
 
+// newOwnDatabaseAPI serves the handler, with its metrics in reg, over a database of its own for tests
+// that lock or change tables, opened with params added to its URL; url is the database's.
+func newOwnDatabaseAPI(t *testing.T, tenant, params string, opt db.Options) (a *api, reg *prometheus.Registry, url string) {
+	t.Helper()
+	url, drop, err := dbtest.NewDatabase("direct " + tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop) // after the stores of the test are closed
+	s := openStore(t, url+params, opt)
+	reg = prometheus.NewRegistry()
+	hopt := graph.DefaultHandlerOptions
+	hopt.Metrics = graph.NewMetrics(reg)
+	return newAPIWith(t, s, tenant, hopt), reg, url
+}
+
 // TestDirectPathReadFailure makes the read of projects fail (a lock held by another transaction, and a
 // lock_timeout): the direct path answers with gqlgen's error, at the field's path and without data, and
 // does not read again through gqlgen.
 func TestDirectPathReadFailure(t *testing.T) {
 	t.Parallel()
-	url, drop, err := dbtest.NewDatabase("direct failure")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop) // after the stores below are closed
 	ctx := context.Background()
-	s := openStore(t, url+"&options=-c%20lock_timeout%3D200", db.Options{})
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	a := newAPIWith(t, s, "failure", opt)
+	a, reg, url := newOwnDatabaseAPI(t, "failure", "&options=-c%20lock_timeout%3D200", db.Options{})
 	a.createOK(map[string]any{"name": "Locked out"})
 	const q = `{ organizations { nodes { name projects { name } } } }`
 
@@ -370,5 +502,43 @@ func TestDirectPathManyShapes(t *testing.T) {
 	}
 	if n := p.directCount("answered"); n != 800 {
 		t.Errorf("the direct path answered %v of 800 lists", n)
+	}
+}
+
+// TestDirectPathStaleStatement changes the type of a column that a prepared statement reads, as a
+// migration would: the next read fails with PostgreSQL's "cached plan must not change result type" and
+// is answered as a failed read, not run a second time; the statement is dropped, so that the read after
+// it prepares it afresh and succeeds.
+func TestDirectPathStaleStatement(t *testing.T) {
+	t.Parallel()
+	// One connection: the read after the change meets the statement prepared on it before.
+	a, reg, _ := newOwnDatabaseAPI(t, "stale", "", db.Options{MaxOpenConns: 1})
+	s := a.store
+	a.createOK(map[string]any{"name": "Stale", "projects": []map[string]any{{"name": "Extra"}}})
+	const q = `{ organizations { nodes { name projects { name } } } }`
+	const want = `{"data":{"organizations":{"nodes":[{"name":"Stale","projects":[{"name":"Default project"},{"name":"Extra"}]}]}}}`
+
+	if r := a.post(a.key, q, nil); r.Raw != want {
+		t.Fatalf("before the change: %s", r.Raw)
+	}
+	if _, err := s.DB().ExecContext(context.Background(), `ALTER TABLE projects ALTER COLUMN name TYPE varchar(300)`); err != nil {
+		t.Fatal(err)
+	}
+	r := a.post(a.key, q, nil)
+	if r.Data != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != string(domain.EINTERNAL) ||
+		fmt.Sprint(r.Errors[0].Path) != "[organizations]" {
+		t.Errorf("the read after the change: %s", r.Raw)
+	}
+	if !strings.Contains(a.logs.String(), "cached plan must not change result type") {
+		t.Errorf("the cause is not logged: %s", a.logs.String())
+	}
+	if directCount(reg, "failed") != 1 {
+		t.Errorf("failed %v, want 1", directCount(reg, "failed"))
+	}
+	if r := a.post(a.key, q, nil); r.Raw != want {
+		t.Errorf("the read after the failed one: %s", r.Raw)
+	}
+	if directCount(reg, "answered") != 2 || directCount(reg, "failed") != 1 {
+		t.Errorf("answered %v, failed %v: want 2 and 1", directCount(reg, "answered"), directCount(reg, "failed"))
 	}
 }

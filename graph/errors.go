@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"orgs/domain"
+	"orgs/httpapi"
 )
 
 // errorPresenter is the one place where errors become GraphQL errors. Domain errors keep their safe
@@ -36,7 +37,7 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			logger.ErrorContext(ctx, "internal error", "error", err.Error(), "path", gqlErr.Path.String())
 		}
 		gqlErr.Message = "internal server error"
-		gqlErr.Extensions = map[string]any{"code": string(domain.EINTERNAL), "requestId": RequestIDFrom(ctx)}
+		gqlErr.Extensions = map[string]any{"code": string(domain.EINTERNAL), "requestId": httpapi.RequestIDFrom(ctx)}
 		return gqlErr
 	}
 }

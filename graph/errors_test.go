@@ -12,13 +12,14 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"orgs/domain"
+	"orgs/httpapi"
 )
 
 func TestErrorPresenter(t *testing.T) {
 	var logs bytes.Buffer
-	logger := slog.New(ContextLogHandler{Handler: slog.NewJSONHandler(&logs, nil)})
+	logger := slog.New(httpapi.ContextLogHandler{Handler: slog.NewJSONHandler(&logs, nil)})
 	present := errorPresenter(logger)
-	ctx := context.WithValue(context.Background(), requestIDKey{}, "req-1")
+	ctx := httpapi.WithRequestID(context.Background(), "req-1")
 
 	t.Run("InternalIsScrubbedAndLoggedOnce", func(t *testing.T) {
 		logs.Reset()

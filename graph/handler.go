@@ -4,41 +4,32 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"orgs/domain"
 	"orgs/graph/model"
+	"orgs/httpapi"
 )
 
-// HandlerOptions tune the GraphQL endpoint.
+// HandlerOptions tune the GraphQL handler.
 type HandlerOptions struct {
 	// Introspection allows __schema and __type queries (the playground needs them).
 	Introspection bool
 	// ComplexityLimit caps the cost of one operation: every field costs 1, and a list field multiplies
 	// the cost of its selection by its page size (10 when it has none).
 	ComplexityLimit int
-	// MaxBodyBytes caps a request body (413 beyond).
-	MaxBodyBytes int64
-	// RequestTimeout bounds the work of one request.
-	RequestTimeout time.Duration
-	// Limits bound the size and shape of a document before it is validated.
-	Limits QueryLimits
-	// RateLimiter, when set, limits the requests per API key.
-	RateLimiter *RateLimiter
+	// TokenLimit caps the lexical tokens of a document gqlgen parses (0: no limit).
+	TokenLimit int
 	// Metrics, when set, records every operation.
 	Metrics *Metrics
 	// APQCache holds automatic persisted queries; nil keeps them in process.
 	APQCache graphql.Cache[string]
-	// CORSOrigins are the origins browsers may call the API from ("*" for any); none by default.
-	CORSOrigins []string
 	// GqlgenOnly turns the direct path of organization lists off (direct.go): every operation is then
 	// executed by gqlgen field by field.
 	GqlgenOnly bool
@@ -48,26 +39,26 @@ type HandlerOptions struct {
 var DefaultHandlerOptions = HandlerOptions{
 	// 25000 lets a page of 100 organizations carry all their relations, and stops a page of 100 whose
 	// elements page 100 more.
-	Introspection: true, ComplexityLimit: 25000, MaxBodyBytes: 1 << 20, RequestTimeout: 30 * time.Second,
-	Limits: DefaultQueryLimits,
+	Introspection: true, ComplexityLimit: 25000, TokenLimit: httpapi.DefaultQueryLimits.MaxTokens,
 }
 
-// NewHandler returns the /query endpoint. In the order a request meets them: CORS, the guard (method,
-// content type, body size, UTF-8, batches, deadline), the document limits, authentication, the rate
-// limit of the authenticated key, then gqlgen with explicit transports (POST JSON, and GET for queries only; no
-// multipart, no websockets), a parsed-query cache, automatic persisted queries, a complexity limit, the
-// direct path of organization lists, the error presenter and panic recovery.
+// NewHandler returns the GraphQL handler of /query: gqlgen with its own transports (POST JSON, and GET
+// for queries only; no multipart, no websockets; transport.go), a parsed-query cache, automatic
+// persisted queries, a complexity limit, the direct path of organization lists, the error presenter and
+// panic recovery, and the loaders of each request. It serves the requests httpapi.Endpoint let through:
+// it reads their parameters and response media type from the context (httpapi.GraphQLRequestFrom), and
+// the actor from domain.ActorFrom.
 func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	cfg := Config{Resolvers: r, Directives: DirectiveRoot{HasPermission: hasPermission}}
 	listCosts(&cfg.Complexity)
 	es := NewExecutableSchema(cfg)
 	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getJSON{})
 	srv.AddTransport(postJSON{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	if opt.Limits.MaxTokens > 0 {
-		srv.SetParserTokenLimit(opt.Limits.MaxTokens)
+	if opt.TokenLimit > 0 {
+		srv.SetParserTokenLimit(opt.TokenLimit)
 	}
 	if opt.Introspection {
 		srv.Use(extension.Introspection{})
@@ -92,24 +83,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	}
 	srv.SetErrorPresenter(errorPresenter(r.Logger))
 	srv.SetRecoverFunc(recoverFunc(r.Logger))
-
-	var h http.Handler = srv
-	h = withLoaders(r.Store, h)
-	h = GraphQLOverHTTP(h)
-	if opt.RateLimiter != nil {
-		h = opt.RateLimiter.Middleware(h)
-	}
-	h = Authenticate(r.Store, r.Logger, h)
-	h = LimitQueries(opt.Limits, h)
-	h = Guard(opt.MaxBodyBytes, opt.RequestTimeout, h)
-	return cors.New(cors.Options{
-		AllowedOrigins: opt.CORSOrigins,
-		AllowedMethods: []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders: []string{"Authorization", "X-API-Key", "Content-Type", "Accept", "Idempotency-Key",
-			"X-Organization-ID", "X-Request-ID", "Apollo-Require-Preflight"},
-		ExposedHeaders: []string{"X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"},
-		MaxAge:         600,
-	}).Handler(h)
+	return withLoaders(r.Store, srv)
 }
 
 // listPageCost is what a list field without paging arguments multiplies the cost of its selection by:

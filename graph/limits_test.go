@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"orgs/graph"
+	"orgs/httpapi"
 	"orgs/service"
 )
 
@@ -153,7 +154,7 @@ func TestAbusiveRequestsAreRejected(t *testing.T) {
 // to the answer (go test -bench AbusiveRequests -benchmem ./graph). Each must stay well under 250 ms.
 func BenchmarkAbusiveRequests(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := graph.NewHandler(&graph.Resolver{Store: store, Service: service.New(store, testServiceConfig), Logger: logger}, graph.DefaultHandlerOptions)
+	h := newEndpoint(store, service.New(store, testServiceConfig), logger, httpapi.DefaultOptions, graph.DefaultHandlerOptions)
 	key, _, err := store.CreateAPIKey(context.Background(), dbNewKey("bench"))
 	if err != nil {
 		b.Fatal(err)
@@ -183,10 +184,10 @@ func BenchmarkAbusiveRequests(b *testing.B) {
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	check := func(t *testing.T, rl *graph.RateLimiter, reg *prometheus.Registry) {
-		opt := graph.DefaultHandlerOptions
-		opt.RateLimiter = rl
-		a := newAPIWith(t, store, "rate "+t.Name(), opt)
+	check := func(t *testing.T, rl *httpapi.RateLimiter, reg *prometheus.Registry) {
+		front := httpapi.DefaultOptions
+		front.RateLimiter = rl
+		a := newAPIWithFront(t, store, "rate "+t.Name(), front, graph.DefaultHandlerOptions)
 		for i := range 3 {
 			r := a.post(a.key, `{ viewer { id } }`, nil)
 			if r.Status != http.StatusOK || r.Header.Get("X-RateLimit-Limit") != "3" ||
@@ -213,13 +214,13 @@ func TestRateLimit(t *testing.T) {
 			t.Errorf("rejection not counted:\n%s", out.String())
 		}
 	}
-	newLimiter := func(t *testing.T, rdb *redis.Client) (*graph.RateLimiter, *prometheus.Registry) {
-		rl, err := graph.NewRateLimiter(3, rdb, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	newLimiter := func(t *testing.T, rdb *redis.Client) (*httpapi.RateLimiter, *prometheus.Registry) {
+		rl, err := httpapi.NewRateLimiter(3, rdb, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		rl.Rejected = graph.NewMetrics(reg).RateLimited.Inc
+		rl.Rejected = httpapi.NewMetrics(reg).RateLimited.Inc
 		return rl, reg
 	}
 	t.Run("InProcess", func(t *testing.T) {
@@ -234,14 +235,14 @@ func TestRateLimit(t *testing.T) {
 		check(t, rl, reg)
 		// A second replica sharing Redis sees the same count.
 		rl2, _ := newLimiter(t, rdb)
-		opt := graph.DefaultHandlerOptions
-		opt.RateLimiter = rl2
-		a := newAPIWith(t, store, "rate "+t.Name(), opt) // same tenant, new key: a fresh budget
+		front := httpapi.DefaultOptions
+		front.RateLimiter = rl2
+		a := newAPIWithFront(t, store, "rate "+t.Name(), front, graph.DefaultHandlerOptions) // same tenant, new key: a fresh budget
 		for range 3 {
 			a.post(a.key, `{ viewer { id } }`, nil)
 		}
-		opt.RateLimiter = rl
-		b := newAPIWith(t, store, "rate "+t.Name(), opt)
+		front.RateLimiter = rl
+		b := newAPIWithFront(t, store, "rate "+t.Name(), front, graph.DefaultHandlerOptions)
 		b.key = a.key
 		if r := b.post(b.key, `{ viewer { id } }`, nil); r.Status != http.StatusTooManyRequests {
 			t.Errorf("the other replica did not see the count: %d", r.Status)
@@ -273,7 +274,7 @@ func TestPersistedQueriesSharedThroughRedis(t *testing.T) {
 	t.Parallel()
 	rdb := testRedis(t)
 	opt := graph.DefaultHandlerOptions
-	opt.APQCache = graph.RedisAPQCache{Client: rdb, TTL: time.Minute}
+	opt.APQCache = httpapi.RedisAPQCache{Client: rdb, TTL: time.Minute}
 	a := newAPIWith(t, store, "apq "+t.Name(), opt)
 	b := newAPIWith(t, store, "apq "+t.Name(), opt) // another replica
 	query := `{ viewer { id } } # ` + t.Name() + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -298,9 +299,9 @@ func TestPersistedQueriesSharedThroughRedis(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	t.Parallel()
-	opt := graph.DefaultHandlerOptions
-	opt.CORSOrigins = []string{"https://app.example.com"}
-	a := newAPIWith(t, store, "cors "+t.Name(), opt)
+	front := httpapi.DefaultOptions
+	front.CORSOrigins = []string{"https://app.example.com"}
+	a := newAPIWithFront(t, store, "cors "+t.Name(), front, graph.DefaultHandlerOptions)
 	preflight := func(origin string) http.Header {
 		req, _ := http.NewRequest(http.MethodOptions, a.url, nil)
 		req.Header.Set("Origin", origin)

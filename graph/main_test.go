@@ -20,6 +20,7 @@ import (
 	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/httpapi"
 	"orgs/service"
 )
 
@@ -97,19 +98,31 @@ func newAPIFor(t *testing.T, s *db.Store, tenant string) *api {
 var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
 
 func newAPIWith(t *testing.T, s *db.Store, tenant string, opt graph.HandlerOptions) *api {
-	return newAPIServing(t, s, service.New(s, testServiceConfig), tenant, opt)
+	t.Helper()
+	return newAPIWithFront(t, s, tenant, httpapi.DefaultOptions, opt)
 }
 
 // testServiceConfig is the service configuration of the tests.
 var testServiceConfig = service.Config{DomainSuffix: "orgs.test"}
 
-// newAPIServing is newAPIWith with a service of the caller's.
-func newAPIServing(t *testing.T, s *db.Store, svc *service.Service, tenant string, opt graph.HandlerOptions) *api {
+// newEndpoint is /query as the server routes it: the HTTP front door before the GraphQL handler.
+func newEndpoint(s *db.Store, svc *service.Service, logger *slog.Logger, front httpapi.Options, opt graph.HandlerOptions) http.Handler {
+	return httpapi.Endpoint(s, logger, front, graph.NewHandler(&graph.Resolver{Store: s, Service: svc, Logger: logger}, opt))
+}
+
+// newAPIWithFront is newAPIWith with options for the front door too.
+func newAPIWithFront(t *testing.T, s *db.Store, tenant string, front httpapi.Options, opt graph.HandlerOptions) *api {
+	t.Helper()
+	return newAPIServing(t, s, service.New(s, testServiceConfig), tenant, front, opt)
+}
+
+// newAPIServing is newAPIWithFront with a service of the caller's.
+func newAPIServing(t *testing.T, s *db.Store, svc *service.Service, tenant string, front httpapi.Options, opt graph.HandlerOptions) *api {
 	t.Helper()
 	tenant += " " + runID
 	logs := &syncBuffer{}
-	logger := slog.New(graph.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
-	h := graph.WithRequests(logger, graph.NewHandler(&graph.Resolver{Store: s, Service: svc, Logger: logger}, opt))
+	logger := slog.New(httpapi.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
+	h := httpapi.WithRequests(logger, newEndpoint(s, svc, logger, front, opt))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	a := &api{t: t, url: srv.URL, store: s, service: svc, logs: logs, client: srv.Client()}

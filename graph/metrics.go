@@ -1,24 +1,22 @@
 package graph
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// Metrics are the service's Prometheus metrics.
+// Metrics are the Prometheus metrics of GraphQL operations (those of HTTP are httpapi's).
 type Metrics struct {
-	requests    *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	RateLimited prometheus.Counter
-	direct      *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	direct   *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -33,16 +31,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Latency of GraphQL operations by operation and outcome.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"operation", "outcome"}),
-		RateLimited: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "orgs_rate_limited_requests_total",
-			Help: "Requests answered 429 because their API key was over its limit.",
-		}),
 		direct: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orgs_graphql_direct_reads_total",
-			Help: "Organization lists answered by the direct path (answered), handed back to gqlgen by it (fallback), or whose read failed (failed).",
+			Help: "Organization lists answered by the direct path (answered), handed back to gqlgen by it (fallback), whose read failed (failed), or left to gqlgen after a panic of the direct path (panic).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.RateLimited, m.direct)
+	reg.MustRegister(m.requests, m.duration, m.direct)
 	return m
 }
 
@@ -61,14 +55,28 @@ func operationLabel(op *graphql.OperationContext) string {
 	return string(op.Operation.Operation) + " " + strings.Join(fields, ",")
 }
 
-// countDirect counts an operation the direct path answered or handed back (graph/direct.go).
+// countDirect counts an operation the direct path answered, handed back, failed or panicked on
+// (graph/direct.go).
 func (m *Metrics) countDirect(outcome string) {
 	if m != nil {
 		m.direct.WithLabelValues(outcome).Inc()
 	}
 }
 
-// extension records every executed operation; it implements gqlgen's ResponseInterceptor.
+// userErrorsMark is set by markUserErrors when a mutation's payload carries userErrors.
+type userErrorsMark struct{ set atomic.Bool }
+
+type userErrorsKey struct{}
+
+// markUserErrors records, for the metrics of ctx's operation, that a payload carries userErrors (see
+// userErrorsOf). Without metrics it does nothing.
+func markUserErrors(ctx context.Context) {
+	if m, ok := ctx.Value(userErrorsKey{}).(*userErrorsMark); ok {
+		m.set.Store(true)
+	}
+}
+
+// metricsExtension records every executed operation; it implements gqlgen's ResponseInterceptor.
 type metricsExtension struct{ m *Metrics }
 
 func (metricsExtension) ExtensionName() string { return "Metrics" }
@@ -77,7 +85,8 @@ func (metricsExtension) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (e metricsExtension) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	start := time.Now()
-	resp := next(ctx)
+	mark := &userErrorsMark{}
+	resp := next(context.WithValue(ctx, userErrorsKey{}, mark))
 	if !graphql.HasOperationContext(ctx) {
 		return resp
 	}
@@ -88,8 +97,7 @@ func (e metricsExtension) InterceptResponse(ctx context.Context, next graphql.Re
 		return resp
 	case len(resp.Errors) > 0:
 		outcome = "error"
-	case op.Operation != nil && op.Operation.Operation == ast.Mutation && // only mutations have userErrors
-		bytes.Contains(resp.Data, []byte(`"userErrors":[{`)):
+	case mark.set.Load():
 		outcome = "user_error"
 	}
 	label := operationLabel(op)

@@ -1,6 +1,7 @@
 // Package graph is the GraphQL layer: gqlgen's generated executor, thin resolvers that convert between
-// the API's types and the domain's, the HTTP handler with its limits and middleware, and the one error
-// presenter.
+// the API's types and the domain's, the directives, the loaders, the direct path of organization lists,
+// the GraphQL operation metrics, the one error presenter, and the transports that answer over HTTP the
+// requests the front door (package httpapi) read.
 package graph
 
 import (

@@ -30,7 +30,7 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 	o, err := r.Service.CreateOrganization(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), service.CreateOptions{
 		ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly, IdempotencyKey: idempotencyKeyOf(ctx, input.IdempotencyKey)})
 	payload := &model.CreateOrganizationPayload{ClientMutationID: input.ClientMutationID}
-	if payload.UserErrors, err = userErrorsOf(err, "input"); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
 		return nil, err
 	}
 	if o != nil {
@@ -43,7 +43,7 @@ func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.C
 func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input model.CreateOrganizationTemplateInput) (*model.CreateOrganizationTemplatePayload, error) {
 	t, err := r.Service.CreateTemplate(ctx, domain.ActorFrom(ctx), toTemplateInput(input))
 	payload := &model.CreateOrganizationTemplatePayload{ClientMutationID: input.ClientMutationID}
-	if payload.UserErrors, err = userErrorsOf(err, "input"); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
 		return nil, err
 	}
 	if t != nil {
@@ -56,7 +56,7 @@ func (r *mutationResolver) CreateOrganizationTemplate(ctx context.Context, input
 func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*model.ConfirmEmailPayload, error) {
 	m, err := r.Service.ConfirmEmail(ctx, domain.ActorFrom(ctx), token)
 	payload := &model.ConfirmEmailPayload{}
-	if payload.UserErrors, err = userErrorsOf(err, "token"); err != nil {
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "token"); err != nil {
 		return nil, err
 	}
 	if m != nil {
@@ -178,11 +178,9 @@ func (r *organizationResolver) DefaultProject(ctx context.Context, obj *model.Or
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range ps {
-		if p.IsDefault {
-			mp := toProject(p)
-			return &mp, nil
-		}
+	if p := domain.DefaultProject(ps); p != nil {
+		mp := toProject(*p)
+		return &mp, nil
 	}
 	return nil, fmt.Errorf("organization %s has no default project", obj.ID)
 }
@@ -208,7 +206,7 @@ func (r *organizationResolver) Owners(ctx context.Context, obj *model.Organizati
 	}
 	var owners []domain.Member
 	for _, m := range ms {
-		if m.Role == domain.RoleOwner {
+		if m.IsOwner() {
 			owners = append(owners, m)
 		}
 	}

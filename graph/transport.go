@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,58 +8,86 @@ import (
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"orgs/domain"
+	"orgs/httpapi"
 )
 
-// postJSON is gqlgen's POST transport (transport.POST: application/json bodies, the same content type,
-// statuses and errors) but for how it writes an answer. transport.POST writes every answer through
-// json.Marshal, which scans and compacts again the data that gqlgen (or the direct path) has just
-// written as compact JSON: 15 % of the server's CPU for a page of 50 organizations. postJSON writes an
-// answer that holds only data as it is, and any other answer (errors, extensions) through json.Marshal.
-// Unlike json.Marshal, it leaves <, >, & and U+2028/U+2029 in the strings of data as they are: the same
-// JSON values. transport.POST's options (extra response headers, graphql-response+json by default) are
-// not offered: the server uses neither.
+// The transports of /query, modelled on gqlgen's transport.POST and transport.GET, answer the requests
+// httpapi's guard read: they take the request's parameters and response media type from the context
+// (httpapi.GraphQLRequestFrom) instead of reading the body or the URL and the Accept header again, and
+// set the GraphQL-over-HTTP statuses (https://graphql.github.io/graphql-over-http/draft/) where the kind
+// of error is known:
+//
+//   - the answer is in the negotiated media type, with charset=utf-8;
+//   - a request error (CreateOperationContext failed: the document does not parse or validate, the
+//     operation or a variable does not fit, a persisted query is unknown, the complexity is over the
+//     limit) has no "data" entry and is 400, or 200 for a client asking for application/json by name
+//     (httpapi.GraphQLRequest.RequestErrorStatus); malformed requests never get here, the guard
+//     answers them 400;
+//   - a mutation sent with GET is 405 with Allow: POST, and does not run;
+//   - execution results, partial or not, are 200.
+//
+// Unlike gqlgen's transports, which write every answer through json.Marshal (which scans and compacts
+// again the data that gqlgen, or the direct path, has just written as compact JSON: 15 % of the
+// server's CPU for a page of 50 organizations), an answer that holds only data is written as it is, with
+// its Content-Length; any other answer (errors, extensions) goes through json.Marshal. Unlike
+// json.Marshal, this leaves <, >, & and U+2028/U+2029 in the strings of data as they are: the same JSON
+// values. gqlgen's transport options (extra response headers, graphql-response+json by default) are not
+// offered: the server uses neither.
+
+// postJSON answers POST requests with an application/json body.
 type postJSON struct{}
 
-var _ graphql.Transport = postJSON{}
+// getJSON answers GET requests, for queries only.
+type getJSON struct{}
 
-// Supports takes the requests transport.POST takes: POST with an application/json body.
-func (postJSON) Supports(r *http.Request) bool { return transport.POST{}.Supports(r) }
+var (
+	_ graphql.Transport = postJSON{}
+	_ graphql.Transport = getJSON{}
+)
+
+// Supports takes the requests gqlgen's transport.POST takes: POST with an application/json body (the
+// guard refuses any other).
+func (postJSON) Supports(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.Header.Get("Upgrade") == ""
+}
 
 func (postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	execute(w, r, exec, false)
+}
+
+// Supports takes GET requests, as gqlgen's transport.GET does.
+func (getJSON) Supports(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.Header.Get("Upgrade") == ""
+}
+
+func (getJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	execute(w, r, exec, true)
+}
+
+// execute runs the operation of the request the guard read; queryOnly refuses mutations (GET).
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, queryOnly bool) {
 	ctx := r.Context()
-	contentType := responseContentType(r)
-	w.Header().Set("Content-Type", contentType)
-	start := graphql.Now()
-	params := &graphql.RawParams{}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{gqlerror.Errorf("could not read request body: %+v", err)}))
-		return
+	req := httpapi.GraphQLRequestFrom(ctx)
+	if req == nil { // the handler is always served behind httpapi.Endpoint
+		panic("graph: a request that httpapi's guard did not read")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(params); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		writeResponse(w, exec.DispatchError(ctx, gqlerror.List{
-			gqlerror.Errorf("json request body could not be decoded: %+v body:%s", err, string(body))}))
-		return
-	}
-	params.Headers = r.Header
-	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	rc, opErr := exec.CreateOperationContext(ctx, params)
+	w.Header().Set("Content-Type", req.Media+"; charset=utf-8")
+	rc, opErr := exec.CreateOperationContext(ctx, req.Params)
 	if opErr != nil {
-		status := http.StatusOK
-		if errcode.GetErrorKind(opErr) == errcode.KindProtocol {
-			status = http.StatusUnprocessableEntity
-			if contentType == mediaGraphQLResponse {
-				status = http.StatusBadRequest
-			}
-		}
-		w.WriteHeader(status)
-		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
+		w.WriteHeader(req.RequestErrorStatus())
+		writeErrors(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
+		return
+	}
+	if queryOnly && rc.Operation.Operation != ast.Query {
+		w.Header().Set("Allow", http.MethodPost)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		err := gqlerror.Errorf("GET requests only allow query operations: send a %s with POST", rc.Operation.Operation)
+		err.Extensions = map[string]any{"code": string(domain.EMETHODNOTALLOWED)}
+		writeErrors(w, &graphql.Response{Errors: gqlerror.List{err}})
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
@@ -69,15 +96,6 @@ func (postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 		w.Header().Set("Content-Length", strconv.Itoa(len(`{"data":}`)+len(resp.Data)))
 	}
 	writeResponse(w, resp)
-}
-
-// responseContentType is the content type of the answer: the one GraphQLOverHTTP negotiated from Accept
-// and left alone in the request (it answers 406 itself when none is acceptable).
-func responseContentType(r *http.Request) string {
-	if media, _, ok := negotiate(r.Header.Values("Accept")); ok {
-		return media
-	}
-	return mediaJSON
 }
 
 // dataOnly tells whether resp holds data and nothing else.
@@ -94,7 +112,20 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		io.WriteString(w, `}`)
 		return
 	}
-	b, err := json.Marshal(resp)
+	writeJSON(w, resp)
+}
+
+// writeErrors writes the errors and extensions of resp without a "data" entry: the answer to a request
+// no field of which ran.
+func writeErrors(w io.Writer, resp *graphql.Response) {
+	writeJSON(w, struct {
+		Errors     gqlerror.List  `json:"errors"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Errors, resp.Extensions})
+}
+
+func writeJSON(w io.Writer, v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Errorf("encode the answer: %w", err)) // gqlgen's transports do the same
 	}

@@ -1,4 +1,4 @@
-package graph
+package httpapi
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"orgs/domain"
 )
 
 // QueryLimits bound what one document may ask for. They are checked on the parsed document before
@@ -29,7 +31,7 @@ var DefaultQueryLimits = QueryLimits{MaxTokens: 5000, MaxDepth: 15, MaxAliases: 
 func LimitQueries(l QueryLimits, next http.Handler) http.Handler {
 	passed := lru.New[struct{}](1000)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := paramsFrom(r.Context()).Query
+		q := queryOf(r.Context())
 		if q == "" {
 			next.ServeHTTP(w, r)
 			return
@@ -46,7 +48,7 @@ func LimitQueries(l QueryLimits, next http.Handler) http.Handler {
 			return
 		}
 		if msg := l.check(doc); msg != "" {
-			writeError(w, http.StatusBadRequest, "QUERY_TOO_COMPLEX", msg, "")
+			WriteError(w, http.StatusBadRequest, domain.EQUERYTOOCOMPLEX, msg, "")
 			return
 		}
 		passed.Add(r.Context(), key, struct{}{})

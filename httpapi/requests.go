@@ -1,4 +1,4 @@
-package graph
+package httpapi
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"runtime/debug"
 	"time"
+
+	"orgs/domain"
 )
 
 type requestIDKey struct{}
@@ -18,6 +20,11 @@ type requestIDKey struct{}
 func RequestIDFrom(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// WithRequestID returns ctx with the request id id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -33,7 +40,7 @@ func WithRequests(logger *slog.Logger, next http.Handler) http.Handler {
 			rand.Read(b)
 			id = hex.EncodeToString(b)
 		}
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx := WithRequestID(r.Context(), id)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-ID", id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -45,7 +52,7 @@ func WithRequests(logger *slog.Logger, next http.Handler) http.Handler {
 				}
 				logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if !sw.wrote {
-					writeError(sw, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal server error", id)
+					WriteError(sw, http.StatusInternalServerError, domain.EINTERNAL, "internal server error", id)
 				}
 			}
 			logger.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.status,

@@ -1,8 +1,7 @@
-package graph
+package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -10,14 +9,21 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 
-	"orgs/db"
 	"orgs/domain"
 )
 
-// Authenticate resolves the API key of each request (Authorization: Bearer or X-API-Key) to its actor.
-// A missing or unknown key is HTTP 401 with WWW-Authenticate and one UNAUTHENTICATED error, except that
-// a request made only of introspection (the playground loading the schema) needs no valid key.
-func Authenticate(store *db.Store, logger *slog.Logger, next http.Handler) http.Handler {
+// Authenticator resolves an API key to its actor; an unknown or revoked key is an EUNAUTHENTICATED
+// domain error. The database's store is one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (*domain.Actor, error)
+}
+
+// Authenticate resolves the API key of each request (Authorization: Bearer or X-API-Key) to its actor,
+// with the organization of X-Organization-ID it acts in, and keeps the Idempotency-Key header in the
+// context. A missing or unknown key is HTTP 401 with WWW-Authenticate and one UNAUTHENTICATED error,
+// except that a request made only of introspection (the playground loading the schema) needs no valid
+// key.
+func Authenticate(auth Authenticator, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := apiKeyOf(r)
 		if key == "" {
@@ -28,7 +34,7 @@ func Authenticate(store *db.Store, logger *slog.Logger, next http.Handler) http.
 			unauthenticated(w, "an API key is required: send Authorization: Bearer <key> or X-API-Key: <key>")
 			return
 		}
-		actor, err := store.Authenticate(r.Context(), key)
+		actor, err := auth.Authenticate(r.Context(), key)
 		if err != nil {
 			if domain.ErrorCodeOf(err) == domain.EUNAUTHENTICATED {
 				if introspectionOnly(r) {
@@ -40,7 +46,7 @@ func Authenticate(store *db.Store, logger *slog.Logger, next http.Handler) http.
 				return
 			}
 			logger.ErrorContext(r.Context(), "authenticate", "error", err.Error())
-			writeError(w, http.StatusInternalServerError, string(domain.EINTERNAL), "internal server error", RequestIDFrom(r.Context()))
+			WriteError(w, http.StatusInternalServerError, domain.EINTERNAL, "internal server error", RequestIDFrom(r.Context()))
 			return
 		}
 		actor.ActingOrganizationID = strings.TrimSpace(r.Header.Get("X-Organization-ID"))
@@ -54,8 +60,8 @@ func Authenticate(store *db.Store, logger *slog.Logger, next http.Handler) http.
 
 type idempotencyKey struct{}
 
-// idempotencyKeyFrom returns the request's Idempotency-Key header, or "".
-func idempotencyKeyFrom(ctx context.Context) string {
+// IdempotencyKeyFrom returns the request's Idempotency-Key header, or "".
+func IdempotencyKeyFrom(ctx context.Context) string {
 	k, _ := ctx.Value(idempotencyKey{}).(string)
 	return k
 }
@@ -73,25 +79,13 @@ func apiKeyOf(r *http.Request) string {
 
 func unauthenticated(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="orgs"`)
-	writeError(w, http.StatusUnauthorized, string(domain.EUNAUTHENTICATED), msg, "")
-}
-
-// writeError answers with one GraphQL error and no data.
-func writeError(w http.ResponseWriter, status int, code, msg, requestID string) {
-	ext := map[string]any{"code": code}
-	if requestID != "" {
-		ext["requestId"] = requestID
-	}
-	body, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": ext}}})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
+	WriteError(w, http.StatusUnauthorized, domain.EUNAUTHENTICATED, msg, "")
 }
 
 // introspectionOnly reports whether the request's operations select nothing but __schema, __type and
 // __typename at their root.
 func introspectionOnly(r *http.Request) bool {
-	query := paramsFrom(r.Context()).Query
+	query := queryOf(r.Context())
 	if query == "" {
 		return false
 	}

@@ -1,4 +1,4 @@
-package graph
+package httpapi
 
 import (
 	"log/slog"
@@ -76,7 +76,7 @@ func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 			if l.Rejected != nil {
 				l.Rejected()
 			}
-			writeError(w, http.StatusTooManyRequests, "RATE_LIMITED",
+			WriteError(w, http.StatusTooManyRequests, domain.ERATELIMITED,
 				"too many requests: at most "+strconv.FormatInt(c.Limit, 10)+" a minute per API key; retry in "+strconv.FormatInt(retry, 10)+"s", "")
 			return
 		}

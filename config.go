@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"orgs/httpapi"
+)
+
+// config is the server's configuration, read from the environment.
+type config struct {
+	DatabaseURL     string
+	ListenAddr      string
+	DomainSuffix    string
+	DBMaxConns      int
+	LogLevel        slog.Level
+	LogFormat       string
+	Introspection   bool
+	ShutdownTimeout time.Duration
+	Regions         []string
+	SMTPURL         string
+	EmailFrom       string
+	ConfirmationTTL time.Duration
+	RequestTimeout  time.Duration
+	AuthCacheTTL    time.Duration
+	PprofAddr       string
+	RateLimit       int
+	RedisURL        string
+	CORSOrigins     []string
+	DirectReads     bool // the direct path of organization lists (graph/direct.go)
+}
+
+// defaultDatabaseURL is used when DATABASE_URL is unset: the local PostgreSQL. `make run` and `make test`
+// set DATABASE_URL themselves, starting a private cluster when no server answers here.
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/orgs?sslmode=disable"
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		DatabaseURL:     getenv("DATABASE_URL"),
+		DomainSuffix:    getenv("ORG_DOMAIN_SUFFIX"),
+		LogFormat:       strings.ToLower(getenv("LOG_FORMAT")),
+		Introspection:   true,
+		DBMaxConns:      20,
+		ShutdownTimeout: 20 * time.Second,
+		SMTPURL:         getenv("SMTP_URL"),
+		EmailFrom:       getenv("EMAIL_FROM"),
+		ConfirmationTTL: 72 * time.Hour,
+		Regions:         []string{"us", "eu"},
+		RequestTimeout:  httpapi.DefaultOptions.RequestTimeout,
+		RateLimit:       600,
+		AuthCacheTTL:    5 * time.Second,
+		PprofAddr:       getenv("PPROF_ADDR"),
+		RedisURL:        getenv("REDIS_URL"),
+		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
+		DirectReads:     true,
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = defaultDatabaseURL
+	}
+	if c.DomainSuffix == "" {
+		c.DomainSuffix = "orgs.localhost"
+	}
+	if c.EmailFrom == "" {
+		c.EmailFrom = "orgs <no-reply@" + c.DomainSuffix + ">"
+	}
+	if v := getenv("REGIONS"); v != "" {
+		if c.Regions = splitList(v); len(c.Regions) == 0 {
+			return c, fmt.Errorf("REGIONS must name at least one region")
+		}
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return c, fmt.Errorf("LOG_FORMAT must be json or text, not %q", c.LogFormat)
+	}
+	port := getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	c.ListenAddr = getenv("LISTEN_ADDR")
+	if c.ListenAddr == "" {
+		c.ListenAddr = ":" + port
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, fmt.Errorf("LOG_LEVEL: %w", err)
+		}
+	}
+	var err error
+	if v := getenv("DB_MAX_CONNS"); v != "" {
+		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 {
+			return c, fmt.Errorf("DB_MAX_CONNS must be a positive integer, not %q", v)
+		}
+	}
+	if v := getenv("INTROSPECTION"); v != "" {
+		if c.Introspection, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("INTROSPECTION must be true or false, not %q", v)
+		}
+	}
+	if v := getenv("RATE_LIMIT_PER_MINUTE"); v != "" {
+		if c.RateLimit, err = strconv.Atoi(v); err != nil || c.RateLimit < 0 {
+			return c, fmt.Errorf("RATE_LIMIT_PER_MINUTE must be a whole number (0 turns the limit off), not %q", v)
+		}
+	}
+	if v := getenv("AUTH_CACHE_TTL"); v != "" {
+		if c.AuthCacheTTL, err = time.ParseDuration(v); err != nil || c.AuthCacheTTL < 0 {
+			return c, fmt.Errorf("AUTH_CACHE_TTL must be a duration such as 5s (0 turns the cache off), not %q", v)
+		}
+	}
+	if v := getenv("REQUEST_TIMEOUT"); v != "" {
+		if c.RequestTimeout, err = time.ParseDuration(v); err != nil || c.RequestTimeout <= 0 {
+			return c, fmt.Errorf("REQUEST_TIMEOUT must be a positive duration such as 30s, not %q", v)
+		}
+	}
+	if v := getenv("CONFIRMATION_TTL"); v != "" {
+		if c.ConfirmationTTL, err = time.ParseDuration(v); err != nil || c.ConfirmationTTL <= 0 {
+			return c, fmt.Errorf("CONFIRMATION_TTL must be a positive duration such as 72h, not %q", v)
+		}
+	}
+	switch v := getenv("DIRECT_READS"); v {
+	case "", "on":
+	case "off":
+		c.DirectReads = false
+	default:
+		return c, fmt.Errorf("DIRECT_READS must be on or off, not %q", v)
+	}
+	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
+		if c.ShutdownTimeout, err = time.ParseDuration(v); err != nil {
+			return c, fmt.Errorf("SHUTDOWN_TIMEOUT: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(env(nil))
+	if err != nil || cfg.ListenAddr != ":8080" || cfg.DomainSuffix != "orgs.localhost" || !cfg.Introspection || cfg.DatabaseURL != defaultDatabaseURL {
+		t.Errorf("defaults = %+v, %v", cfg, err)
+	}
+	cfg, _ = loadConfig(env(map[string]string{"PORT": "9000", "REGIONS": " us, eu ,apac,", "CORS_ALLOWED_ORIGINS": "https://a.example,https://b.example"}))
+	if cfg.ListenAddr != ":9000" || fmt.Sprint(cfg.Regions) != "[us eu apac]" || len(cfg.CORSOrigins) != 2 {
+		t.Errorf("PORT, REGIONS, CORS_ALLOWED_ORIGINS: %+v", cfg)
+	}
+	for k, v := range map[string]string{"REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"} {
+		if _, err := loadConfig(env(map[string]string{k: v})); err == nil {
+			t.Errorf("%s=%s accepted", k, v)
+		}
+	}
+}
