@@ -24,6 +24,7 @@ type config struct {
 	SMTPURL         string
 	EmailFrom       string
 	ConfirmationTTL time.Duration
+	OrgRetention    time.Duration // how long a deleted organization can be restored before it is purged
 	RequestTimeout  time.Duration
 	AuthCacheTTL    time.Duration
 	PprofAddr       string
@@ -48,6 +49,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SMTPURL:         getenv("SMTP_URL"),
 		EmailFrom:       getenv("EMAIL_FROM"),
 		ConfirmationTTL: 72 * time.Hour,
+		OrgRetention:    720 * time.Hour,
 		Regions:         []string{"us", "eu"},
 		RequestTimeout:  httpapi.DefaultOptions.RequestTimeout,
 		RateLimit:       600,
@@ -119,6 +121,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("CONFIRMATION_TTL"); v != "" {
 		if c.ConfirmationTTL, err = time.ParseDuration(v); err != nil || c.ConfirmationTTL <= 0 {
 			return c, fmt.Errorf("CONFIRMATION_TTL must be a positive duration such as 72h, not %q", v)
+		}
+	}
+	if v := getenv("ORG_RETENTION"); v != "" {
+		if c.OrgRetention, err = time.ParseDuration(v); err != nil || c.OrgRetention <= 0 {
+			return c, fmt.Errorf("ORG_RETENTION must be a positive duration such as 720h, not %q", v)
 		}
 	}
 	switch v := getenv("DIRECT_READS"); v {

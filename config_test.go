@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestConfig(t *testing.T) {
@@ -15,9 +16,24 @@ func TestConfig(t *testing.T) {
 	if cfg.ListenAddr != ":9000" || fmt.Sprint(cfg.Regions) != "[us eu apac]" || len(cfg.CORSOrigins) != 2 {
 		t.Errorf("PORT, REGIONS, CORS_ALLOWED_ORIGINS: %+v", cfg)
 	}
-	for k, v := range map[string]string{"REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"} {
+	for k, v := range map[string]string{"REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon", "ORG_RETENTION": "0s"} {
 		if _, err := loadConfig(env(map[string]string{k: v})); err == nil {
 			t.Errorf("%s=%s accepted", k, v)
+		}
+	}
+}
+
+func TestConfigOrgRetention(t *testing.T) {
+	t.Parallel()
+	if cfg, err := loadConfig(env(nil)); err != nil || cfg.OrgRetention != 720*time.Hour {
+		t.Errorf("ORG_RETENTION default = %v, %v; want 720h", cfg.OrgRetention, err)
+	}
+	if cfg, err := loadConfig(env(map[string]string{"ORG_RETENTION": "48h"})); err != nil || cfg.OrgRetention != 48*time.Hour {
+		t.Errorf("ORG_RETENTION=48h: %v, %v", cfg.OrgRetention, err)
+	}
+	for _, v := range []string{"-1h", "a month"} {
+		if _, err := loadConfig(env(map[string]string{"ORG_RETENTION": v})); err == nil {
+			t.Errorf("ORG_RETENTION=%s accepted", v)
 		}
 	}
 }

@@ -114,13 +114,15 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	defer stopBackground()
 	worker := &mail.Worker{Store: store, Sender: sender, Logger: logger, From: cfg.EmailFrom}
 	svc := service.New(store, service.Config{Regions: cfg.Regions, DomainSuffix: cfg.DomainSuffix,
-		ConfirmationTTL: cfg.ConfirmationTTL, RequestTimeout: cfg.RequestTimeout, EmailQueued: worker.Wake})
+		ConfirmationTTL: cfg.ConfirmationTTL, RequestTimeout: cfg.RequestTimeout, OrgRetention: cfg.OrgRetention,
+		EmailQueued: worker.Wake})
 	background.Go(func() {
 		if err := worker.Run(bgCtx); err != nil {
 			logger.Error("mail worker stopped", "error", err.Error())
 		}
 	})
 	background.Go(func() { purgeIdempotencyKeys(bgCtx, svc, logger) })
+	background.Go(func() { purgeRemovedOrganizations(bgCtx, svc, logger, organizationPurgeInterval) })
 	if cfg.PprofAddr != "" {
 		// Profiling on a separate listener (net/http/pprof registers on the default mux), for benchmarks
 		// and diagnosis; never expose it publicly.
@@ -192,6 +194,31 @@ func purgeIdempotencyKeys(ctx context.Context, svc *service.Service, logger *slo
 			logger.Warn("purge idempotency keys", "error", err.Error())
 		} else if n > 0 {
 			logger.Info("purged idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// organizationPurgeInterval is how often the deleted organizations past their retention are purged.
+const organizationPurgeInterval = 5 * time.Minute
+
+// purgeRemovedOrganizations purges the organizations deleted longer than ORG_RETENTION ago, at start and
+// then every interval, until ctx ends. Every replica runs it: they share the work (see
+// db.PurgeRemovedOrganizations).
+func purgeRemovedOrganizations(ctx context.Context, svc *service.Service, logger *slog.Logger, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if n, err := svc.PurgeRemovedOrganizations(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("purge removed organizations", "error", err.Error(), "organizations", n.Organizations)
+		} else if n.Organizations > 0 {
+			logger.Info("purged removed organizations", "organizations", n.Organizations, "projects", n.Projects,
+				"memberships", n.Memberships, "domains", n.Domains, "attributes", n.Attributes,
+				"confirmations", n.Confirmations, "idempotency_keys", n.IdempotencyKeys)
 		}
 		select {
 		case <-ctx.Done():

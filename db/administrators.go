@@ -78,6 +78,14 @@ func (s *Store) ConfirmEmail(ctx context.Context, a *domain.Actor, tokenHash []b
 	var member *domain.Member
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		now := s.nowUTC()
+		// Lock the token's organization first, as every change of an organization does (a delete
+		// expires its tokens): both take the locks in the same order and never wait on each other.
+		const qLock = `
+SELECT 1 FROM email_confirmations c JOIN organizations o ON o.tenant_id = c.tenant_id AND o.id = c.organization_id
+WHERE c.tenant_id = $1 AND c.token_hash = $2 FOR NO KEY UPDATE OF o`
+		if _, err := tx.ExecContext(ctx, qLock, a.TenantID, tokenHash); err != nil {
+			return fmt.Errorf("lock organization: %w", err)
+		}
 		var c struct {
 			OrgID        string `db:"organization_id"`
 			MembershipID string `db:"membership_id"`

@@ -333,18 +333,18 @@ func createError(err error) error {
 	return err
 }
 
-// checkActingOrganization makes sure the actor is an active OWNER or ADMIN of the organization it acts
+// checkActingOrganization makes sure the actor is an active OWNER or ADMIN of the ACTIVE organization it acts
 // for (X-Organization-ID).
 func checkActingOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.Actor) error {
-	forbidden := &domain.Error{Code: domain.EFORBIDDEN, Message: "you must be an OWNER or ADMIN of the acting organization (X-Organization-ID)"}
+	forbidden := &domain.Error{Code: domain.EFORBIDDEN, Message: "you must be an OWNER or ADMIN of the acting organization (X-Organization-ID), which must be ACTIVE"}
 	if _, err := uuid.Parse(a.ActingOrganizationID); err != nil {
 		return forbidden
 	}
 	var ok bool
 	const q = `
-SELECT EXISTS (SELECT 1 FROM memberships
-               WHERE tenant_id = $1 AND organization_id = $2 AND user_id = $3
-                 AND role IN ('OWNER', 'ADMIN') AND status = 'ACTIVE')`
+SELECT EXISTS (SELECT 1 FROM memberships m JOIN organizations o ON o.tenant_id = m.tenant_id AND o.id = m.organization_id
+               WHERE m.tenant_id = $1 AND m.organization_id = $2 AND m.user_id = $3
+                 AND m.role IN ('OWNER', 'ADMIN') AND m.status = 'ACTIVE' AND o.status = 'ACTIVE')`
 	if err := tx.GetContext(ctx, &ok, q, a.TenantID, a.ActingOrganizationID, a.UserID); err != nil {
 		return fmt.Errorf("check acting organization: %w", err)
 	}

@@ -73,22 +73,55 @@ func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.U
 
 // DeactivateOrganization is the resolver for the deactivateOrganization field.
 func (r *mutationResolver) DeactivateOrganization(ctx context.Context, input model.DeactivateOrganizationInput) (*model.DeactivateOrganizationPayload, error) {
-	panic(fmt.Errorf("not implemented: DeactivateOrganization - deactivateOrganization"))
+	o, err := r.Service.DeactivateOrganization(ctx, domain.ActorFrom(ctx), service.DeactivateInput{
+		ID: input.ID, ExpectedSequence: input.ExpectedSequence, Reason: input.Reason})
+	payload := &model.DeactivateOrganizationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.Organization = toOrganization(o)
+	}
+	return payload, nil
 }
 
 // ReactivateOrganization is the resolver for the reactivateOrganization field.
 func (r *mutationResolver) ReactivateOrganization(ctx context.Context, input model.ReactivateOrganizationInput) (*model.ReactivateOrganizationPayload, error) {
-	panic(fmt.Errorf("not implemented: ReactivateOrganization - reactivateOrganization"))
+	o, err := r.Service.ReactivateOrganization(ctx, domain.ActorFrom(ctx), input.ID, input.ExpectedSequence)
+	payload := &model.ReactivateOrganizationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.Organization = toOrganization(o)
+	}
+	return payload, nil
 }
 
 // DeleteOrganization is the resolver for the deleteOrganization field.
 func (r *mutationResolver) DeleteOrganization(ctx context.Context, input model.DeleteOrganizationInput) (*model.DeleteOrganizationPayload, error) {
-	panic(fmt.Errorf("not implemented: DeleteOrganization - deleteOrganization"))
+	o, err := r.Service.DeleteOrganization(ctx, domain.ActorFrom(ctx), input.ID, input.ExpectedSequence)
+	payload := &model.DeleteOrganizationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.DeletedOrganizationID = &o.ID
+	}
+	return payload, nil
 }
 
 // RestoreOrganization is the resolver for the restoreOrganization field.
 func (r *mutationResolver) RestoreOrganization(ctx context.Context, input model.RestoreOrganizationInput) (*model.RestoreOrganizationPayload, error) {
-	panic(fmt.Errorf("not implemented: RestoreOrganization - restoreOrganization"))
+	o, err := r.Service.RestoreOrganization(ctx, domain.ActorFrom(ctx), service.RestoreInput{ID: input.ID, Slug: input.Slug})
+	payload := &model.RestoreOrganizationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.Organization = toOrganization(o)
+	}
+	return payload, nil
 }
 
 // SetCustomAttributes is the resolver for the setCustomAttributes field.

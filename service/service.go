@@ -27,6 +27,8 @@ type Config struct {
 	// RequestTimeout is the deadline of a request: an idempotency key is held for twice that (at least
 	// a minute) before a retry may take over the key of a request that died.
 	RequestTimeout time.Duration
+	// OrgRetention is how long a deleted organization can be restored; then it is purged. Default 720h.
+	OrgRetention time.Duration
 	// EmailQueued, when set, is called after a change that queued an email commits (it wakes the mail
 	// worker, which otherwise polls).
 	EmailQueued func()
@@ -50,6 +52,9 @@ func New(store *db.Store, cfg Config) *Service {
 	}
 	if cfg.ConfirmationTTL <= 0 {
 		cfg.ConfirmationTTL = 72 * time.Hour
+	}
+	if cfg.OrgRetention <= 0 {
+		cfg.OrgRetention = DefaultOrgRetention
 	}
 	return &Service{store: store, cfg: cfg, now: time.Now}
 }
