@@ -2253,8 +2253,11 @@ type Mutation {
     @hasPermission(permission: ORGANIZATION_DELETE)
 
   """
-  Restore a deleted organization within ORG_RETENTION. If its slug was taken meanwhile: TAKEN at
-  ["input","slug"] with suggestions, unless a free slug is given.
+  Restore a deleted organization within ORG_RETENTION, with the status it had before the delete (later:
+  NOT_FOUND; not deleted: INVALID_STATE). If its slug was taken meanwhile: TAKEN at ["input","slug"]
+  with suggestions, unless a free slug is given; a new slug renames the generated domain. A custom domain
+  another organization took meanwhile stays with it: the restore drops it (recorded in the event), and
+  the generated domain becomes primary if that domain was.
   """
   restoreOrganization(input: RestoreOrganizationInput!): RestoreOrganizationPayload!
     @hasPermission(permission: ORGANIZATION_DELETE)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"orgs/domain"
-	"orgs/httpapi"
 	"orgs/graph"
+	"orgs/httpapi"
 	"orgs/service"
 )
 
