@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
+
 	"orgs/domain"
 	"orgs/graph"
 	"orgs/httpapi"
@@ -627,5 +629,53 @@ func TestPurgeConcurrently(t *testing.T) {
 	a.store.DB().Get(&purged, `SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND type = 'organization.purged'`, a.actor.TenantID)
 	if n := a.count("audit_events"); purged != len(ids) || n != 3*len(ids) {
 		t.Errorf("%d purge events and %d events in all, want %d and %d", purged, n, len(ids), 3*len(ids))
+	}
+}
+
+// A delete and the confirmation of the same organization's administrator, at once, both answer: the
+// confirmation either happens before the delete or is refused, never an error.
+func TestDeleteWhileConfirming(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	const n = 8
+	ids, tokens := make([]string, n), make([]string, n)
+	for i := range n {
+		email := fmt.Sprintf("admin%d@racing.example", i)
+		ids[i] = a.createOK(map[string]any{"name": fmt.Sprintf("Racing %d", i), "emailConfirmationLandingPage": "https://app.example.com/confirm",
+			"primaryAdministrator": map[string]any{"firstName": "Ad", "lastName": "Min", "email": email}})["id"].(string)
+		var body string
+		if err := a.store.DB().Get(&body, `SELECT text_body FROM email_outbox WHERE tenant_id = $1 AND to_address = $2`, a.actor.TenantID, email); err != nil {
+			t.Fatal(err)
+		}
+		link, _ := url.Parse(tokenParam.FindString(body))
+		tokens[i] = link.Query().Get("token")
+	}
+	const confirm = `mutation($token: String!) { confirmEmail(token: $token) { member { id } userErrors { field code message } } }`
+	var wg sync.WaitGroup
+	answers := make([]response, 2*n)
+	for i := range n {
+		wg.Go(func() { answers[2*i] = a.post(a.key, confirm, map[string]any{"token": tokens[i]}) })
+		wg.Go(func() {
+			answers[2*i+1] = a.post(a.key, lifecycleMutations["deleteOrganization"], map[string]any{"input": map[string]any{"id": ids[i]}})
+		})
+	}
+	wg.Wait()
+	for i, r := range answers {
+		if len(r.Errors) > 0 || r.Status != 200 {
+			t.Errorf("answer %d: status %d, %s", i, r.Status, r.Raw)
+		}
+	}
+	var removed int
+	a.store.DB().Get(&removed, `SELECT count(*) FROM organizations WHERE tenant_id = $1 AND id = ANY($2) AND status = 'REMOVED'`,
+		a.actor.TenantID, pq.Array(ids))
+	if removed != n {
+		t.Errorf("%d organizations deleted, want %d", removed, n)
+	}
+	// Events stay numbered without gaps or duplicates.
+	var bad int
+	a.store.DB().Get(&bad, `SELECT count(*) FROM organizations o WHERE tenant_id = $1 AND sequence <>
+  (SELECT count(*) FROM audit_events e WHERE e.tenant_id = o.tenant_id AND e.organization_id = o.id)`, a.actor.TenantID)
+	if bad != 0 {
+		t.Errorf("%d organizations whose sequence is not their number of events", bad)
 	}
 }
