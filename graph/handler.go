@@ -119,6 +119,9 @@ func listCosts(c *ComplexityRoot) {
 	c.Organization.ProjectsConnection = func(child int, first *int, _ *string) int {
 		return 1 + page(first, nil)*child
 	}
+	c.Organization.Events = func(child int, first *int, _ *string, _ []string) int {
+		return 1 + page(first, nil)*child
+	}
 }
 
 // hasPermission implements @hasPermission: the field resolves only for an actor holding the permission.
