@@ -324,11 +324,8 @@ func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error
 
 // createError names the unique constraint a create broke, if any.
 func createError(err error) error {
-	switch uniqueViolation(err) {
-	case "organizations_slug_key":
-		return fmt.Errorf("create organization: %w", ErrSlugTaken)
-	case "organization_domains_domain_key":
-		return fmt.Errorf("create organization: %w", ErrDomainTaken)
+	if taken := takenError(err); taken != err {
+		return fmt.Errorf("create organization: %w", taken)
 	}
 	return err
 }
