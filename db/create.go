@@ -83,13 +83,9 @@ type attributeRecord struct {
 // insertOrganization runs qInsertOrganization for o (made from in) on q: the pool, or a transaction.
 // generated is the organization's generated domain, stored beside the primary one when they differ.
 func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, generated string, now time.Time) error {
-	headquarters, err := jsonOrNil(o.Headquarters)
+	headquarters, plan, cycle, err := compositeColumns(o)
 	if err != nil {
 		return err
-	}
-	var plan, cycle *string
-	if o.Subscription != nil {
-		plan, cycle = &o.Subscription.Plan, &o.Subscription.BillingCycle
 	}
 	domains, primary, gen := []string{generated}, []bool{o.PrimaryDomain == generated}, []bool{true}
 	if o.PrimaryDomain != generated {

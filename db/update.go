@@ -15,13 +15,9 @@ import (
 // organization of the tenant holds is ErrSlugTaken: the unique index decides, also between concurrent
 // updates (the second waits for the first and fails when it commits).
 func (t *OrganizationTx) UpdateOrganization(ctx context.Context, o *domain.Organization) error {
-	headquarters, err := jsonOrNil(o.Headquarters)
+	headquarters, plan, cycle, err := compositeColumns(o)
 	if err != nil {
 		return err
-	}
-	var plan, cycle *string
-	if o.Subscription != nil {
-		plan, cycle = &o.Subscription.Plan, &o.Subscription.BillingCycle
 	}
 	const q = `
 UPDATE organizations SET name = $3, slug = $4, description = $5, avatar_url = $6, country_code = $7,
@@ -61,6 +57,18 @@ RETURNING is_primary`
 // organization.default_revoked event. ChangeOrganization must hold the tenant (ChangeOptions.LockTenant).
 func (t *OrganizationTx) DemoteOtherDefault(ctx context.Context) error {
 	return demoteOtherDefault(ctx, t.tx, t.actor, t.Organization.ID, t.Now)
+}
+
+// compositeColumns are the columns of an organization's composite fields: its headquarters as JSON
+// text, its subscription's plan and billing cycle (nil without one).
+func compositeColumns(o *domain.Organization) (headquarters, plan, cycle *string, err error) {
+	if headquarters, err = jsonOrNil(o.Headquarters); err != nil {
+		return nil, nil, nil, err
+	}
+	if o.Subscription != nil {
+		plan, cycle = &o.Subscription.Plan, &o.Subscription.BillingCycle
+	}
+	return headquarters, plan, cycle, nil
 }
 
 // takenError is err, or ErrSlugTaken / ErrDomainTaken when it broke the slug's or a domain's unique index.

@@ -27,6 +27,20 @@ func changesJSON(t *testing.T, c domain.Changes) string {
 	return string(b)
 }
 
+// violationsOf lists the violations of a *ValidationError as path=CODE.
+func violationsOf(t *testing.T, err error) string {
+	t.Helper()
+	verr, ok := err.(*domain.ValidationError)
+	if !ok {
+		t.Fatalf("err = %v, want *ValidationError", err)
+	}
+	out := make([]string, len(verr.Violations))
+	for i, v := range verr.Violations {
+		out[i] = strings.Join(v.Field, ".") + "=" + string(v.Code)
+	}
+	return strings.Join(out, " ")
+}
+
 func TestUpdatedOrganization(t *testing.T) {
 	rules := domain.Rules{Regions: []string{"us", "eu"}}
 	t.Run("OKLeftOutUnchangedSetNormalisedNullCleared", func(t *testing.T) {
@@ -73,17 +87,9 @@ func TestUpdatedOrganization(t *testing.T) {
 			LanguageCode: domain.Set(ptr("EN")), RegionTemplate: domain.Set(ptr("mars")),
 			BillingEmails: domain.Set([]string{"nope"}), Subscription: domain.Set(&domain.Subscription{Plan: " ", BillingCycle: "DAILY"}),
 		}, rules)
-		verr, ok := err.(*domain.ValidationError)
-		if !ok {
-			t.Fatalf("err = %v, want *ValidationError", err)
-		}
-		var got []string
-		for _, v := range verr.Violations {
-			got = append(got, strings.Join(v.Field, ".")+"="+string(v.Code))
-		}
 		want := "name=REQUIRED slug=INVALID_FORMAT avatarUrl=INVALID_FORMAT languageCode=INVALID_FORMAT regionTemplate=INVALID_VALUE " +
 			"billingEmails.0=INVALID_FORMAT subscription.plan=BLANK subscription.billingCycle=INVALID_VALUE"
-		if strings.Join(got, " ") != want {
+		if got := violationsOf(t, err); got != want {
 			t.Errorf("violations = %v\nwant         %v", got, want)
 		}
 	})

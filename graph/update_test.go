@@ -403,32 +403,13 @@ func TestUpdateOrganizationSlug(t *testing.T) {
 		for round := range 5 {
 			slug := fmt.Sprintf("race-%d", round)
 			ids := []string{a.createOK(map[string]any{"name": "Left"})["id"].(string), a.createOK(map[string]any{"name": "Right"})["id"].(string)}
-			results := make([]map[string]any, 2)
-			var wg sync.WaitGroup
-			for i, id := range ids {
-				wg.Go(func() {
-					var err error
-					if results[i], err = a.tryUpdate(a.key, map[string]any{"id": id, "slug": slug}); err != nil {
-						t.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			won, taken := 0, 0
-			for _, p := range results {
-				if p == nil {
-					continue
-				}
-				if p["organization"] != nil {
-					won++
-				} else if errs := userErrors(p); len(errs) == 1 && errs[0].Code == "TAKEN" && len(errs[0].Suggestions) == 3 {
-					taken++
-				}
-			}
+			got := outcomes(concurrently(t, 2, func(i int) (map[string]any, error) {
+				return a.tryUpdate(a.key, map[string]any{"id": ids[i], "slug": slug})
+			}))
 			var holders int
 			a.store.DB().Get(&holders, `SELECT count(*) FROM organizations WHERE tenant_id = $1 AND slug = $2`, a.actor.TenantID, slug)
-			if won != 1 || taken != 1 || holders != 1 {
-				t.Errorf("round %d: %d won, %d TAKEN, %d holders; want 1 each", round, won, taken, holders)
+			if want := map[string]int{"ok": 1, "input.slug TAKEN, 3 suggestions": 1}; fmt.Sprint(got) != fmt.Sprint(want) || holders != 1 {
+				t.Errorf("round %d: outcomes %v with %d holders; want %v and 1", round, got, holders, want)
 			}
 		}
 	})
@@ -442,6 +423,50 @@ func TestUpdateOrganizationSlug(t *testing.T) {
 			t.Errorf("slug %v, primaryDomain %v; want the removed organization's", o["slug"], o["primaryDomain"])
 		}
 	})
+}
+
+// concurrently runs call(0), ..., call(n-1) at once and returns their payloads; a failed call is an
+// error of the test and a nil payload.
+func concurrently(t *testing.T, n int, call func(i int) (map[string]any, error)) []map[string]any {
+	t.Helper()
+	out := make([]map[string]any, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var err error
+			if out[i], err = call(i); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// outcomes counts mutation payloads by outcome: "ok" (an organization, no userErrors), else the field and
+// code of their userErrors with the number of suggestions, if any.
+func outcomes(payloads []map[string]any) map[string]int {
+	out := map[string]int{}
+	for _, p := range payloads {
+		if p == nil {
+			continue
+		}
+		errs := userErrors(p)
+		if p["organization"] != nil && len(errs) == 0 {
+			out["ok"]++
+			continue
+		}
+		var keys []string
+		for _, e := range errs {
+			k := e.Field + " " + e.Code
+			if len(e.Suggestions) > 0 {
+				k += fmt.Sprintf(", %d suggestions", len(e.Suggestions))
+			}
+			keys = append(keys, k)
+		}
+		out[strings.Join(keys, "; ")]++
+	}
+	return out
 }
 
 // remove marks the organization removed, as a delete leaves it: slug and domains free.
@@ -501,36 +526,11 @@ func TestUpdateOrganizationConcurrentSameSequence(t *testing.T) {
 	id := a.createOK(map[string]any{"name": "Contested"})["id"].(string)
 	for pair := range 10 {
 		seq := pair + 1
-		results := make([]map[string]any, 2)
-		var wg sync.WaitGroup
-		for i := range 2 {
-			wg.Go(func() {
-				var err error
-				results[i], err = a.tryUpdate(a.key, map[string]any{"id": id, "expectedSequence": seq, "description": fmt.Sprintf("pair %d writer %d", pair, i)})
-				if err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		won, stale := 0, 0
-		for _, p := range results {
-			if p == nil {
-				continue
-			}
-			errs := userErrors(p)
-			switch {
-			case p["organization"] != nil && len(errs) == 0:
-				won++
-			case len(errs) == 1 && errs[0].Code == "STALE_OBJECT" && errs[0].Field == "input.expectedSequence" &&
-				strings.Contains(errs[0].Message, fmt.Sprint(seq+1)) && p["organization"] == nil:
-				stale++
-			default:
-				t.Errorf("pair %d: %v", pair, p)
-			}
-		}
-		if won != 1 || stale != 1 {
-			t.Fatalf("pair %d: %d won and %d got STALE_OBJECT, want 1 and 1", pair, won, stale)
+		got := outcomes(concurrently(t, 2, func(i int) (map[string]any, error) {
+			return a.tryUpdate(a.key, map[string]any{"id": id, "expectedSequence": seq, "description": fmt.Sprintf("pair %d writer %d", pair, i)})
+		}))
+		if want := map[string]int{"ok": 1, "input.expectedSequence STALE_OBJECT": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("pair %d: outcomes %v, want %v", pair, got, want)
 		}
 	}
 	if o := a.read(id); sequenceOf(o) != 11 || len(a.events(id)) != 11 {
@@ -660,17 +660,12 @@ func TestUpdateOrganizationConcurrentDefaultsLeaveOne(t *testing.T) {
 	for i := range ids {
 		ids[i] = a.createOK(map[string]any{"name": fmt.Sprintf("Candidate %d", i)})["id"].(string)
 	}
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Go(func() {
-			if p, err := a.tryUpdate(a.key, map[string]any{"id": id, "isDefault": true}); err != nil {
-				t.Error(err)
-			} else if errs := userErrors(p); len(errs) != 0 {
-				t.Errorf("update %s: %+v", id, errs)
-			}
-		})
+	got := outcomes(concurrently(t, n, func(i int) (map[string]any, error) {
+		return a.tryUpdate(a.key, map[string]any{"id": ids[i], "isDefault": true})
+	}))
+	if got["ok"] != n {
+		t.Errorf("outcomes %v, want %d ok", got, n)
 	}
-	wg.Wait()
 	var defaults, revoked int
 	a.store.DB().Get(&defaults, `SELECT count(*) FROM organizations WHERE tenant_id = $1 AND is_default`, a.actor.TenantID)
 	a.store.DB().Get(&revoked, `SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND type = 'organization.default_revoked'`, a.actor.TenantID)
