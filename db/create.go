@@ -83,13 +83,9 @@ type attributeRecord struct {
 // insertOrganization runs qInsertOrganization for o (made from in) on q: the pool, or a transaction.
 // generated is the organization's generated domain, stored beside the primary one when they differ.
 func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, generated string, now time.Time) error {
-	headquarters, err := jsonOrNil(o.Headquarters)
+	headquarters, plan, cycle, err := compositeColumns(o)
 	if err != nil {
 		return err
-	}
-	var plan, cycle *string
-	if o.Subscription != nil {
-		plan, cycle = &o.Subscription.Plan, &o.Subscription.BillingCycle
 	}
 	domains, primary, gen := []string{generated}, []bool{o.PrimaryDomain == generated}, []bool{true}
 	if o.PrimaryDomain != generated {
@@ -324,11 +320,8 @@ func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error
 
 // createError names the unique constraint a create broke, if any.
 func createError(err error) error {
-	switch uniqueViolation(err) {
-	case "organizations_slug_key":
-		return fmt.Errorf("create organization: %w", ErrSlugTaken)
-	case "organization_domains_domain_key":
-		return fmt.Errorf("create organization: %w", ErrDomainTaken)
+	if taken := takenError(err); taken != err {
+		return fmt.Errorf("create organization: %w", taken)
 	}
 	return err
 }

@@ -194,41 +194,20 @@ func NewOrganizationFrom(in CreateOrganizationInput, rules Rules, base Path) (*N
 	applyTemplate(&in, rules.Template)
 	o := &NewOrganization{Status: StatusActive, TemplateID: in.TemplateID}
 
-	o.Name = strings.TrimSpace(in.Name)
-	validateName(&v, base.Field("name"), o.Name)
-
+	o.Name = normalizeName(&v, base.Field("name"), in.Name)
 	if in.Slug != nil {
 		o.Slug = *in.Slug
 		ValidateSlug(&v, base.Field("slug"), o.Slug)
 	}
-	if in.Description != nil {
-		d := strings.TrimSpace(*in.Description)
-		if n := utf8.RuneCountInString(d); n > DescriptionMaxLen {
-			v.Add(base.Field("description"), VTooLong, "description is too long (%d characters, at most %d)", n, DescriptionMaxLen)
-		}
-		o.Description = optional(d)
-	}
-	urls := []struct {
-		name string
-		in   *string
-		out  **string
-	}{
-		{"avatarUrl", in.AvatarURL, &o.AvatarURL},
-		{"privacyPolicyUrl", in.PrivacyPolicyURL, &o.PrivacyPolicyURL},
-		{"termsOfServiceUrl", in.TermsOfServiceURL, &o.TermsOfServiceURL},
-		{"emailConfirmationLandingPage", in.EmailConfirmationLandingPage, &o.LandingPage},
-	}
-	for _, u := range urls {
-		if *u.out = trimmed(u.in); *u.out != nil {
-			validateHTTPURL(&v, base.Field(u.name), **u.out)
-		}
-	}
+	o.Description = normalizeDescription(&v, base.Field("description"), in.Description)
+	o.AvatarURL = normalizeURL(&v, base.Field("avatarUrl"), in.AvatarURL)
+	o.PrivacyPolicyURL = normalizeURL(&v, base.Field("privacyPolicyUrl"), in.PrivacyPolicyURL)
+	o.TermsOfServiceURL = normalizeURL(&v, base.Field("termsOfServiceUrl"), in.TermsOfServiceURL)
+	o.LandingPage = normalizeURL(&v, base.Field("emailConfirmationLandingPage"), in.EmailConfirmationLandingPage)
 	o.CountryCode, o.LanguageCode = trimmed(in.CountryCode), trimmed(in.LanguageCode)
 	o.Locale, o.Timezone, o.RegionTemplate = trimmed(in.Locale), trimmed(in.Timezone), trimmed(in.RegionTemplate)
 	validateLocation(&v, base, o.CountryCode, o.LanguageCode, o.Locale, o.Timezone, o.RegionTemplate, rules.Regions)
-	if o.Phone = trimmed(in.Phone); o.Phone != nil {
-		validatePhone(&v, base.Field("phone"), *o.Phone)
-	}
+	o.Phone = normalizePhone(&v, base.Field("phone"), in.Phone)
 	o.Headquarters = normalizeAddress(&v, base.Field("headquarters"), in.Headquarters)
 	o.ContactEmails = emailList(&v, base.Field("contactEmails"), in.ContactEmails)
 	o.BillingEmails = emailList(&v, base.Field("billingEmails"), in.BillingEmails)
@@ -242,18 +221,7 @@ func NewOrganizationFrom(in CreateOrganizationInput, rules Rules, base Path) (*N
 		}
 	}
 	o.Coupons = validateCoupons(&v, base.Field("coupons"), in.Coupons)
-	if s := in.Subscription; s != nil {
-		plan := strings.TrimSpace(s.Plan)
-		if plan == "" {
-			v.Add(base.Field("subscription").Field("plan"), VBlank, "plan can't be blank")
-		} else {
-			maxLen(&v, base.Field("subscription").Field("plan"), "plan", plan, PlanMaxLen)
-		}
-		if s.BillingCycle != "MONTHLY" && s.BillingCycle != "YEARLY" {
-			v.Add(base.Field("subscription").Field("billingCycle"), VInvalidValue, "billingCycle must be MONTHLY or YEARLY")
-		}
-		o.Subscription = &Subscription{Plan: plan, BillingCycle: s.BillingCycle}
-	}
+	o.Subscription = normalizeSubscription(&v, base.Field("subscription"), in.Subscription)
 	if in.IsPrivate != nil {
 		o.IsPrivate = *in.IsPrivate
 	}
@@ -287,6 +255,60 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// The rules of the organization's descriptive fields, shared by createOrganization and
+// updateOrganization: each normalises one value (nil stays nil: absent, or cleared) and records its
+// violations at path.
+
+// normalizeName trims a name and records its violations.
+func normalizeName(v *Violations, path Path, raw string) string {
+	name := strings.TrimSpace(raw)
+	validateName(v, path, name)
+	return name
+}
+
+func normalizeDescription(v *Violations, path Path, in *string) *string {
+	d := trimmed(in)
+	if d != nil {
+		if n := utf8.RuneCountInString(*d); n > DescriptionMaxLen {
+			v.Add(path, VTooLong, "description is too long (%d characters, at most %d)", n, DescriptionMaxLen)
+		}
+	}
+	return d
+}
+
+// normalizeURL trims an absolute http(s) URL and records its violations.
+func normalizeURL(v *Violations, path Path, in *string) *string {
+	u := trimmed(in)
+	if u != nil {
+		validateHTTPURL(v, path, *u)
+	}
+	return u
+}
+
+func normalizePhone(v *Violations, path Path, in *string) *string {
+	p := trimmed(in)
+	if p != nil {
+		validatePhone(v, path, *p)
+	}
+	return p
+}
+
+func normalizeSubscription(v *Violations, path Path, in *Subscription) *Subscription {
+	if in == nil {
+		return nil
+	}
+	plan := strings.TrimSpace(in.Plan)
+	if plan == "" {
+		v.Add(path.Field("plan"), VBlank, "plan can't be blank")
+	} else {
+		maxLen(v, path.Field("plan"), "plan", plan, PlanMaxLen)
+	}
+	if in.BillingCycle != "MONTHLY" && in.BillingCycle != "YEARLY" {
+		v.Add(path.Field("billingCycle"), VInvalidValue, "billingCycle must be MONTHLY or YEARLY")
+	}
+	return &Subscription{Plan: plan, BillingCycle: in.BillingCycle}
 }
 
 func validateName(v *Violations, path Path, name string) {

@@ -44,11 +44,8 @@ func toCreateOrganizationInput(in model.CreateOrganizationInput) domain.CreateOr
 		Timezone: in.Timezone, Phone: in.Phone, Headquarters: toAddress(in.Headquarters),
 		ContactEmails: in.ContactEmails, BillingEmails: in.BillingEmails, PrimaryDomain: in.PrimaryDomain,
 		PrivacyPolicyURL: in.PrivacyPolicyURL, TermsOfServiceURL: in.TermsOfServiceURL, Coupons: in.Coupons,
-		RegionTemplate: in.RegionTemplate, TemplateID: in.TemplateID,
+		RegionTemplate: in.RegionTemplate, Subscription: toSubscriptionInput(in.Subscription), TemplateID: in.TemplateID,
 		EmailConfirmationLandingPage: in.EmailConfirmationLandingPage,
-	}
-	if in.Subscription != nil {
-		out.Subscription = &domain.Subscription{Plan: in.Subscription.Plan, BillingCycle: string(in.Subscription.BillingCycle)}
 	}
 	for _, a := range in.CustomAttributes {
 		out.CustomAttributes = append(out.CustomAttributes, domain.AttributeInput{Key: a.Key, Value: a.Value})

@@ -141,8 +141,6 @@ func (a *api) events(id string) []eventRead {
 	return out
 }
 
-func sequenceOf(o map[string]any) float64 { return o["details"].(map[string]any)["sequence"].(float64) }
-
 func TestDeactivateReactivate(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)

@@ -124,15 +124,11 @@ func TestCreateOrganizationDefaults(t *testing.T) {
 	}
 }
 
-func TestCreateOrganizationValidation(t *testing.T) {
-	t.Parallel()
+// createValidationCases are the checks of the organization's first fields, one violation each; the
+// update shares them.
+func createValidationCases() []validationCase {
 	long := func(n int) string { return strings.Repeat("a", n) }
-	cases := []struct {
-		name  string
-		input map[string]any
-		field string
-		code  string
-	}{
+	return []validationCase{
 		{"ErrNameBlank", map[string]any{"name": "   "}, "input.name", "BLANK"},
 		{"ErrNameEmpty", map[string]any{"name": ""}, "input.name", "BLANK"},
 		{"ErrNameTooLong", map[string]any{"name": long(201)}, "input.name", "TOO_LONG"},
@@ -156,7 +152,12 @@ func TestCreateOrganizationValidation(t *testing.T) {
 		{"ErrLanguageAlpha3", map[string]any{"name": "Acme", "languageCode": "eng"}, "input.languageCode", "INVALID_FORMAT"},
 		{"ErrLanguageUnknown", map[string]any{"name": "Acme", "languageCode": "xx"}, "input.languageCode", "INVALID_VALUE"},
 	}
-	for _, tc := range cases {
+}
+
+func TestCreateOrganizationValidation(t *testing.T) {
+	t.Parallel()
+	long := func(n int) string { return strings.Repeat("a", n) }
+	for _, tc := range createValidationCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			a := newAPI(t)

@@ -68,7 +68,16 @@ func (r *mutationResolver) ConfirmEmail(ctx context.Context, token string) (*mod
 
 // UpdateOrganization is the resolver for the updateOrganization field.
 func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.UpdateOrganizationInput) (*model.UpdateOrganizationPayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateOrganization - updateOrganization"))
+	o, err := r.Service.UpdateOrganization(ctx, domain.ActorFrom(ctx), input.ID, toUpdateOrganizationInput(input), service.UpdateOptions{
+		ExpectedSequence: input.ExpectedSequence, ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly})
+	payload := &model.UpdateOrganizationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.Organization = toOrganization(o)
+	}
+	return payload, nil
 }
 
 // DeactivateOrganization is the resolver for the deactivateOrganization field.
