@@ -75,8 +75,8 @@ func (a *api) changeRefused(mutation string, input map[string]any, field, code s
 	return errs[0]
 }
 
-// read returns organization(id) or organization(slug) as the API answers it (nil when null).
-func (a *api) read(by, value string) map[string]any {
+// lookup returns organization(id) or organization(slug) as the API answers it (nil when null).
+func (a *api) lookup(by, value string) map[string]any {
 	a.t.Helper()
 	q := fmt.Sprintf(`query($v: %s) { organization(%s: $v) { id slug status } }`, map[string]string{"id": "ID", "slug": "String"}[by], by)
 	r := a.post(a.key, q, map[string]any{"v": value})
@@ -113,8 +113,8 @@ type eventRead struct {
 	Data     map[string]any
 }
 
-// events reads an organization's events back through Organization.events.
-func (a *api) events(id string) []eventRead {
+// eventLog reads an organization's events back through Organization.events.
+func (a *api) eventLog(id string) []eventRead {
 	a.t.Helper()
 	r := a.post(a.key, `query($id: ID) { organization(id: $id) { details { sequence }
   events(first: 100) { totalCount nodes { type sequence changes { field from to } data } } } }`, map[string]any{"id": id})
@@ -166,10 +166,10 @@ func TestDeactivateReactivate(t *testing.T) {
 		t.Errorf("deactivated: %v (created %v)", d, o["statusChangedAt"])
 	}
 	// Inactive, it stays readable, by id and by slug, and listed.
-	if r := a.read("id", id); r == nil || r["status"] != "INACTIVE" {
+	if r := a.lookup("id", id); r == nil || r["status"] != "INACTIVE" {
 		t.Errorf("organization(id) of an inactive organization = %v", r)
 	}
-	if r := a.read("slug", "sleepy"); r == nil || r["id"] != id {
+	if r := a.lookup("slug", "sleepy"); r == nil || r["id"] != id {
 		t.Errorf("organization(slug) of an inactive organization = %v", r)
 	}
 	if ids := a.listedIDs(map[string]any{"status": "INACTIVE"}); len(ids) != 1 || ids[0] != id {
@@ -185,7 +185,7 @@ func TestDeactivateReactivate(t *testing.T) {
 	// Without a reason, the deactivation records none.
 	a.changeOK("deactivateOrganization", map[string]any{"id": id})
 
-	events := a.events(id)
+	events := a.eventLog(id)
 	var got []string
 	for _, e := range events {
 		got = append(got, fmt.Sprintf("%d %s [%s]", e.Sequence, e.Type, e.Changes))
@@ -243,10 +243,10 @@ func TestDeleteHidesOrganization(t *testing.T) {
 		t.Fatalf("delete: %v", p)
 	}
 
-	if r := a.read("id", id); r != nil {
+	if r := a.lookup("id", id); r != nil {
 		t.Errorf("organization(id) of a deleted organization = %v", r)
 	}
-	if r := a.read("slug", "doomed"); r != nil {
+	if r := a.lookup("slug", "doomed"); r != nil {
 		t.Errorf("organization(slug) of a deleted organization = %v", r)
 	}
 	if ids := a.listedIDs(nil); len(ids) != 1 || ids[0] != keep {
@@ -282,12 +282,12 @@ FROM organizations o WHERE tenant_id = $1 AND id = $2`, a.actor.TenantID, id); e
 		r["primaryDomain"] != "doomed.orgs.test" {
 		t.Errorf("restored: %v", r)
 	}
-	if r := a.read("slug", "doomed"); r == nil || r["id"] != id {
+	if r := a.lookup("slug", "doomed"); r == nil || r["id"] != id {
 		t.Errorf("organization(slug) of a restored organization = %v", r)
 	}
 	a.changeRefused("restoreOrganization", map[string]any{"id": id}, "id", "INVALID_STATE")
 	var got []string
-	for _, e := range a.events(id) {
+	for _, e := range a.eventLog(id) {
 		got = append(got, fmt.Sprintf("%s [%s]", e.Type, e.Changes))
 	}
 	want := []string{"organization.created []", "organization.deleted [status:ACTIVE>REMOVED, isDefault:true>false]",
@@ -310,7 +310,7 @@ func TestDeleteInactiveOrganization(t *testing.T) {
 	if r := a.changeOK("restoreOrganization", map[string]any{"id": id}); r["status"] != "INACTIVE" {
 		t.Errorf("restored as %v, want INACTIVE", r["status"])
 	}
-	events := a.events(id)
+	events := a.eventLog(id)
 	if last := events[len(events)-1]; last.Changes != "status:REMOVED>INACTIVE" {
 		t.Errorf("restored event changes %q", last.Changes)
 	}
@@ -347,14 +347,14 @@ func TestRestoreTakenSlug(t *testing.T) {
 		fmt.Sprint(r["domains"]) != "[map[domain:phoenix-reborn.orgs.test isGenerated:true isPrimary:true]]" {
 		t.Errorf("restored: %v", r)
 	}
-	if r := a.read("slug", "phoenix-reborn"); r == nil || r["id"] != id {
+	if r := a.lookup("slug", "phoenix-reborn"); r == nil || r["id"] != id {
 		t.Errorf("organization(slug: phoenix-reborn) = %v", r)
 	}
-	if r := a.read("slug", "phoenix"); r == nil || r["id"] != other["id"] {
+	if r := a.lookup("slug", "phoenix"); r == nil || r["id"] != other["id"] {
 		t.Errorf("organization(slug: phoenix) = %v, want the new organization", r)
 	}
 	var got []string
-	for _, e := range a.events(id) {
+	for _, e := range a.eventLog(id) {
 		got = append(got, fmt.Sprintf("%d %s [%s]", e.Sequence, e.Type, e.Changes))
 	}
 	want := []string{"1 organization.created []", "2 organization.deleted [status:ACTIVE>REMOVED]",
@@ -383,7 +383,7 @@ func TestRestoreReleasedDomain(t *testing.T) {
 	if r["primaryDomain"] != "acme.orgs.test" || fmt.Sprint(r["domains"]) != "[map[domain:acme.orgs.test isGenerated:true isPrimary:true]]" {
 		t.Errorf("restored with domains %v, primary %v", r["domains"], r["primaryDomain"])
 	}
-	events := a.events(id)
+	events := a.eventLog(id)
 	last := events[len(events)-1]
 	if last.Changes != "status:REMOVED>ACTIVE, primaryDomain:acme.example>acme.orgs.test, domains:[acme.example acme.orgs.test]>[acme.orgs.test]" ||
 		fmt.Sprint(last.Data["droppedDomains"]) != "[acme.example]" {
@@ -490,7 +490,7 @@ func TestLifecyclePermissions(t *testing.T) {
 			t.Errorf("%s without %s: %s", tc.mutation, tc.permission, r.Raw)
 		}
 	}
-	if r := a.read("id", id); r == nil || r["status"] != "ACTIVE" {
+	if r := a.lookup("id", id); r == nil || r["status"] != "ACTIVE" {
 		t.Errorf("after refused changes: %v", r)
 	}
 	if ids := a.listedIDs(map[string]any{"status": "REMOVED"}); len(ids) != 1 || ids[0] != deleted {
