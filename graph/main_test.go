@@ -69,14 +69,14 @@ func (s *syncBuffer) String() string {
 
 // api is a real HTTP server over the GraphQL handler, with a tenant of its own.
 type api struct {
-	t      *testing.T
-	url    string
+	t       *testing.T
+	url     string
 	store   *db.Store
 	service *service.Service
 	logs    *syncBuffer
-	key    string // every permission
-	actor  *domain.Actor
-	client *http.Client
+	key     string // every permission
+	actor   *domain.Actor
+	client  *http.Client
 }
 
 // newAPI serves the handler over the package's database for a tenant named after the test.
