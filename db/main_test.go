@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runID keeps the tenants of one run of the tests apart from those of another (go test -count=2).
-var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
-
-// newActor creates an API key in a tenant of its own, named after the test and label, and returns the
-// actor it authenticates.
+// newActor creates an API key in a new tenant of its own, named after the test and label (and unique,
+// so that go test -count=2 makes new ones), and returns the actor it authenticates.
 func newActor(t *testing.T, label string) *domain.Actor {
 	t.Helper()
 	_, a, err := store.CreateAPIKey(context.Background(), db.NewAPIKey{
-		Name: "key " + t.Name(), Tenant: label + " " + t.Name() + " " + runID,
+		Name: "key " + t.Name(), Tenant: label + " " + t.Name() + " " + uuid.NewString(),
 		Email: "owner@example.com", UserName: "Owner", Permissions: domain.AllPermissions,
 	})
 	if err != nil {

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
-	"time"
+
+	"github.com/google/uuid"
 
 	"orgs/db"
 	"orgs/db/dbtest"
@@ -44,15 +44,12 @@ func newService(cfg service.Config) *service.Service {
 	return service.New(store, cfg)
 }
 
-// runID keeps the tenants of one run of the tests apart from those of another (go test -count=2).
-var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
-
-// newActor creates an API key in a tenant of its own, named after the test and label, and returns the
-// actor it authenticates.
+// newActor creates an API key in a new tenant of its own, named after the test and label (and unique,
+// so that go test -count=2 makes new ones), and returns the actor it authenticates.
 func newActor(t *testing.T, label string) *domain.Actor {
 	t.Helper()
 	_, a, err := store.CreateAPIKey(context.Background(), db.NewAPIKey{
-		Name: "key " + t.Name(), Tenant: label + " " + t.Name() + " " + runID,
+		Name: "key " + t.Name(), Tenant: label + " " + t.Name() + " " + uuid.NewString(),
 		Email: "owner@example.com", UserName: "Owner", Permissions: domain.AllPermissions,
 	})
 	if err != nil {
