@@ -62,9 +62,9 @@ func TestConfirmEmail(t *testing.T) {
 		if n := count(t, a.TenantID, "email_confirmations", `used_at IS NOT NULL`); n != 1 {
 			t.Errorf("%d used tokens, want 1", n)
 		}
-		// One member.confirmed event, the organization's second.
-		if n := count(t, a.TenantID, "audit_events", `organization_id = $2 AND sequence = 2 AND type = $3`, o.ID, domain.EventMemberConfirmed); n != 1 {
-			t.Errorf("%d member.confirmed events at sequence 2, want 1", n)
+		// One member.joined event, the organization's second.
+		if n := count(t, a.TenantID, "audit_events", `organization_id = $2 AND sequence = 2 AND type = $3`, o.ID, domain.EventMemberJoined); n != 1 {
+			t.Errorf("%d member.joined events at sequence 2, want 1", n)
 		}
 		if n := count(t, a.TenantID, "organizations", `id = $2 AND sequence = 2`, o.ID); n != 1 {
 			t.Errorf("organization's sequence is not 2")
