@@ -150,7 +150,7 @@ func DefaultProjectOf(projects []Project) *Project {
 // is ignored, as in the create).
 func uniqueProjectName(v *Violations, name, except string, projects []Project) {
 	for _, o := range projects {
-		if o.ID != except && strings.ToLower(o.Name) == strings.ToLower(name) {
+		if o.ID != except && strings.EqualFold(o.Name, name) {
 			v.Add(Path{"name"}, VTaken, "project name %q is already used in this organization", name)
 			return
 		}

@@ -197,7 +197,8 @@ func typedValue(v *Violations, path Path, t AttributeType, value any) any {
 }
 
 // inferType gives the type of a JSON value: bool → BOOLEAN, number → NUMBER, a valid YYYY-MM-DD date →
-// DATE, other strings → STRING. null, objects and arrays have no attribute type.
+// DATE, other strings → STRING. null, objects and arrays have none here: filters compare scalars, and
+// valueType types stored values, objects and arrays as JSON.
 func inferType(value any) (AttributeType, any, bool) {
 	switch x := value.(type) {
 	case bool:
