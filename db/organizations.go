@@ -142,13 +142,18 @@ type projectRow struct {
 }
 
 func (s *Store) projectsWhere(ctx context.Context, where string, args ...any) ([]domain.Project, error) {
-	q := `
+	return projectsIn(ctx, s.db, where, args...)
+}
+
+// projectsIn reads the projects that match where on q (the pool or a transaction), in their order.
+func projectsIn(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]domain.Project, error) {
+	query := `
 SELECT tenant_id, id, organization_id, name, slug, type, mode, status, is_default, contact_emails,
        send_from_email, send_from_name, deep_scan, real_time_scan, last_real_time_scan, created_at, updated_at
 FROM projects WHERE ` + where + `
 ORDER BY ` + projectOrderSQL
 	var rows []projectRow
-	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, query, args...); err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
 	out := make([]domain.Project, len(rows))

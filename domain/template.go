@@ -17,13 +17,15 @@ const (
 	AttrNumber  AttributeType = "NUMBER"
 	AttrBoolean AttributeType = "BOOLEAN"
 	AttrDate    AttributeType = "DATE"
+	// AttrJSON is an object or an array.
+	AttrJSON AttributeType = "JSON"
 )
 
 // AttributeStringMax caps a STRING attribute's length.
 const AttributeStringMax = 2000
 
 // Attribute is a typed custom attribute of an organization. Value is a string, a json.Number or a bool;
-// DATE values are YYYY-MM-DD strings.
+// DATE values are YYYY-MM-DD strings; JSON values are objects (map[string]any) or arrays ([]any).
 type Attribute struct {
 	Key   string
 	Type  AttributeType
@@ -142,8 +144,8 @@ func NewTemplateFrom(in TemplateInput, regions []string, base Path) (*Template, 
 				}
 				seen[def.Key] = true
 			}
-			if !oneOf(string(def.Type), []string{"STRING", "NUMBER", "BOOLEAN", "DATE"}) {
-				v.Add(path.Field("type"), VInvalidValue, "type must be STRING, NUMBER, BOOLEAN or DATE")
+			if !oneOf(string(def.Type), []string{"STRING", "NUMBER", "BOOLEAN", "DATE", "JSON"}) {
+				v.Add(path.Field("type"), VInvalidValue, "type must be STRING, NUMBER, BOOLEAN, DATE or JSON")
 			} else if d.DefaultValue != nil {
 				def.DefaultValue = typedValue(&v, path.Field("defaultValue"), def.Type, d.DefaultValue)
 			}
@@ -179,23 +181,24 @@ var isoDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // typedValue checks that value has type t and returns it in its stored form, or records a violation.
 func typedValue(v *Violations, path Path, t AttributeType, value any) any {
-	got, norm, ok := inferType(value)
+	got, norm, ok := valueType(value)
 	if ok && got == AttrDate && t == AttrString {
 		got = AttrString // a date-looking string is a fine STRING
 	}
 	if !ok || got != t {
 		v.Add(path, VInvalidValue, "value must be of type %s%s", t, map[AttributeType]string{
-			AttrDate: " (an ISO 8601 date such as 2026-01-31)"}[t])
+			AttrDate: " (an ISO 8601 date such as 2026-01-31)", AttrJSON: " (an object or an array)"}[t])
 		return nil
 	}
-	if s, isString := norm.(string); isString {
-		maxLen(v, path, "value", s, AttributeStringMax)
+	if !valueWithinLimits(v, path, norm) {
+		return nil
 	}
 	return norm
 }
 
 // inferType gives the type of a JSON value: bool → BOOLEAN, number → NUMBER, a valid YYYY-MM-DD date →
-// DATE, other strings → STRING. null, objects and arrays have no attribute type.
+// DATE, other strings → STRING. null, objects and arrays have none here: filters compare scalars, and
+// valueType types stored values, objects and arrays as JSON.
 func inferType(value any) (AttributeType, any, bool) {
 	switch x := value.(type) {
 	case bool:
@@ -225,12 +228,7 @@ func customAttributes(v *Violations, path Path, in []AttributeInput, t *Template
 		v.Add(path, VTooMany, "at most %d custom attributes, not %d", MaxAttributes, len(in))
 		return out
 	}
-	defs := map[string]AttributeDefinition{}
-	if t != nil {
-		for _, d := range t.Definitions {
-			defs[d.Key] = d
-		}
-	}
+	defs := t.definitions()
 	seen := map[string]bool{}
 	for i, a := range in {
 		p := path.Index(i)
@@ -243,26 +241,9 @@ func customAttributes(v *Violations, path Path, in []AttributeInput, t *Template
 			continue
 		}
 		seen[key] = true
-		if t != nil {
-			def, ok := defs[key]
-			if !ok {
-				v.Add(p.Field("key"), VInvalidValue, "key %q is not defined by the template %q", key, t.Name)
-				continue
-			}
-			if val := typedValue(v, p.Field("value"), def.Type, a.Value); val != nil {
-				out = append(out, Attribute{Key: key, Type: def.Type, Value: val})
-			}
-			continue
+		if a, ok := attributeOf(v, p, key, a.Value, defs, t); ok {
+			out = append(out, a)
 		}
-		typ, val, ok := inferType(a.Value)
-		if !ok {
-			v.Add(p.Field("value"), VInvalidValue, "value must be a string, a number or a boolean")
-			continue
-		}
-		if s, isString := val.(string); isString && !maxLen(v, p.Field("value"), "value", s, AttributeStringMax) {
-			continue
-		}
-		out = append(out, Attribute{Key: key, Type: typ, Value: val})
 	}
 	if t != nil {
 		for _, d := range t.Definitions {

@@ -132,7 +132,7 @@ func fieldValidationCases() []validationCase {
 		{"ErrSubscriptionPlan", map[string]any{"subscription": map[string]any{"plan": " ", "billingCycle": "MONTHLY"}}, "input.subscription.plan", "BLANK"},
 		{"ErrTemplateMissing", map[string]any{"templateId": "00000000-0000-0000-0000-000000000000"}, "input.templateId", "NOT_FOUND"},
 		{"ErrAttributeKey", map[string]any{"customAttributes": []map[string]any{{"key": "1st", "value": "x"}}}, "input.customAttributes.0.key", "INVALID_FORMAT"},
-		{"ErrAttributeValue", map[string]any{"customAttributes": []map[string]any{{"key": "tags", "value": []string{"a"}}}}, "input.customAttributes.0.value", "INVALID_VALUE"},
+		{"ErrAttributeValue", map[string]any{"customAttributes": []map[string]any{{"key": "tags", "value": nil}}}, "input.customAttributes.0.value", "INVALID_VALUE"},
 		{"ErrAttributeDuplicate", map[string]any{"customAttributes": []map[string]any{{"key": "a", "value": 1}, {"key": "a", "value": 2}}}, "input.customAttributes.1.key", "TAKEN"},
 		{"ErrLandingPageRequired", map[string]any{"primaryAdministrator": admin(nil)}, "input.emailConfirmationLandingPage", "REQUIRED"},
 		{"ErrLandingPage", map[string]any{"primaryAdministrator": admin(nil), "emailConfirmationLandingPage": "/confirm"}, "input.emailConfirmationLandingPage", "INVALID_FORMAT"},

@@ -135,27 +135,70 @@ func (r *mutationResolver) RestoreOrganization(ctx context.Context, input model.
 
 // SetCustomAttributes is the resolver for the setCustomAttributes field.
 func (r *mutationResolver) SetCustomAttributes(ctx context.Context, input model.SetCustomAttributesInput) (*model.SetCustomAttributesPayload, error) {
-	panic(fmt.Errorf("not implemented: SetCustomAttributes - setCustomAttributes"))
+	o, err := r.Service.SetCustomAttributes(ctx, domain.ActorFrom(ctx), input.OrganizationID, toAttributeInputs(input.Attributes), input.ExpectedSequence)
+	payload := &model.SetCustomAttributesPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.Organization = toOrganization(o)
+	}
+	return payload, nil
 }
 
 // RemoveCustomAttributes is the resolver for the removeCustomAttributes field.
 func (r *mutationResolver) RemoveCustomAttributes(ctx context.Context, input model.RemoveCustomAttributesInput) (*model.RemoveCustomAttributesPayload, error) {
-	panic(fmt.Errorf("not implemented: RemoveCustomAttributes - removeCustomAttributes"))
+	o, err := r.Service.RemoveCustomAttributes(ctx, domain.ActorFrom(ctx), input.OrganizationID, input.Keys, input.ExpectedSequence)
+	payload := &model.RemoveCustomAttributesPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.Organization = toOrganization(o)
+	}
+	return payload, nil
 }
 
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.CreateProjectPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateProject - createProject"))
+	p, err := r.Service.CreateProject(ctx, domain.ActorFrom(ctx), input.OrganizationID, toCreateProjectInput(input),
+		input.IsDefault != nil && *input.IsDefault, input.ExpectedSequence)
+	payload := &model.CreateProjectPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if p != nil {
+		pp := toProject(*p)
+		payload.Project = &pp
+	}
+	return payload, nil
 }
 
 // UpdateProject is the resolver for the updateProject field.
 func (r *mutationResolver) UpdateProject(ctx context.Context, input model.UpdateProjectInput) (*model.UpdateProjectPayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateProject - updateProject"))
+	p, err := r.Service.UpdateProject(ctx, domain.ActorFrom(ctx), input.ID, toProjectPatch(input), input.ExpectedSequence)
+	payload := &model.UpdateProjectPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if p != nil {
+		pp := toProject(*p)
+		payload.Project = &pp
+	}
+	return payload, nil
 }
 
 // DeleteProject is the resolver for the deleteProject field.
 func (r *mutationResolver) DeleteProject(ctx context.Context, input model.DeleteProjectInput) (*model.DeleteProjectPayload, error) {
-	panic(fmt.Errorf("not implemented: DeleteProject - deleteProject"))
+	err := r.Service.DeleteProject(ctx, domain.ActorFrom(ctx), input.ID, input.ExpectedSequence)
+	payload := &model.DeleteProjectPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if len(payload.UserErrors) == 0 {
+		payload.DeletedProjectID = &input.ID
+	}
+	return payload, nil
 }
 
 // Template is the resolver for the template field.
