@@ -27,12 +27,12 @@ func (r *apiKeyConnectionResolver) TotalCount(ctx context.Context, obj *model.AP
 
 // Nodes is the resolver for the nodes field.
 func (r *invitationConnectionResolver) Nodes(ctx context.Context, obj *model.InvitationConnection) ([]model.Invitation, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return nodesOf(obj.Edges, func(e model.InvitationEdge) *model.Invitation { return e.Node }), nil
 }
 
 // TotalCount is the resolver for the totalCount field.
 func (r *invitationConnectionResolver) TotalCount(ctx context.Context, obj *model.InvitationConnection) (int, error) {
-	panic(fmt.Errorf("not implemented: TotalCount - totalCount"))
+	return obj.Count()
 }
 
 // Nodes is the resolver for the nodes field.
@@ -138,32 +138,77 @@ func (r *mutationResolver) DeleteProject(ctx context.Context, input model.Delete
 
 // InviteMember is the resolver for the inviteMember field.
 func (r *mutationResolver) InviteMember(ctx context.Context, input model.InviteMemberInput) (*model.InviteMemberPayload, error) {
-	panic(fmt.Errorf("not implemented: InviteMember - inviteMember"))
+	inv, err := r.Service.InviteMember(ctx, domain.ActorFrom(ctx), toInvitationInput(input))
+	payload := &model.InviteMemberPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	payload.Invitation = toInvitation(inv)
+	return payload, nil
 }
 
 // ResendInvitation is the resolver for the resendInvitation field.
 func (r *mutationResolver) ResendInvitation(ctx context.Context, input model.ResendInvitationInput) (*model.ResendInvitationPayload, error) {
-	panic(fmt.Errorf("not implemented: ResendInvitation - resendInvitation"))
+	inv, err := r.Service.ResendInvitation(ctx, domain.ActorFrom(ctx), input.ID)
+	payload := &model.ResendInvitationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	payload.Invitation = toInvitation(inv)
+	return payload, nil
 }
 
 // RevokeInvitation is the resolver for the revokeInvitation field.
 func (r *mutationResolver) RevokeInvitation(ctx context.Context, input model.RevokeInvitationInput) (*model.RevokeInvitationPayload, error) {
-	panic(fmt.Errorf("not implemented: RevokeInvitation - revokeInvitation"))
+	inv, err := r.Service.RevokeInvitation(ctx, domain.ActorFrom(ctx), input.ID)
+	payload := &model.RevokeInvitationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	payload.Invitation = toInvitation(inv)
+	return payload, nil
 }
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string) (*model.AcceptInvitationPayload, error) {
-	panic(fmt.Errorf("not implemented: AcceptInvitation - acceptInvitation"))
+	m, err := r.Service.AcceptInvitation(ctx, domain.ActorFrom(ctx), token)
+	payload := &model.AcceptInvitationPayload{}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "token"); err != nil {
+		return nil, err
+	}
+	if m != nil {
+		mm := toMember(*m)
+		payload.Member = &mm
+	}
+	return payload, nil
 }
 
 // UpdateMemberRole is the resolver for the updateMemberRole field.
 func (r *mutationResolver) UpdateMemberRole(ctx context.Context, input model.UpdateMemberRoleInput) (*model.UpdateMemberRolePayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateMemberRole - updateMemberRole"))
+	m, err := r.Service.UpdateMemberRole(ctx, domain.ActorFrom(ctx), service.MemberRoleInput{
+		MemberID: input.MemberID, Role: domain.MemberRole(input.Role), ExpectedSequence: input.ExpectedSequence})
+	payload := &model.UpdateMemberRolePayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if m != nil {
+		mm := toMember(*m)
+		payload.Member = &mm
+	}
+	return payload, nil
 }
 
 // RemoveMember is the resolver for the removeMember field.
 func (r *mutationResolver) RemoveMember(ctx context.Context, input model.RemoveMemberInput) (*model.RemoveMemberPayload, error) {
-	panic(fmt.Errorf("not implemented: RemoveMember - removeMember"))
+	id, err := r.Service.RemoveMember(ctx, domain.ActorFrom(ctx), input.MemberID)
+	payload := &model.RemoveMemberPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if id != "" {
+		payload.RemovedMemberID = &id
+	}
+	return payload, nil
 }
 
 // CreateAPIKey is the resolver for the createApiKey field.
@@ -340,7 +385,7 @@ func (r *organizationResolver) ProjectsConnection(ctx context.Context, obj *mode
 
 // Invitations is the resolver for the invitations field.
 func (r *organizationResolver) Invitations(ctx context.Context, obj *model.Organization, status *model.InvitationStatus, first *int, after *string) (*model.InvitationConnection, error) {
-	panic(fmt.Errorf("not implemented: Invitations - invitations"))
+	return invitationsOf(ctx, r.Store, obj.ID, status, first, after)
 }
 
 // Events is the resolver for the events field.
