@@ -310,7 +310,7 @@ func TestInvitationRevokedAndResent(t *testing.T) {
 	}
 	oldExpiry, _ := time.Parse(time.RFC3339Nano, resent["expiresAt"].(string))
 	newExpiry, _ := time.Parse(time.RFC3339Nano, inv["expiresAt"].(string))
-	if !newExpiry.After(oldExpiry) || newExpiry.Sub(time.Now()) > 48*time.Hour || newExpiry.Sub(time.Now()) < 47*time.Hour {
+	if !newExpiry.After(oldExpiry) || time.Until(newExpiry) > 48*time.Hour || time.Until(newExpiry) < 47*time.Hour {
 		t.Errorf("resent expiry %v (first %v): want 2 days from now", newExpiry, oldExpiry)
 	}
 	msgs = smtpServer.WaitForMessages(t, 4, 10*time.Second)
