@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"orgs/db"
 	"orgs/domain"
 	"orgs/mail/mailtest"
 )
@@ -597,5 +599,49 @@ func TestInvitationAccessAndTenants(t *testing.T) {
 	r := a.post(a.key, `query($id: ID!) { organization(id: $id) { invitations { nodes { status } } } }`, map[string]any{"id": orgID})
 	if got := fmt.Sprint(r.Data["organization"]); got != "map[invitations:map[nodes:[map[status:PENDING]]]]" {
 		t.Errorf("after another tenant's calls: %s", got)
+	}
+}
+
+// TestRevokePendingInvitations covers what deleteOrganization calls in its change transaction: the
+// pending invitations are revoked, an expired one stays EXPIRED, the others keep their status.
+func TestRevokePendingInvitations(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	orgID := a.createOK(map[string]any{"name": "Massive Dynamic"})["id"].(string)
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, a.inviteOK(orgID, fmt.Sprintf("p%d@massive.test", i), nil)["id"].(string))
+	}
+	a.invitationCall(revokeMutation, "revokeInvitation", ids[1])
+	a.store.DB().MustExec(`UPDATE invitations SET expires_at = now() - interval '1 hour' WHERE tenant_id = $1 AND id = $2`, a.actor.TenantID, ids[2])
+	other := a.createOK(map[string]any{"name": "Other Dynamic"})["id"].(string)
+	untouched := a.inviteOK(other, "p0@massive.test", nil)["id"].(string)
+
+	var revoked []string
+	_, err := a.store.ChangeOrganization(context.Background(), a.actor, orgID, db.ChangeOptions{}, func(ctx context.Context, tx *db.OrganizationTx) error {
+		var err error
+		if revoked, err = tx.RevokePendingInvitations(ctx); err != nil {
+			return err
+		}
+		tx.Record(domain.Change{Type: domain.EventOrganizationDeleted, Data: map[string]any{"revokedInvitations": revoked}})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(revoked) != fmt.Sprint([]string{ids[0], ids[3]}) {
+		t.Errorf("revoked %v, want %v", revoked, []string{ids[0], ids[3]})
+	}
+	statuses := map[string]string{}
+	for _, org := range []string{orgID, other} {
+		r := a.post(a.key, `query($id: ID!) { organization(id: $id) { invitations { nodes { id status } } } }`, map[string]any{"id": org})
+		for _, n := range r.Data["organization"].(map[string]any)["invitations"].(map[string]any)["nodes"].([]any) {
+			n := n.(map[string]any)
+			statuses[n["id"].(string)] = n["status"].(string)
+		}
+	}
+	want := map[string]string{ids[0]: "REVOKED", ids[1]: "REVOKED", ids[2]: "EXPIRED", ids[3]: "REVOKED", untouched: "PENDING"}
+	if fmt.Sprint(statuses) != fmt.Sprint(want) {
+		t.Errorf("statuses %v, want %v", statuses, want)
 	}
 }
