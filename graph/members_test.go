@@ -28,12 +28,23 @@ const removeMemberMutation = `mutation($id: ID!) {
 // the database (as an accepted invitation would), and returns the membership's id.
 func (a *api) addMember(orgID, email, role string) string {
 	a.t.Helper()
-	userID, memberID := uuid.NewString(), uuid.NewString()
-	a.store.DB().MustExec(`INSERT INTO users (tenant_id, id, email, name) VALUES ($1, $2, $3, $3)`, a.actor.TenantID, userID, email)
+	var userID string
+	memberID := uuid.NewString()
+	if err := a.store.DB().Get(&userID, `INSERT INTO users (tenant_id, id, email, name) VALUES ($1, $2, $3, $3)
+ON CONFLICT (tenant_id, lower(email)) DO UPDATE SET name = EXCLUDED.name RETURNING id`, a.actor.TenantID, uuid.NewString(), email); err != nil {
+		a.t.Fatal(err)
+	}
 	a.store.DB().MustExec(`INSERT INTO memberships (tenant_id, id, organization_id, user_id, role, status, joined_at, created_at)
 VALUES ($1, $2, $3, $4, $5, 'ACTIVE', now(), clock_timestamp())`, a.actor.TenantID, memberID, orgID, userID, role)
 	a.store.DB().MustExec(`UPDATE organizations SET member_count = member_count + 1 WHERE tenant_id = $1 AND id = $2`, a.actor.TenantID, orgID)
 	return memberID
+}
+
+// removeOrgInSQL deletes the organization the way deleteOrganization does: REMOVED, its domains released.
+func (a *api) removeOrgInSQL(orgID string) {
+	a.t.Helper()
+	a.store.DB().MustExec(`UPDATE organizations SET status = 'REMOVED', removed_at = now() WHERE tenant_id = $1 AND id = $2`, a.actor.TenantID, orgID)
+	a.store.DB().MustExec(`UPDATE organization_domains SET released = true WHERE tenant_id = $1 AND organization_id = $2`, a.actor.TenantID, orgID)
 }
 
 // ownerMemberID returns the id of the creator's OWNER membership of the organization.
@@ -147,7 +158,7 @@ func TestUpdateMemberRole(t *testing.T) {
 		wantUserError(t, "another tenant's "+id, other.setRole(other.key, map[string]any{"memberId": id, "role": "MEMBER"}), "input.memberId", "NOT_FOUND")
 		wantUserError(t, "removing another tenant's "+id, other.removeMember(other.key, id), "input.memberId", "NOT_FOUND")
 	}
-	a.store.DB().MustExec(`UPDATE organizations SET status = 'REMOVED', removed_at = now() WHERE tenant_id = $1 AND id = $2`, a.actor.TenantID, orgID)
+	a.removeOrgInSQL(orgID)
 	wantUserError(t, "a removed organization's member", a.setRole(a.key, map[string]any{"memberId": owner, "role": "OWNER"}), "input.memberId", "NOT_FOUND")
 	wantUserError(t, "removing a removed organization's member", a.removeMember(a.key, owner), "input.memberId", "NOT_FOUND")
 }
