@@ -230,7 +230,7 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 var notDirect = map[string][]string{
 	"Organization": {"headquarters", "contactEmails", "billingEmails", "privacyPolicyUrl", "termsOfServiceUrl",
 		"coupons", "subscription", "template", "customAttributes", "primaryAdministrator", "domains", "details",
-		"membersConnection", "projectsConnection", "removedAt", "events"},
+		"membersConnection", "projectsConnection", "removedAt", "events", "invitations"},
 	"Project": {"organization", "contactEmails", "sendFromEmail", "settings"},
 	"Member":  {"user"},
 }

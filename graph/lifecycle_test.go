@@ -677,3 +677,28 @@ func TestDeleteWhileConfirming(t *testing.T) {
 		t.Errorf("%d organizations whose sequence is not their number of events", bad)
 	}
 }
+
+// TestDeleteRevokesInvitations: deleting an organization revokes its pending invitations, so that the
+// link of an invitation email sent before the delete is refused, also after a restore.
+func TestDeleteRevokesInvitations(t *testing.T) {
+	t.Parallel()
+	a, smtpServer := newAPIWithMail(t)
+	id := a.createOK(map[string]any{"name": "Short Lived"})["id"].(string)
+	inv := a.inviteOK(id, "late@short.test", nil)
+	token := invitationToken(t, smtpServer.WaitForMessages(t, 1, 10*time.Second)[0])
+
+	a.changeOK("deleteOrganization", map[string]any{"id": id}) // checks deletedOrganizationId
+	var status string
+	if err := a.store.DB().Get(&status, `SELECT status FROM invitations WHERE tenant_id = $1 AND id = $2`, a.actor.TenantID, inv["id"]); err != nil || status != "REVOKED" {
+		t.Errorf("invitation status %q (%v), want REVOKED", status, err)
+	}
+	a.wantInvalidToken(a.key, token, "after the delete")
+
+	a.changeOK("restoreOrganization", map[string]any{"id": id})
+	a.wantInvalidToken(a.key, token, "after the restore")
+	events := a.eventLog(id)
+	deleted := events[len(events)-2]
+	if deleted.Type != "organization.deleted" || fmt.Sprint(deleted.Data["revokedInvitations"]) != fmt.Sprint([]any{inv["id"]}) {
+		t.Errorf("deleted event %+v, want the revoked invitation in its data", deleted)
+	}
+}

@@ -16,6 +16,26 @@ import (
 )
 
 // Nodes is the resolver for the nodes field.
+func (r *apiKeyConnectionResolver) Nodes(ctx context.Context, obj *model.APIKeyConnection) ([]model.APIKey, error) {
+	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *apiKeyConnectionResolver) TotalCount(ctx context.Context, obj *model.APIKeyConnection) (int, error) {
+	panic(fmt.Errorf("not implemented: TotalCount - totalCount"))
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *invitationConnectionResolver) Nodes(ctx context.Context, obj *model.InvitationConnection) ([]model.Invitation, error) {
+	return nodesOf(obj.Edges, func(e model.InvitationEdge) *model.Invitation { return e.Node }), nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *invitationConnectionResolver) TotalCount(ctx context.Context, obj *model.InvitationConnection) (int, error) {
+	return obj.Count()
+}
+
+// Nodes is the resolver for the nodes field.
 func (r *memberConnectionResolver) Nodes(ctx context.Context, obj *model.MemberConnection) ([]model.Member, error) {
 	return nodesOf(obj.Edges, func(e model.MemberEdge) *model.Member { return e.Node }), nil
 }
@@ -201,6 +221,111 @@ func (r *mutationResolver) DeleteProject(ctx context.Context, input model.Delete
 	return payload, nil
 }
 
+// InviteMember is the resolver for the inviteMember field.
+func (r *mutationResolver) InviteMember(ctx context.Context, input model.InviteMemberInput) (*model.InviteMemberPayload, error) {
+	inv, err := r.Service.InviteMember(ctx, domain.ActorFrom(ctx), toInvitationInput(input))
+	payload := &model.InviteMemberPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	payload.Invitation = toInvitation(inv)
+	return payload, nil
+}
+
+// ResendInvitation is the resolver for the resendInvitation field.
+func (r *mutationResolver) ResendInvitation(ctx context.Context, input model.ResendInvitationInput) (*model.ResendInvitationPayload, error) {
+	inv, err := r.Service.ResendInvitation(ctx, domain.ActorFrom(ctx), input.ID)
+	payload := &model.ResendInvitationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	payload.Invitation = toInvitation(inv)
+	return payload, nil
+}
+
+// RevokeInvitation is the resolver for the revokeInvitation field.
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, input model.RevokeInvitationInput) (*model.RevokeInvitationPayload, error) {
+	inv, err := r.Service.RevokeInvitation(ctx, domain.ActorFrom(ctx), input.ID)
+	payload := &model.RevokeInvitationPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	payload.Invitation = toInvitation(inv)
+	return payload, nil
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string) (*model.AcceptInvitationPayload, error) {
+	m, err := r.Service.AcceptInvitation(ctx, domain.ActorFrom(ctx), token)
+	payload := &model.AcceptInvitationPayload{}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "token"); err != nil {
+		return nil, err
+	}
+	if m != nil {
+		mm := toMember(*m)
+		payload.Member = &mm
+	}
+	return payload, nil
+}
+
+// UpdateMemberRole is the resolver for the updateMemberRole field.
+func (r *mutationResolver) UpdateMemberRole(ctx context.Context, input model.UpdateMemberRoleInput) (*model.UpdateMemberRolePayload, error) {
+	m, err := r.Service.UpdateMemberRole(ctx, domain.ActorFrom(ctx), service.MemberRoleInput{
+		MemberID: input.MemberID, Role: domain.MemberRole(input.Role), ExpectedSequence: input.ExpectedSequence})
+	payload := &model.UpdateMemberRolePayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if m != nil {
+		mm := toMember(*m)
+		payload.Member = &mm
+	}
+	return payload, nil
+}
+
+// RemoveMember is the resolver for the removeMember field.
+func (r *mutationResolver) RemoveMember(ctx context.Context, input model.RemoveMemberInput) (*model.RemoveMemberPayload, error) {
+	id, err := r.Service.RemoveMember(ctx, domain.ActorFrom(ctx), input.MemberID)
+	payload := &model.RemoveMemberPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if id != "" {
+		payload.RemovedMemberID = &id
+	}
+	return payload, nil
+}
+
+// CreateAPIKey is the resolver for the createApiKey field.
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
+	panic(fmt.Errorf("not implemented: CreateAPIKey - createApiKey"))
+}
+
+// RevokeAPIKey is the resolver for the revokeApiKey field.
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, input model.RevokeAPIKeyInput) (*model.RevokeAPIKeyPayload, error) {
+	panic(fmt.Errorf("not implemented: RevokeAPIKey - revokeApiKey"))
+}
+
+// AddDomain is the resolver for the addDomain field.
+func (r *mutationResolver) AddDomain(ctx context.Context, input model.AddDomainInput) (*model.AddDomainPayload, error) {
+	panic(fmt.Errorf("not implemented: AddDomain - addDomain"))
+}
+
+// VerifyDomain is the resolver for the verifyDomain field.
+func (r *mutationResolver) VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error) {
+	panic(fmt.Errorf("not implemented: VerifyDomain - verifyDomain"))
+}
+
+// SetPrimaryDomain is the resolver for the setPrimaryDomain field.
+func (r *mutationResolver) SetPrimaryDomain(ctx context.Context, input model.SetPrimaryDomainInput) (*model.SetPrimaryDomainPayload, error) {
+	panic(fmt.Errorf("not implemented: SetPrimaryDomain - setPrimaryDomain"))
+}
+
+// RemoveDomain is the resolver for the removeDomain field.
+func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveDomainInput) (*model.RemoveDomainPayload, error) {
+	panic(fmt.Errorf("not implemented: RemoveDomain - removeDomain"))
+}
+
 // Template is the resolver for the template field.
 func (r *organizationResolver) Template(ctx context.Context, obj *model.Organization) (*model.OrganizationTemplate, error) {
 	if obj.TemplateID == nil {
@@ -343,6 +468,11 @@ func (r *organizationResolver) ProjectsConnection(ctx context.Context, obj *mode
 	}, nil
 }
 
+// Invitations is the resolver for the invitations field.
+func (r *organizationResolver) Invitations(ctx context.Context, obj *model.Organization, status *model.InvitationStatus, first *int, after *string) (*model.InvitationConnection, error) {
+	return invitationsOf(ctx, r.Store, obj.ID, status, first, after)
+}
+
 // Events is the resolver for the events field.
 func (r *organizationResolver) Events(ctx context.Context, obj *model.Organization, first *int, after *string, types []string) (*model.OrganizationEventConnection, error) {
 	p, err := domain.NewPageRequest(first, after, nil, nil, domain.OrderBySequence)
@@ -477,6 +607,19 @@ func (r *queryResolver) OrganizationTemplates(ctx context.Context) ([]model.Orga
 	return out, nil
 }
 
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context, first *int, after *string) (*model.APIKeyConnection, error) {
+	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
+}
+
+// ApiKeyConnection returns ApiKeyConnectionResolver implementation.
+func (r *Resolver) ApiKeyConnection() ApiKeyConnectionResolver { return &apiKeyConnectionResolver{r} }
+
+// InvitationConnection returns InvitationConnectionResolver implementation.
+func (r *Resolver) InvitationConnection() InvitationConnectionResolver {
+	return &invitationConnectionResolver{r}
+}
+
 // MemberConnection returns MemberConnectionResolver implementation.
 func (r *Resolver) MemberConnection() MemberConnectionResolver { return &memberConnectionResolver{r} }
 
@@ -508,6 +651,8 @@ func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type (
+	apiKeyConnectionResolver            struct{ *Resolver }
+	invitationConnectionResolver        struct{ *Resolver }
 	memberConnectionResolver            struct{ *Resolver }
 	mutationResolver                    struct{ *Resolver }
 	organizationResolver                struct{ *Resolver }

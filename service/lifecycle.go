@@ -73,13 +73,17 @@ func invalidState(msg string) error {
 
 // DeleteOrganization deletes an ACTIVE or INACTIVE organization: status REMOVED, hidden from reads
 // (unless asked for by status), no longer the tenant's default, its slug and domains free at once for
-// other organizations of the tenant, its pending confirmation links revoked. The event records the
-// status it had, which a restore brings back. It returns the deleted organization.
+// other organizations of the tenant, its pending confirmation links and invitations revoked. The event
+// records the status it had, which a restore brings back. It returns the deleted organization.
 func (s *Service) DeleteOrganization(ctx context.Context, a *domain.Actor, id string, expectedSequence *int) (*domain.Organization, error) {
 	opt := db.ChangeOptions{ExpectedSequence: sequence(expectedSequence)}
 	return s.changeOrganization(ctx, a, id, "id", opt, func(ctx context.Context, t *db.OrganizationTx) error {
 		o := t.Organization
 		removal, err := t.Remove(ctx)
+		if err != nil {
+			return err
+		}
+		invitations, err := t.RevokePendingInvitations(ctx)
 		if err != nil {
 			return err
 		}
@@ -90,6 +94,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, a *domain.Actor, id st
 			"previousStatus":       o.Status,
 			"releasedDomains":      removal.ReleasedDomains,
 			"revokedConfirmations": removal.RevokedConfirmations,
+			"revokedInvitations":   invitations,
 		}})
 		return nil
 	})

@@ -11,6 +11,24 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+type AcceptInvitationPayload struct {
+	Member     *Member     `json:"member,omitempty"`
+	UserErrors []UserError `json:"userErrors"`
+}
+
+type AddDomainInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	// A host name (IDNA), stored in ASCII; the same rules as primaryDomain.
+	Domain string `json:"domain"`
+}
+
+type AddDomainPayload struct {
+	ClientMutationID *string             `json:"clientMutationId,omitempty"`
+	Domain           *OrganizationDomain `json:"domain,omitempty"`
+	UserErrors       []UserError         `json:"userErrors"`
+}
+
 type Address struct {
 	CountryCode *string `json:"countryCode,omitempty"`
 	State       *string `json:"state,omitempty"`
@@ -49,8 +67,45 @@ type AdministratorInput struct {
 	Mfa         *MfaInput     `json:"mfa,omitempty"`
 }
 
+// An API key of the tenant; its secret is never shown again after createApiKey.
+type APIKey struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// The first characters of the key, to recognise it (orgs_Xk3...).
+	Prefix      string       `json:"prefix"`
+	Permissions []Permission `json:"permissions"`
+	CreatedAt   DateTime     `json:"createdAt"`
+	ExpiresAt   *DateTime    `json:"expiresAt,omitempty"`
+	// When the key was last used, to the minute or so (recorded in batches).
+	LastUsedAt *DateTime `json:"lastUsedAt,omitempty"`
+	RevokedAt  *DateTime `json:"revokedAt,omitempty"`
+}
+
+type APIKeyEdge struct {
+	Cursor string  `json:"cursor"`
+	Node   *APIKey `json:"node"`
+}
+
 type ConfirmEmailPayload struct {
 	Member     *Member     `json:"member,omitempty"`
+	UserErrors []UserError `json:"userErrors"`
+}
+
+type CreateAPIKeyInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	// 1..200 characters.
+	Name string `json:"name"`
+	// At least one; each held by the calling key.
+	Permissions []Permission `json:"permissions"`
+	// In the future; none: the key does not expire.
+	ExpiresAt *DateTime `json:"expiresAt,omitempty"`
+}
+
+type CreateAPIKeyPayload struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	APIKey           *APIKey `json:"apiKey,omitempty"`
+	// The key itself: shown this once.
+	Secret     *string     `json:"secret,omitempty"`
 	UserErrors []UserError `json:"userErrors"`
 }
 
@@ -247,6 +302,16 @@ type DeleteProjectPayload struct {
 	UserErrors       []UserError `json:"userErrors"`
 }
 
+// Either create the DNS TXT record dnsRecordName with the value dnsRecordValue, or serve httpBody at httpUrl;
+// then call verifyDomain before expiresAt.
+type DomainVerification struct {
+	DNSRecordName  string   `json:"dnsRecordName"`
+	DNSRecordValue string   `json:"dnsRecordValue"`
+	HTTPURL        string   `json:"httpUrl"`
+	HTTPBody       string   `json:"httpBody"`
+	ExpiresAt      DateTime `json:"expiresAt"`
+}
+
 // Who made a change: the API key, its principal and the tenant.
 type EventActor struct {
 	APIKeyID *string `json:"apiKeyId,omitempty"`
@@ -259,6 +324,47 @@ type FieldChange struct {
 	Field string `json:"field"`
 	From  any    `json:"from,omitempty"`
 	To    any    `json:"to,omitempty"`
+}
+
+// An invitation to join an organization.
+type Invitation struct {
+	ID             string           `json:"id"`
+	OrganizationID string           `json:"organizationId"`
+	Email          string           `json:"email"`
+	Role           MemberRole       `json:"role"`
+	Status         InvitationStatus `json:"status"`
+	ExpiresAt      DateTime         `json:"expiresAt"`
+	// The id of the user who invited.
+	InvitedBy string   `json:"invitedBy"`
+	CreatedAt DateTime `json:"createdAt"`
+}
+
+type InvitationEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *Invitation `json:"node"`
+}
+
+type InviteMemberInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	OrganizationID   string  `json:"organizationId"`
+	// RFC 5322 address; the invitation email goes there.
+	Email string `json:"email"`
+	// Default MEMBER.
+	Role *MemberRole `json:"role,omitempty"`
+	// 1..100 characters; kept for a new user's profile.
+	FirstName *string `json:"firstName,omitempty"`
+	// 1..100 characters; kept for a new user's profile.
+	LastName *string `json:"lastName,omitempty"`
+	// Absolute http(s) URL the invitation email links to, with ?token=...
+	LandingPage string `json:"landingPage"`
+	// 1..30, default 7.
+	ExpiresInDays *int `json:"expiresInDays,omitempty"`
+}
+
+type InviteMemberPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	Invitation       *Invitation `json:"invitation,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
 }
 
 type Member struct {
@@ -305,11 +411,16 @@ type ObjectDetails struct {
 }
 
 type OrganizationDomain struct {
+	ID         string `json:"id"`
 	Domain     string `json:"domain"`
 	IsPrimary  bool   `json:"isPrimary"`
 	IsVerified bool   `json:"isVerified"`
 	// True for the domain generated from the slug.
-	IsGenerated bool `json:"isGenerated"`
+	IsGenerated bool         `json:"isGenerated"`
+	Status      DomainStatus `json:"status"`
+	VerifiedAt  *DateTime    `json:"verifiedAt,omitempty"`
+	// How to prove the domain is the organization's; null once verified, and for the generated domain.
+	Verification *DomainVerification `json:"verification,omitempty"`
 }
 
 type OrganizationEdge struct {
@@ -470,6 +581,39 @@ type RemoveCustomAttributesPayload struct {
 	UserErrors       []UserError   `json:"userErrors"`
 }
 
+type RemoveDomainInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	DomainID         string  `json:"domainId"`
+}
+
+type RemoveDomainPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	RemovedDomainID  *string     `json:"removedDomainId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+}
+
+type RemoveMemberInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	MemberID         string  `json:"memberId"`
+}
+
+type RemoveMemberPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	RemovedMemberID  *string     `json:"removedMemberId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+}
+
+type ResendInvitationInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+}
+
+type ResendInvitationPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	Invitation       *Invitation `json:"invitation,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+}
+
 type RestoreOrganizationInput struct {
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
 	ID               string  `json:"id"`
@@ -481,6 +625,28 @@ type RestoreOrganizationPayload struct {
 	ClientMutationID *string       `json:"clientMutationId,omitempty"`
 	Organization     *Organization `json:"organization,omitempty"`
 	UserErrors       []UserError   `json:"userErrors"`
+}
+
+type RevokeAPIKeyInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+}
+
+type RevokeAPIKeyPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	APIKey           *APIKey     `json:"apiKey,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+}
+
+type RevokeInvitationInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+}
+
+type RevokeInvitationPayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	Invitation       *Invitation `json:"invitation,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
 }
 
 type SenderEmail struct {
@@ -508,6 +674,17 @@ type SetCustomAttributesPayload struct {
 	UserErrors       []UserError   `json:"userErrors"`
 }
 
+type SetPrimaryDomainInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	DomainID         string  `json:"domainId"`
+}
+
+type SetPrimaryDomainPayload struct {
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+	Organization     *Organization `json:"organization,omitempty"`
+	UserErrors       []UserError   `json:"userErrors"`
+}
+
 type SubscriptionInput struct {
 	Plan         string       `json:"plan"`
 	BillingCycle BillingCycle `json:"billingCycle"`
@@ -527,6 +704,19 @@ type TrackerSettings struct {
 type TrackerSettingsInput struct {
 	DeepScan     *bool `json:"deepScan,omitempty"`
 	RealTimeScan *bool `json:"realTimeScan,omitempty"`
+}
+
+type UpdateMemberRoleInput struct {
+	ClientMutationID *string    `json:"clientMutationId,omitempty"`
+	MemberID         string     `json:"memberId"`
+	Role             MemberRole `json:"role"`
+	ExpectedSequence *int       `json:"expectedSequence,omitempty"`
+}
+
+type UpdateMemberRolePayload struct {
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+	Member           *Member     `json:"member,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
 }
 
 type UpdateOrganizationInput struct {
@@ -623,6 +813,18 @@ type UserError struct {
 	Code    UserErrorCode `json:"code"`
 	// Free alternatives, given with TAKEN slugs.
 	Suggestions []string `json:"suggestions,omitempty"`
+}
+
+type VerifyDomainInput struct {
+	ClientMutationID *string                  `json:"clientMutationId,omitempty"`
+	DomainID         string                   `json:"domainId"`
+	Method           DomainVerificationMethod `json:"method"`
+}
+
+type VerifyDomainPayload struct {
+	ClientMutationID *string             `json:"clientMutationId,omitempty"`
+	Domain           *OrganizationDomain `json:"domain,omitempty"`
+	UserErrors       []UserError         `json:"userErrors"`
 }
 
 // The calling API key and what it may do.
@@ -755,6 +957,119 @@ func (e CustomAttributeType) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type DomainStatus string
+
+const (
+	DomainStatusPending  DomainStatus = "PENDING"
+	DomainStatusVerified DomainStatus = "VERIFIED"
+	// The last verification attempt failed; it can be tried again until the token expires.
+	DomainStatusFailed DomainStatus = "FAILED"
+)
+
+var AllDomainStatus = []DomainStatus{
+	DomainStatusPending,
+	DomainStatusVerified,
+	DomainStatusFailed,
+}
+
+func (e DomainStatus) IsValid() bool {
+	switch e {
+	case DomainStatusPending, DomainStatusVerified, DomainStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e DomainStatus) String() string {
+	return string(e)
+}
+
+func (e *DomainStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DomainStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DomainStatus", str)
+	}
+	return nil
+}
+
+func (e DomainStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DomainStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DomainStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DomainVerificationMethod string
+
+const (
+	DomainVerificationMethodDNSTxt DomainVerificationMethod = "DNS_TXT"
+	DomainVerificationMethodHTTP   DomainVerificationMethod = "HTTP"
+)
+
+var AllDomainVerificationMethod = []DomainVerificationMethod{
+	DomainVerificationMethodDNSTxt,
+	DomainVerificationMethodHTTP,
+}
+
+func (e DomainVerificationMethod) IsValid() bool {
+	switch e {
+	case DomainVerificationMethodDNSTxt, DomainVerificationMethodHTTP:
+		return true
+	}
+	return false
+}
+
+func (e DomainVerificationMethod) String() string {
+	return string(e)
+}
+
+func (e *DomainVerificationMethod) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DomainVerificationMethod(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DomainVerificationMethod", str)
+	}
+	return nil
+}
+
+func (e DomainVerificationMethod) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DomainVerificationMethod) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DomainVerificationMethod) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type Gender string
 
 const (
@@ -807,6 +1122,65 @@ func (e *Gender) UnmarshalJSON(b []byte) error {
 }
 
 func (e Gender) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type InvitationStatus string
+
+const (
+	InvitationStatusPending  InvitationStatus = "PENDING"
+	InvitationStatusAccepted InvitationStatus = "ACCEPTED"
+	InvitationStatusRevoked  InvitationStatus = "REVOKED"
+	InvitationStatusExpired  InvitationStatus = "EXPIRED"
+)
+
+var AllInvitationStatus = []InvitationStatus{
+	InvitationStatusPending,
+	InvitationStatusAccepted,
+	InvitationStatusRevoked,
+	InvitationStatusExpired,
+}
+
+func (e InvitationStatus) IsValid() bool {
+	switch e {
+	case InvitationStatusPending, InvitationStatusAccepted, InvitationStatusRevoked, InvitationStatusExpired:
+		return true
+	}
+	return false
+}
+
+func (e InvitationStatus) String() string {
+	return string(e)
+}
+
+func (e *InvitationStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvitationStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvitationStatus", str)
+	}
+	return nil
+}
+
+func (e InvitationStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvitationStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvitationStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

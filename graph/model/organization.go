@@ -69,3 +69,18 @@ type OrganizationEventConnection struct {
 	PageInfo *PageInfo               `json:"pageInfo"`
 	Count    func() (int, error)     `json:"-"`
 }
+
+// InvitationConnection is a page of an organization's invitations; its totalCount is counted only when
+// asked for.
+type InvitationConnection struct {
+	Edges    []InvitationEdge    `json:"edges"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+	Count    func() (int, error) `json:"-"`
+}
+
+// APIKeyConnection is a page of the tenant's API keys; its totalCount is counted only when asked for.
+type APIKeyConnection struct {
+	Edges    []APIKeyEdge        `json:"edges"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+	Count    func() (int, error) `json:"-"`
+}
