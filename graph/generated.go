@@ -321,6 +321,7 @@ type ComplexityRoot struct {
 		IsGenerated  func(childComplexity int) int
 		IsPrimary    func(childComplexity int) int
 		IsVerified   func(childComplexity int) int
+		LastFailure  func(childComplexity int) int
 		Status       func(childComplexity int) int
 		Verification func(childComplexity int) int
 		VerifiedAt   func(childComplexity int) int
@@ -1939,6 +1940,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationDomain.IsVerified(childComplexity), true
+	case "OrganizationDomain.lastFailure":
+		if e.ComplexityRoot.OrganizationDomain.LastFailure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationDomain.LastFailure(childComplexity), true
 	case "OrganizationDomain.status":
 		if e.ComplexityRoot.OrganizationDomain.Status == nil {
 			break
@@ -3627,6 +3634,8 @@ type OrganizationDomain {
   verifiedAt: DateTime
   "How to prove the domain is the organization's; null once verified, and for the generated domain."
   verification: DomainVerification
+  "Why the last verification attempt failed; null unless status is FAILED."
+  lastFailure: String
 }
 
 enum DomainStatus {
@@ -4683,6 +4692,8 @@ func (ec *executionContext) childFields_OrganizationDomain(ctx context.Context, 
 		return ec.fieldContext_OrganizationDomain_verifiedAt(ctx, field)
 	case "verification":
 		return ec.fieldContext_OrganizationDomain_verification(ctx, field)
+	case "lastFailure":
+		return ec.fieldContext_OrganizationDomain_lastFailure(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationDomain", field.Name)
 }
@@ -11625,6 +11636,29 @@ func (ec *executionContext) fieldContext_OrganizationDomain_verification(_ conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationDomain_lastFailure(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationDomain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationDomain_lastFailure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastFailure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationDomain_lastFailure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationDomain", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _OrganizationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEdge) (ret graphql.Marshaler) {
@@ -21388,6 +21422,11 @@ func (ec *executionContext) _OrganizationDomain(ctx context.Context, sel ast.Sel
 			}
 		case "verification":
 			out.Values[i] = ec._OrganizationDomain_verification(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastFailure":
+			out.Values[i] = ec._OrganizationDomain_lastFailure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -14,6 +14,7 @@ import (
 
 	"orgs/db"
 	"orgs/domain"
+	"orgs/outbound"
 )
 
 // Config holds the service's settings.
@@ -27,6 +28,11 @@ type Config struct {
 	// RequestTimeout is the deadline of a request: an idempotency key is held for twice that (at least
 	// a minute) before a retry may take over the key of a request that died.
 	RequestTimeout time.Duration
+	// DomainVerificationTTL is how long a domain's verification token works; default 72h.
+	DomainVerificationTTL time.Duration
+	// Outbound is how domain verification reaches the domains: the DNS resolver, and whether private
+	// addresses may be reached.
+	Outbound outbound.Options
 	// EmailQueued, when set, is called after a change that queued an email commits (it wakes the mail
 	// worker, which otherwise polls).
 	EmailQueued func()
@@ -38,6 +44,8 @@ type Service struct {
 	cfg   Config
 	// now is the clock; tests may replace it.
 	now func() time.Time
+	// challenges checks domain verification challenges.
+	challenges *challenger
 }
 
 // New returns the service over store, with cfg's zero settings replaced by their defaults.
@@ -51,7 +59,10 @@ func New(store *db.Store, cfg Config) *Service {
 	if cfg.ConfirmationTTL <= 0 {
 		cfg.ConfirmationTTL = 72 * time.Hour
 	}
-	return &Service{store: store, cfg: cfg, now: time.Now}
+	if cfg.DomainVerificationTTL <= 0 {
+		cfg.DomainVerificationTTL = 72 * time.Hour
+	}
+	return &Service{store: store, cfg: cfg, now: time.Now, challenges: newChallenger(cfg.Outbound)}
 }
 
 // clock is the one timestamp of a use case, in UTC at PostgreSQL's precision.
