@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"orgs/domain"
@@ -26,7 +27,8 @@ const maxChallengeBody = 4 << 10
 type challenger struct {
 	resolver *net.Resolver
 	client   *http.Client
-	timeout  string
+	// timeout bounds a DNS lookup, and the whole of an HTTP request.
+	timeout time.Duration
 }
 
 func newChallenger(opt outbound.Options) *challenger {
@@ -34,7 +36,7 @@ func newChallenger(opt outbound.Options) *challenger {
 	if t <= 0 {
 		t = outbound.DefaultTimeout
 	}
-	return &challenger{resolver: outbound.NewResolver(opt.Resolver), client: outbound.NewHTTPClient(opt), timeout: t.String()}
+	return &challenger{resolver: outbound.NewResolver(opt.Resolver), client: outbound.NewHTTPClient(opt), timeout: t}
 }
 
 // challengeFailure is a failed challenge: the userError to report.
@@ -68,7 +70,9 @@ func (c *challenger) checkDNS(ctx context.Context, d, token string) *challengeFa
 		return &challengeFailure{domain.VDNSRecordNotFound,
 			fmt.Sprintf("%s is an IP address and has no DNS name to hold a TXT record; verify it with the HTTP method", d)}
 	}
-	records, err := c.resolver.LookupTXT(ctx, name+".")
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	records, err := c.resolver.LookupTXT(ctx, name+".") // absolute: the resolver's search list stays out
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound, err == nil && len(records) == 0:
@@ -128,7 +132,7 @@ func (c *challenger) checkHTTP(ctx context.Context, d, token string) *challengeF
 }
 
 // describeFetchError says why an HTTP challenge could not be fetched, without the service's internals.
-func describeFetchError(err error, d, timeout string) string {
+func describeFetchError(err error, d string, timeout time.Duration) string {
 	var dnsErr *net.DNSError
 	var netErr net.Error
 	if r, ok := outbound.IsRefused(err); ok {
