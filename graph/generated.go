@@ -3122,7 +3122,8 @@ type Mutation {
 
   """
   Add a domain to an organization, PENDING until verified. The answer's verification says which DNS TXT
-  record to create, or which HTTP URL must answer which body.
+  record to create, or which HTTP URL must answer which body. Adding a domain the organization already
+  has, not yet verified, issues a new token (the way forward after VERIFICATION_EXPIRED).
   """
   addDomain(input: AddDomainInput!): AddDomainPayload! @hasPermission(permission: ORGANIZATION_UPDATE)
 
