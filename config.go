@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,11 @@ type config struct {
 	RedisURL        string
 	CORSOrigins     []string
 	DirectReads     bool // the direct path of organization lists (graph/direct.go)
+	// Domain verification: how long a token works, the DNS server lookups go to ("" for the system's),
+	// and whether its HTTP challenge may reach loopback and private addresses.
+	DomainVerificationTTL time.Duration
+	DNSResolver           string
+	OutboundAllowPrivate  bool
 }
 
 // defaultDatabaseURL is used when DATABASE_URL is unset: the local PostgreSQL. `make run` and `make test`
@@ -59,6 +65,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
 		DirectReads:     true,
 	}
+	c.DomainVerificationTTL, c.DNSResolver = 72*time.Hour, strings.TrimSpace(getenv("DNS_RESOLVER"))
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = defaultDatabaseURL
 	}
@@ -126,6 +133,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("ORG_RETENTION"); v != "" {
 		if c.OrgRetention, err = time.ParseDuration(v); err != nil || c.OrgRetention <= 0 {
 			return c, fmt.Errorf("ORG_RETENTION must be a positive duration such as 720h, not %q", v)
+		}
+	}
+	if v := getenv("DOMAIN_VERIFICATION_TTL"); v != "" {
+		if c.DomainVerificationTTL, err = time.ParseDuration(v); err != nil || c.DomainVerificationTTL <= 0 {
+			return c, fmt.Errorf("DOMAIN_VERIFICATION_TTL must be a positive duration such as 72h, not %q", v)
+		}
+	}
+	if c.DNSResolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
+			return c, fmt.Errorf("DNS_RESOLVER must be host:port, such as 127.0.0.1:53, not %q", c.DNSResolver)
+		}
+	}
+	if v := getenv("OUTBOUND_ALLOW_PRIVATE"); v != "" {
+		if c.OutboundAllowPrivate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("OUTBOUND_ALLOW_PRIVATE must be true or false, not %q", v)
 		}
 	}
 	switch v := getenv("DIRECT_READS"); v {

@@ -26,6 +26,7 @@ import (
 	"orgs/db"
 	"orgs/httpapi"
 	"orgs/mail"
+	"orgs/outbound"
 	"orgs/service"
 )
 
@@ -115,7 +116,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	worker := &mail.Worker{Store: store, Sender: sender, Logger: logger, From: cfg.EmailFrom}
 	svc := service.New(store, service.Config{Regions: cfg.Regions, DomainSuffix: cfg.DomainSuffix,
 		ConfirmationTTL: cfg.ConfirmationTTL, RequestTimeout: cfg.RequestTimeout, OrgRetention: cfg.OrgRetention,
-		EmailQueued: worker.Wake})
+		EmailQueued: worker.Wake, DomainVerificationTTL: cfg.DomainVerificationTTL,
+		Outbound: outbound.Options{Resolver: cfg.DNSResolver, AllowPrivate: cfg.OutboundAllowPrivate}})
 	background.Go(func() {
 		if err := worker.Run(bgCtx); err != nil {
 			logger.Error("mail worker stopped", "error", err.Error())

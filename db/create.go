@@ -33,8 +33,11 @@ WITH org AS (
         $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
     RETURNING tenant_id, id
 ), domains AS (
-    INSERT INTO organization_domains (tenant_id, organization_id, domain, is_primary, is_verified, is_generated, created_at)
-    SELECT org.tenant_id, org.id, d.domain, d.is_primary, d.is_generated, d.is_generated, $12
+    INSERT INTO organization_domains (tenant_id, organization_id, domain, is_primary, is_verified, is_generated, created_at,
+        status, verified_at, token_expires_at)
+    SELECT org.tenant_id, org.id, d.domain, d.is_primary, d.is_generated, d.is_generated, $12,
+        CASE WHEN d.is_generated THEN 'VERIFIED' ELSE 'PENDING' END, CASE WHEN d.is_generated THEN $12 END,
+        CASE WHEN NOT d.is_generated THEN $38::timestamptz END
     FROM org, unnest($30::text[], $31::boolean[], $32::boolean[]) AS d(domain, is_primary, is_generated)
 ), projects AS (
     INSERT INTO projects (tenant_id, id, organization_id, name, slug, type, mode, status, is_default, contact_emails,
@@ -81,8 +84,9 @@ type attributeRecord struct {
 }
 
 // insertOrganization runs qInsertOrganization for o (made from in) on q: the pool, or a transaction.
-// generated is the organization's generated domain, stored beside the primary one when they differ.
-func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, generated string, now time.Time) error {
+// generated is the organization's generated domain, stored beside the primary one when they differ;
+// domainExpires is when the primary one's verification token expires, when it is not the generated one.
+func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, generated string, domainExpires, now time.Time) error {
 	headquarters, plan, cycle, err := compositeColumns(o)
 	if err != nil {
 		return err
@@ -130,7 +134,7 @@ func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Act
 		o.ResourceOwner, o.CreatedBy, o.Locale, o.Timezone, o.Phone, headquarters, pq.Array(o.ContactEmails),
 		pq.Array(o.BillingEmails), o.PrivacyPolicyURL, o.TermsOfServiceURL, pq.Array(o.Coupons),
 		o.RegionTemplate, plan, cycle, o.TemplateID, o.PrimaryAdministratorUserID, o.TotalMembers,
-		pq.Array(domains), pq.Array(primary), pq.Array(gen), encoded[0], uuid.NewString(), encoded[1], a.KeyID, encoded[2])
+		pq.Array(domains), pq.Array(primary), pq.Array(gen), encoded[0], uuid.NewString(), encoded[1], a.KeyID, encoded[2], domainExpires)
 	if err != nil {
 		return fmt.Errorf("insert organization: %w", err)
 	}
@@ -244,6 +248,8 @@ type NewOrganization struct {
 	Input *domain.NewOrganization
 	// GeneratedDomain is <slug>.<suffix>, stored as a generated domain beside the primary one.
 	GeneratedDomain string
+	// DomainExpiresAt is when the verification token of a primary domain given at creation expires.
+	DomainExpiresAt time.Time
 	// Confirmation is the administrator's one-time token and email; set exactly when Input has an
 	// administrator.
 	Confirmation *Confirmation
@@ -279,7 +285,7 @@ func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error
 		return errors.New("create organization: an administrator needs a confirmation, and only one")
 	}
 	if !o.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !n.ValidateOnly && n.IdempotencyKey == "" {
-		return createError(insertOrganization(ctx, s.db, a, o, in, n.GeneratedDomain, n.Now))
+		return createError(insertOrganization(ctx, s.db, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now))
 	}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if a.ActingOrganizationID != "" {
@@ -299,7 +305,7 @@ func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error
 			}
 			o.PrimaryAdministratorUserID, o.TotalMembers = &id, 2
 		}
-		if err := insertOrganization(ctx, tx, a, o, in, n.GeneratedDomain, n.Now); err != nil {
+		if err := insertOrganization(ctx, tx, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now); err != nil {
 			return err
 		}
 		if in.Administrator != nil {

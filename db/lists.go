@@ -255,24 +255,16 @@ func (s *Store) MembersOf(ctx context.Context, tenantID string, ids []string) (m
 
 // DomainsOf returns the domains of each organization of ids, the primary first.
 func (s *Store) DomainsOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Domain, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, domain, is_primary, is_verified, is_generated
-FROM organization_domains WHERE tenant_id = $1 AND organization_id = ANY($2)
-ORDER BY organization_id, is_primary DESC, domain`, tenantID, pq.Array(ids))
-	if err != nil {
+	var rows []domainRow
+	q := `SELECT ` + domainColumns + `
+FROM organization_domains d WHERE d.tenant_id = $1 AND d.organization_id = ANY($2)
+ORDER BY d.organization_id, d.is_primary DESC, d.domain`
+	if err := s.db.SelectContext(ctx, &rows, q, tenantID, pq.Array(ids)); err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
-	defer rows.Close()
 	out := make(map[string][]domain.Domain, len(ids))
-	for rows.Next() {
-		var org string
-		var d domain.Domain
-		if err := rows.Scan(&org, &d.Domain, &d.IsPrimary, &d.IsVerified, &d.IsGenerated); err != nil {
-			return nil, fmt.Errorf("scan domain: %w", err)
-		}
-		out[org] = append(out[org], d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list domains: %w", err)
+	for _, r := range rows {
+		out[r.OrganizationID] = append(out[r.OrganizationID], r.domain())
 	}
 	return out, nil
 }

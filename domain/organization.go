@@ -389,12 +389,22 @@ func validateLanguageCode(v *Violations, path Path, code string) {
 	}
 }
 
-// Domain is one of an organization's domains.
+// Domain is one of an organization's domains (see domains.go for verification).
 type Domain struct {
-	Domain      string
-	IsPrimary   bool
-	IsVerified  bool
-	IsGenerated bool
+	ID             string
+	OrganizationID string
+	Domain         string
+	IsPrimary      bool
+	IsVerified     bool
+	IsGenerated    bool
+	Status         DomainStatus
+	VerifiedAt     *time.Time
+	// Token is the verification token, published in DNS or over HTTP to prove the domain.
+	Token string
+	// ExpiresAt is when Token stops working; nil once verified.
+	ExpiresAt *time.Time
+	// LastFailure says why the last verification attempt failed, when Status is FAILED.
+	LastFailure *string
 }
 
 // Project is a project of an organization; every organization has one default project.

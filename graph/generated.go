@@ -321,6 +321,7 @@ type ComplexityRoot struct {
 		IsGenerated  func(childComplexity int) int
 		IsPrimary    func(childComplexity int) int
 		IsVerified   func(childComplexity int) int
+		LastFailure  func(childComplexity int) int
 		Status       func(childComplexity int) int
 		Verification func(childComplexity int) int
 		VerifiedAt   func(childComplexity int) int
@@ -1939,6 +1940,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationDomain.IsVerified(childComplexity), true
+	case "OrganizationDomain.lastFailure":
+		if e.ComplexityRoot.OrganizationDomain.LastFailure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationDomain.LastFailure(childComplexity), true
 	case "OrganizationDomain.status":
 		if e.ComplexityRoot.OrganizationDomain.Status == nil {
 			break
@@ -3118,7 +3125,8 @@ type Mutation {
 
   """
   Add a domain to an organization, PENDING until verified. The answer's verification says which DNS TXT
-  record to create, or which HTTP URL must answer which body.
+  record to create, or which HTTP URL must answer which body. Adding a domain the organization already
+  has, not yet verified, issues a new token (the way forward after VERIFICATION_EXPIRED).
   """
   addDomain(input: AddDomainInput!): AddDomainPayload! @hasPermission(permission: ORGANIZATION_UPDATE)
 
@@ -3630,6 +3638,8 @@ type OrganizationDomain {
   verifiedAt: DateTime
   "How to prove the domain is the organization's; null once verified, and for the generated domain."
   verification: DomainVerification
+  "Why the last verification attempt failed; null unless status is FAILED."
+  lastFailure: String
 }
 
 enum DomainStatus {
@@ -4686,6 +4696,8 @@ func (ec *executionContext) childFields_OrganizationDomain(ctx context.Context, 
 		return ec.fieldContext_OrganizationDomain_verifiedAt(ctx, field)
 	case "verification":
 		return ec.fieldContext_OrganizationDomain_verification(ctx, field)
+	case "lastFailure":
+		return ec.fieldContext_OrganizationDomain_lastFailure(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationDomain", field.Name)
 }
@@ -11628,6 +11640,29 @@ func (ec *executionContext) fieldContext_OrganizationDomain_verification(_ conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationDomain_lastFailure(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationDomain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationDomain_lastFailure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastFailure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationDomain_lastFailure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationDomain", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _OrganizationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationEdge) (ret graphql.Marshaler) {
@@ -21391,6 +21426,11 @@ func (ec *executionContext) _OrganizationDomain(ctx context.Context, sel ast.Sel
 			}
 		case "verification":
 			out.Values[i] = ec._OrganizationDomain_verification(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastFailure":
+			out.Values[i] = ec._OrganizationDomain_lastFailure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -308,22 +308,54 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, input model.RevokeA
 
 // AddDomain is the resolver for the addDomain field.
 func (r *mutationResolver) AddDomain(ctx context.Context, input model.AddDomainInput) (*model.AddDomainPayload, error) {
-	panic(fmt.Errorf("not implemented: AddDomain - addDomain"))
+	d, err := r.Service.AddDomain(ctx, domain.ActorFrom(ctx), input.OrganizationID, input.Domain)
+	payload := &model.AddDomainPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if d != nil {
+		payload.Domain = toOrganizationDomain(d)
+	}
+	return payload, nil
 }
 
 // VerifyDomain is the resolver for the verifyDomain field.
 func (r *mutationResolver) VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error) {
-	panic(fmt.Errorf("not implemented: VerifyDomain - verifyDomain"))
+	d, err := r.Service.VerifyDomain(ctx, domain.ActorFrom(ctx), input.DomainID, domain.VerificationMethod(input.Method))
+	payload := &model.VerifyDomainPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if d != nil {
+		payload.Domain = toOrganizationDomain(d)
+	}
+	return payload, nil
 }
 
 // SetPrimaryDomain is the resolver for the setPrimaryDomain field.
 func (r *mutationResolver) SetPrimaryDomain(ctx context.Context, input model.SetPrimaryDomainInput) (*model.SetPrimaryDomainPayload, error) {
-	panic(fmt.Errorf("not implemented: SetPrimaryDomain - setPrimaryDomain"))
+	o, err := r.Service.SetPrimaryDomain(ctx, domain.ActorFrom(ctx), input.DomainID)
+	payload := &model.SetPrimaryDomainPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if o != nil {
+		payload.Organization = toOrganization(o)
+	}
+	return payload, nil
 }
 
 // RemoveDomain is the resolver for the removeDomain field.
 func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveDomainInput) (*model.RemoveDomainPayload, error) {
-	panic(fmt.Errorf("not implemented: RemoveDomain - removeDomain"))
+	id, err := r.Service.RemoveDomain(ctx, domain.ActorFrom(ctx), input.DomainID)
+	payload := &model.RemoveDomainPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if id != "" {
+		payload.RemovedDomainID = &id
+	}
+	return payload, nil
 }
 
 // Template is the resolver for the template field.
@@ -376,8 +408,8 @@ func (r *organizationResolver) Domains(ctx context.Context, obj *model.Organizat
 		return nil, err
 	}
 	out := make([]model.OrganizationDomain, len(ds))
-	for i, d := range ds {
-		out[i] = model.OrganizationDomain{Domain: d.Domain, IsPrimary: d.IsPrimary, IsVerified: d.IsVerified, IsGenerated: d.IsGenerated}
+	for i := range ds {
+		out[i] = *toOrganizationDomain(&ds[i])
 	}
 	return out, nil
 }

@@ -117,7 +117,7 @@ func (s *Service) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *do
 func (s *Service) createAttempt(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, slug string, validateOnly bool, key string, now time.Time) (*domain.Organization, error) {
 	rec := newOrganizationRecord(a, o, slug, s.cfg.DomainSuffix, now)
 	n := db.NewOrganization{Actor: a, Organization: rec, Input: o, GeneratedDomain: domain.GeneratedDomain(slug, s.cfg.DomainSuffix),
-		IdempotencyKey: key, ValidateOnly: validateOnly, Now: now}
+		DomainExpiresAt: now.Add(s.cfg.DomainVerificationTTL), IdempotencyKey: key, ValidateOnly: validateOnly, Now: now}
 	if o.Administrator != nil {
 		c, err := s.confirmation(a.TenantID, rec.Name, o.Administrator, *o.LandingPage, now)
 		if err != nil {

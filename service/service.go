@@ -14,6 +14,7 @@ import (
 
 	"orgs/db"
 	"orgs/domain"
+	"orgs/outbound"
 )
 
 // Config holds the service's settings.
@@ -29,6 +30,11 @@ type Config struct {
 	RequestTimeout time.Duration
 	// OrgRetention is how long a deleted organization can be restored; then it is purged. Default 720h.
 	OrgRetention time.Duration
+	// DomainVerificationTTL is how long a domain's verification token works; default 72h.
+	DomainVerificationTTL time.Duration
+	// Outbound is how domain verification reaches the domains: the DNS resolver, and whether private
+	// addresses may be reached.
+	Outbound outbound.Options
 	// EmailQueued, when set, is called after a change that queued an email commits (it wakes the mail
 	// worker, which otherwise polls).
 	EmailQueued func()
@@ -40,6 +46,8 @@ type Service struct {
 	cfg   Config
 	// now is the clock; tests may replace it.
 	now func() time.Time
+	// challenges checks domain verification challenges.
+	challenges *challenger
 }
 
 // New returns the service over store, with cfg's zero settings replaced by their defaults.
@@ -56,7 +64,10 @@ func New(store *db.Store, cfg Config) *Service {
 	if cfg.OrgRetention <= 0 {
 		cfg.OrgRetention = DefaultOrgRetention
 	}
-	return &Service{store: store, cfg: cfg, now: time.Now}
+	if cfg.DomainVerificationTTL <= 0 {
+		cfg.DomainVerificationTTL = 72 * time.Hour
+	}
+	return &Service{store: store, cfg: cfg, now: time.Now, challenges: newChallenger(cfg.Outbound)}
 }
 
 // clock is the one timestamp of a use case, in UTC at PostgreSQL's precision.

@@ -421,6 +421,8 @@ type OrganizationDomain struct {
 	VerifiedAt  *DateTime    `json:"verifiedAt,omitempty"`
 	// How to prove the domain is the organization's; null once verified, and for the generated domain.
 	Verification *DomainVerification `json:"verification,omitempty"`
+	// Why the last verification attempt failed; null unless status is FAILED.
+	LastFailure *string `json:"lastFailure,omitempty"`
 }
 
 type OrganizationEdge struct {
