@@ -203,8 +203,9 @@ func TestCreateDefaultProject(t *testing.T) {
 		t.Errorf("defaultProject = %v, want %v", got, p["id"])
 	}
 	_, events := a.orgEventLog(id)
-	if len(events) != 3 || events[1].Type != "project.updated" || events[1].Data["projectId"] != oldID ||
-		events[1].Changes != "isDefault:true->false" || events[2].Type != "project.created" || events[2].Data["projectId"] != p["id"] {
+	// One mutation, one event: the created project's, with the demotion of the old default among its changes.
+	if len(events) != 2 || events[1].Type != "project.created" || events[1].Data["projectId"] != p["id"] ||
+		events[1].Changes != fmt.Sprintf("projects.%s.isDefault:true->false", oldID) {
 		t.Errorf("events = %+v", events)
 	}
 	a.assertSequenceIsEventCount(id)
@@ -305,9 +306,9 @@ func TestUpdateProject(t *testing.T) {
 		}
 		_, events := a.orgEventLog(id)
 		n := len(events)
-		if events[n-2].Data["projectId"] != defaultID || events[n-2].Changes != "isDefault:true->false" ||
-			events[n-1].Data["projectId"] != otherID || events[n-1].Changes != "isDefault:false->true" {
-			t.Errorf("events = %+v", events[n-2:])
+		if events[n-1].Data["projectId"] != otherID || events[n-1].Type != "project.updated" ||
+			events[n-1].Changes != fmt.Sprintf("isDefault:false->true projects.%s.isDefault:true->false", defaultID) {
+			t.Errorf("events = %+v, want one event for the move", events[n-1:])
 		}
 		// The previous default is an ordinary project now: it may be deleted, the new one may not.
 		d := a.changeCall(a.key, "deleteProject", deleteProjectMutation, map[string]any{"id": otherID})
@@ -383,9 +384,10 @@ func TestConcurrentDefaultProjects(t *testing.T) {
 	if n := a.sqlInt(`SELECT count(*) FROM projects WHERE tenant_id = $1 AND organization_id = $2`, a.actor.TenantID, id); n != 21 {
 		t.Errorf("%d projects, want 21", n)
 	}
-	// 1 create, 10 updates and 10 creates, each with the demotion of the previous default.
-	if seq := a.assertSequenceIsEventCount(id); seq != 41 {
-		t.Errorf("sequence %d, want 41", seq)
+	// 1 create, 10 updates and 10 creates: one event each, the demotion of the previous default among
+	// the changes of the event of the mutation that moved the flag.
+	if seq := a.assertSequenceIsEventCount(id); seq != 21 {
+		t.Errorf("sequence %d, want 21", seq)
 	}
 	seq, events := a.orgEventLog(id)
 	for i, e := range events {

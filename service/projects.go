@@ -28,8 +28,9 @@ func (s *Service) CreateProject(ctx context.Context, a *domain.Actor, orgID stri
 			if err != nil {
 				return err
 			}
+			var demoted []domain.FieldChange
 			if isDefault {
-				if err := demoteDefaultProject(ctx, tx, projects); err != nil {
+				if demoted, err = demoteDefaultProject(ctx, tx, projects); err != nil {
 					return err
 				}
 			}
@@ -42,7 +43,7 @@ func (s *Service) CreateProject(ctx context.Context, a *domain.Actor, orgID stri
 			if err := tx.InsertProject(ctx, p); err != nil {
 				return err
 			}
-			tx.Record(domain.Change{Type: domain.EventProjectCreated,
+			tx.Record(domain.Change{Type: domain.EventProjectCreated, Changes: demoted,
 				Data: map[string]any{"projectId": p.ID, "name": p.Name, "slug": p.Slug, "isDefault": p.IsDefault}})
 			created = &p
 			return nil
@@ -67,9 +68,11 @@ func (s *Service) UpdateProject(ctx context.Context, a *domain.Actor, id string,
 			return nil
 		}
 		if out.IsDefault && !p.IsDefault {
-			if err := demoteDefaultProject(ctx, tx, projects); err != nil {
+			demoted, err := demoteDefaultProject(ctx, tx, projects)
+			if err != nil {
 				return err
 			}
+			changes = append(changes, demoted...)
 		}
 		out.UpdatedAt = tx.Now
 		if err := tx.UpdateProject(ctx, out); err != nil {
@@ -130,19 +133,18 @@ func (s *Service) changeProject(ctx context.Context, a *domain.Actor, id string,
 	return err
 }
 
-// demoteDefaultProject takes the default flag from the organization's default project, recording the
-// change; the caller then gives it to another project in the same transaction.
-func demoteDefaultProject(ctx context.Context, tx *db.OrganizationTx, projects []domain.Project) error {
+// demoteDefaultProject takes the default flag from the organization's default project and returns
+// that change, as projects.<id>.isDefault, for the event of the mutation that gives the flag to another
+// project in the same transaction (one mutation, one event).
+func demoteDefaultProject(ctx context.Context, tx *db.OrganizationTx, projects []domain.Project) ([]domain.FieldChange, error) {
 	old := domain.DefaultProjectOf(projects)
 	if old == nil {
-		return nil
+		return nil, nil
 	}
 	p := *old
 	p.IsDefault, p.UpdatedAt = false, tx.Now
 	if err := tx.UpdateProject(ctx, p); err != nil {
-		return err
+		return nil, err
 	}
-	tx.Record(domain.Change{Type: domain.EventProjectUpdated, Data: map[string]any{"projectId": p.ID},
-		Changes: []domain.FieldChange{{Field: "isDefault", From: true, To: false}}})
-	return nil
+	return []domain.FieldChange{{Field: "projects." + p.ID + ".isDefault", From: true, To: false}}, nil
 }
