@@ -19,12 +19,13 @@ const (
 	PermOrganizationDelete Permission = "ORGANIZATION_DELETE"
 	PermTemplateManage     Permission = "TEMPLATE_MANAGE"
 	PermAPIKeyManage       Permission = "APIKEY_MANAGE"
+	PermWebhookManage      Permission = "WEBHOOK_MANAGE"
 )
 
 // AllPermissions lists every permission, in the contract's order.
 var AllPermissions = []Permission{
 	PermOrganizationCreate, PermOrganizationRead, PermOrganizationUpdate,
-	PermOrganizationDelete, PermTemplateManage, PermAPIKeyManage,
+	PermOrganizationDelete, PermTemplateManage, PermAPIKeyManage, PermWebhookManage,
 }
 
 // ParsePermission returns the permission named s (case-insensitive).

@@ -358,6 +358,21 @@ func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveD
 	return payload, nil
 }
 
+// CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
+func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input model.CreateWebhookEndpointInput) (*model.CreateWebhookEndpointPayload, error) {
+	panic(fmt.Errorf("not implemented: CreateWebhookEndpoint - createWebhookEndpoint"))
+}
+
+// UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
+func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, input model.UpdateWebhookEndpointInput) (*model.UpdateWebhookEndpointPayload, error) {
+	panic(fmt.Errorf("not implemented: UpdateWebhookEndpoint - updateWebhookEndpoint"))
+}
+
+// DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
+func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, input model.DeleteWebhookEndpointInput) (*model.DeleteWebhookEndpointPayload, error) {
+	panic(fmt.Errorf("not implemented: DeleteWebhookEndpoint - deleteWebhookEndpoint"))
+}
+
 // Template is the resolver for the template field.
 func (r *organizationResolver) Template(ctx context.Context, obj *model.Organization) (*model.OrganizationTemplate, error) {
 	if obj.TemplateID == nil {
@@ -644,6 +659,36 @@ func (r *queryResolver) APIKeys(ctx context.Context, first *int, after *string) 
 	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
 }
 
+// WebhookEndpoints is the resolver for the webhookEndpoints field.
+func (r *queryResolver) WebhookEndpoints(ctx context.Context, first *int, after *string) (*model.WebhookEndpointConnection, error) {
+	panic(fmt.Errorf("not implemented: WebhookEndpoints - webhookEndpoints"))
+}
+
+// OrganizationEvents is the resolver for the organizationEvents field.
+func (r *subscriptionResolver) OrganizationEvents(ctx context.Context, organizationID *string, afterSequence *int, types []string) (<-chan *model.OrganizationEvent, error) {
+	panic(fmt.Errorf("not implemented: OrganizationEvents - organizationEvents"))
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *webhookDeliveryConnectionResolver) Nodes(ctx context.Context, obj *model.WebhookDeliveryConnection) ([]model.WebhookDelivery, error) {
+	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *webhookDeliveryConnectionResolver) TotalCount(ctx context.Context, obj *model.WebhookDeliveryConnection) (int, error) {
+	panic(fmt.Errorf("not implemented: TotalCount - totalCount"))
+}
+
+// Nodes is the resolver for the nodes field.
+func (r *webhookEndpointConnectionResolver) Nodes(ctx context.Context, obj *model.WebhookEndpointConnection) ([]model.WebhookEndpoint, error) {
+	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *webhookEndpointConnectionResolver) TotalCount(ctx context.Context, obj *model.WebhookEndpointConnection) (int, error) {
+	panic(fmt.Errorf("not implemented: TotalCount - totalCount"))
+}
+
 // ApiKeyConnection returns ApiKeyConnectionResolver implementation.
 func (r *Resolver) ApiKeyConnection() ApiKeyConnectionResolver { return &apiKeyConnectionResolver{r} }
 
@@ -682,6 +727,19 @@ func (r *Resolver) ProjectConnection() ProjectConnectionResolver {
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
+// WebhookDeliveryConnection returns WebhookDeliveryConnectionResolver implementation.
+func (r *Resolver) WebhookDeliveryConnection() WebhookDeliveryConnectionResolver {
+	return &webhookDeliveryConnectionResolver{r}
+}
+
+// WebhookEndpointConnection returns WebhookEndpointConnectionResolver implementation.
+func (r *Resolver) WebhookEndpointConnection() WebhookEndpointConnectionResolver {
+	return &webhookEndpointConnectionResolver{r}
+}
+
 type (
 	apiKeyConnectionResolver            struct{ *Resolver }
 	invitationConnectionResolver        struct{ *Resolver }
@@ -693,4 +751,7 @@ type (
 	projectResolver                     struct{ *Resolver }
 	projectConnectionResolver           struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
+	subscriptionResolver                struct{ *Resolver }
+	webhookDeliveryConnectionResolver   struct{ *Resolver }
+	webhookEndpointConnectionResolver   struct{ *Resolver }
 )

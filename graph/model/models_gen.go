@@ -226,6 +226,24 @@ type CreateProjectPayload struct {
 	UserErrors       []UserError `json:"userErrors"`
 }
 
+type CreateWebhookEndpointInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	// Absolute http(s) URL, at most 2048 characters.
+	URL string `json:"url"`
+	// Event types to receive (organization.created, ...); none or empty: every type.
+	EventTypes []string `json:"eventTypes,omitempty"`
+	// At most 500 characters.
+	Description *string `json:"description,omitempty"`
+}
+
+type CreateWebhookEndpointPayload struct {
+	ClientMutationID *string          `json:"clientMutationId,omitempty"`
+	Endpoint         *WebhookEndpoint `json:"endpoint,omitempty"`
+	// The signing secret, whsec_<base64>: shown this once.
+	Secret     *string     `json:"secret,omitempty"`
+	UserErrors []UserError `json:"userErrors"`
+}
+
 type CustomAttribute struct {
 	Key   string              `json:"key"`
 	Type  CustomAttributeType `json:"type"`
@@ -300,6 +318,17 @@ type DeleteProjectPayload struct {
 	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 	DeletedProjectID *string     `json:"deletedProjectId,omitempty"`
 	UserErrors       []UserError `json:"userErrors"`
+}
+
+type DeleteWebhookEndpointInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+	ID               string  `json:"id"`
+}
+
+type DeleteWebhookEndpointPayload struct {
+	ClientMutationID         *string     `json:"clientMutationId,omitempty"`
+	DeletedWebhookEndpointID *string     `json:"deletedWebhookEndpointId,omitempty"`
+	UserErrors               []UserError `json:"userErrors"`
 }
 
 // Either create the DNS TXT record dnsRecordName with the value dnsRecordValue, or serve httpBody at httpUrl;
@@ -687,6 +716,12 @@ type SetPrimaryDomainPayload struct {
 	UserErrors       []UserError   `json:"userErrors"`
 }
 
+// Real time, over WebSocket at /query with the graphql-transport-ws protocol. The API key goes in
+// connection_init's payload: {"Authorization": "Bearer <key>"} or {"X-API-Key": "<key>"}; a missing key
+// closes the socket with 4401, a refused one with 4403.
+type Subscription struct {
+}
+
 type SubscriptionInput struct {
 	Plan         string       `json:"plan"`
 	BillingCycle BillingCycle `json:"billingCycle"`
@@ -788,6 +823,23 @@ type UpdateProjectPayload struct {
 	UserErrors       []UserError `json:"userErrors"`
 }
 
+type UpdateWebhookEndpointInput struct {
+	ClientMutationID *string                    `json:"clientMutationId,omitempty"`
+	ID               string                     `json:"id"`
+	URL              graphql.Omittable[*string] `json:"url,omitempty"`
+	// Replaces the list; null or empty: every type.
+	EventTypes  graphql.Omittable[[]string] `json:"eventTypes,omitempty"`
+	Description graphql.Omittable[*string]  `json:"description,omitempty"`
+	// true turns a disabled endpoint back on; false turns it off.
+	Enabled graphql.Omittable[*bool] `json:"enabled,omitempty"`
+}
+
+type UpdateWebhookEndpointPayload struct {
+	ClientMutationID *string          `json:"clientMutationId,omitempty"`
+	Endpoint         *WebhookEndpoint `json:"endpoint,omitempty"`
+	UserErrors       []UserError      `json:"userErrors"`
+}
+
 // A person: an API key's principal, or a member. The profile fields are those given for an administrator.
 type User struct {
 	ID          string  `json:"id"`
@@ -839,6 +891,46 @@ type Viewer struct {
 	// The principal acting through this key; it becomes the first OWNER of the organizations it creates.
 	User        *User        `json:"user"`
 	Permissions []Permission `json:"permissions"`
+}
+
+// One event sent to one endpoint, with its attempts.
+type WebhookDelivery struct {
+	// The webhook-id header: the same on every attempt.
+	ID            string                `json:"id"`
+	EventID       string                `json:"eventId"`
+	EventType     string                `json:"eventType"`
+	Status        WebhookDeliveryStatus `json:"status"`
+	Attempts      int                   `json:"attempts"`
+	LastAttemptAt *DateTime             `json:"lastAttemptAt,omitempty"`
+	// The HTTP status of the last attempt; null when it got none (refused, timed out).
+	ResponseStatus *int      `json:"responseStatus,omitempty"`
+	NextAttemptAt  *DateTime `json:"nextAttemptAt,omitempty"`
+}
+
+type WebhookDeliveryEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *WebhookDelivery `json:"node"`
+}
+
+// An endpoint that receives the tenant's events.
+type WebhookEndpoint struct {
+	ID          string  `json:"id"`
+	URL         string  `json:"url"`
+	Description *string `json:"description,omitempty"`
+	// The event types it receives; empty: every type.
+	EventTypes []string `json:"eventTypes"`
+	// False once it has failed for days (deliveries stop), or when turned off; updateWebhookEndpoint turns it on.
+	Enabled    bool      `json:"enabled"`
+	DisabledAt *DateTime `json:"disabledAt,omitempty"`
+	CreatedAt  DateTime  `json:"createdAt"`
+	UpdatedAt  DateTime  `json:"updatedAt"`
+	// Its deliveries, newest first; first is at most 100 (default 20).
+	Deliveries *WebhookDeliveryConnection `json:"deliveries"`
+}
+
+type WebhookEndpointEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *WebhookEndpoint `json:"node"`
 }
 
 type BillingCycle string
@@ -1480,6 +1572,7 @@ const (
 	PermissionOrganizationDelete Permission = "ORGANIZATION_DELETE"
 	PermissionTemplateManage     Permission = "TEMPLATE_MANAGE"
 	PermissionAPIKeyManage       Permission = "APIKEY_MANAGE"
+	PermissionWebhookManage      Permission = "WEBHOOK_MANAGE"
 )
 
 var AllPermission = []Permission{
@@ -1489,11 +1582,12 @@ var AllPermission = []Permission{
 	PermissionOrganizationDelete,
 	PermissionTemplateManage,
 	PermissionAPIKeyManage,
+	PermissionWebhookManage,
 }
 
 func (e Permission) IsValid() bool {
 	switch e {
-	case PermissionOrganizationCreate, PermissionOrganizationRead, PermissionOrganizationUpdate, PermissionOrganizationDelete, PermissionTemplateManage, PermissionAPIKeyManage:
+	case PermissionOrganizationCreate, PermissionOrganizationRead, PermissionOrganizationUpdate, PermissionOrganizationDelete, PermissionTemplateManage, PermissionAPIKeyManage, PermissionWebhookManage:
 		return true
 	}
 	return false
@@ -1788,6 +1882,65 @@ func (e *UserErrorCode) UnmarshalJSON(b []byte) error {
 }
 
 func (e UserErrorCode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type WebhookDeliveryStatus string
+
+const (
+	// Not delivered yet: the next attempt is at nextAttemptAt.
+	WebhookDeliveryStatusPending   WebhookDeliveryStatus = "PENDING"
+	WebhookDeliveryStatusSucceeded WebhookDeliveryStatus = "SUCCEEDED"
+	// Given up after the last retry, or its endpoint was disabled.
+	WebhookDeliveryStatusFailed WebhookDeliveryStatus = "FAILED"
+)
+
+var AllWebhookDeliveryStatus = []WebhookDeliveryStatus{
+	WebhookDeliveryStatusPending,
+	WebhookDeliveryStatusSucceeded,
+	WebhookDeliveryStatusFailed,
+}
+
+func (e WebhookDeliveryStatus) IsValid() bool {
+	switch e {
+	case WebhookDeliveryStatusPending, WebhookDeliveryStatusSucceeded, WebhookDeliveryStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e WebhookDeliveryStatus) String() string {
+	return string(e)
+}
+
+func (e *WebhookDeliveryStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WebhookDeliveryStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WebhookDeliveryStatus", str)
+	}
+	return nil
+}
+
+func (e WebhookDeliveryStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WebhookDeliveryStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WebhookDeliveryStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -84,3 +84,19 @@ type APIKeyConnection struct {
 	PageInfo *PageInfo           `json:"pageInfo"`
 	Count    func() (int, error) `json:"-"`
 }
+
+// WebhookEndpointConnection is a page of the tenant's webhook endpoints; its totalCount is counted only
+// when asked for.
+type WebhookEndpointConnection struct {
+	Edges    []WebhookEndpointEdge `json:"edges"`
+	PageInfo *PageInfo             `json:"pageInfo"`
+	Count    func() (int, error)   `json:"-"`
+}
+
+// WebhookDeliveryConnection is a page of an endpoint's deliveries; its totalCount is counted only when
+// asked for.
+type WebhookDeliveryConnection struct {
+	Edges    []WebhookDeliveryEdge `json:"edges"`
+	PageInfo *PageInfo             `json:"pageInfo"`
+	Count    func() (int, error)   `json:"-"`
+}
