@@ -51,7 +51,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Regions:         []string{"us", "eu"},
 		RequestTimeout:  httpapi.DefaultOptions.RequestTimeout,
 		RateLimit:       600,
-		AuthCacheTTL:    time.Second,
+		AuthCacheTTL:    500 * time.Millisecond,
 		PprofAddr:       getenv("PPROF_ADDR"),
 		RedisURL:        getenv("REDIS_URL"),
 		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
