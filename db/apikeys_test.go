@@ -195,10 +195,10 @@ func TestCreateAPIKeyCommandEvent(t *testing.T) {
 	s := open(t, dbtest.New(t), db.Options{})
 	key, a := bootstrapKey(t, s, "command", domain.PermOrganizationRead, domain.PermAPIKeyManage)
 	var ev struct {
-		Type    string  `db:"type"`
-		KeyID   *string `db:"actor_key_id"`
-		UserID  *string `db:"actor_user_id"`
-		Data    string  `db:"data"`
+		Type   string  `db:"type"`
+		KeyID  *string `db:"actor_key_id"`
+		UserID *string `db:"actor_user_id"`
+		Data   string  `db:"data"`
 	}
 	if err := s.DB().Get(&ev, `SELECT type, actor_key_id, actor_user_id, data FROM tenant_events WHERE tenant_id = $1`, a.TenantID); err != nil {
 		t.Fatal(err)
