@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -40,6 +41,8 @@ type authEntry struct {
 	actor domain.Actor
 	// keyExpires is the key's own expiry, if any.
 	keyExpires *time.Time
+	// used is where the key's latest use is recorded (lastused.go).
+	used *atomic.Int64
 	// expires is when the entry must be looked up again.
 	expires time.Time
 }
@@ -47,21 +50,20 @@ type authEntry struct {
 // authCacheMax bounds the cache; when full it starts afresh.
 const authCacheMax = 10000
 
-func (c *authCache) get(hash string, now time.Time) (*domain.Actor, *time.Time, bool) {
+func (c *authCache) get(hash string, now time.Time) (authEntry, bool) {
 	if c == nil || c.ttl <= 0 {
-		return nil, nil, false
+		return authEntry{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[hash]
 	if !ok || !c.listening || now.After(e.expires) {
-		return nil, nil, false
+		return authEntry{}, false
 	}
-	a := e.actor
-	return &a, e.keyExpires, true
+	return e, true
 }
 
-func (c *authCache) put(hash string, a *domain.Actor, keyExpires *time.Time, now time.Time) {
+func (c *authCache) put(hash string, e authEntry, now time.Time) {
 	if c == nil || c.ttl <= 0 {
 		return
 	}
@@ -74,8 +76,9 @@ func (c *authCache) put(hash string, a *domain.Actor, keyExpires *time.Time, now
 		c.m = make(map[string]authEntry)
 		c.byID = make(map[string]string)
 	}
-	c.m[hash] = authEntry{actor: *a, keyExpires: keyExpires, expires: now.Add(c.ttl)}
-	c.byID[a.KeyID] = hash
+	e.expires = now.Add(c.ttl)
+	c.m[hash] = e
+	c.byID[e.actor.KeyID] = hash
 }
 
 // forget drops the key of id.
@@ -161,17 +164,19 @@ func (r *revocationListener) close() {
 func (s *Store) Authenticate(ctx context.Context, key string) (*domain.Actor, error) {
 	hash := domain.HashAPIKey(key)
 	now := s.now()
-	a, keyExpires, ok := s.auth.get(string(hash), now)
+	e, ok := s.auth.get(string(hash), now)
 	if !ok {
-		var err error
-		if a, keyExpires, err = s.authenticate(ctx, hash); err != nil {
+		a, keyExpires, err := s.authenticate(ctx, hash)
+		if err != nil {
 			return nil, err
 		}
-		s.auth.put(string(hash), a, keyExpires, now)
+		e = authEntry{actor: *a, keyExpires: keyExpires, used: s.lastUsed.slot(a.TenantID, a.KeyID)}
+		s.auth.put(string(hash), e, now)
 	}
-	if keyExpires != nil && !now.Before(*keyExpires) {
+	if e.keyExpires != nil && !now.Before(*e.keyExpires) {
 		return nil, domain.Errorf(domain.EUNAUTHENTICATED, "expired API key")
 	}
-	s.lastUsed.record(a.TenantID, a.KeyID, now)
-	return a, nil
+	markUsed(e.used, now)
+	a := e.actor
+	return &a, nil
 }

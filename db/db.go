@@ -39,6 +39,8 @@ type Store struct {
 	// stop ends the background work, which background waits for.
 	stop       chan struct{}
 	background sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
 	// prepared are the statements of the selected reads (selected.go).
 	prepared *preparedStatements
 	// binaryParameters is true when lib/pq sends []byte parameters in binary (binary_parameters=yes).
@@ -123,18 +125,22 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// Close writes the keys' last uses still in memory, stops the background work and closes the pool.
+// Close writes the keys' last uses still in memory, stops the background work and closes the pool;
+// calls after the first do nothing.
 func (s *Store) Close() error {
-	close(s.stop)
-	s.background.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.FlushLastUsed(ctx); err != nil {
-		s.logger.Warn("flush API keys' last use", "error", err.Error())
-	}
-	s.revocations.close()
-	s.prepared.close()
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.background.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.FlushLastUsed(ctx); err != nil {
+			s.logger.Warn("flush API keys' last use", "error", err.Error())
+		}
+		s.revocations.close()
+		s.prepared.close()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
 }
 
 // DB returns the pool, for health checks and tests.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
@@ -11,35 +12,59 @@ import (
 
 // A key's lastUsedAt costs no write per request: each store records the uses in memory and writes
 // them all in one statement every Options.LastUsedFlushInterval, and when it closes. The time is that
-// of the latest use a flush saw, never moved backwards by a slower replica.
+// of the latest use a flush saw, to the second, never moved backwards by a slower replica.
 
 type keyRef struct{ tenantID, id string }
 
-// lastUsedBatch holds the keys used since the last flush, with the time of their latest use.
+// lastUsedBatch holds, for each key a store authenticated, the time of its latest use not yet written
+// (Unix nanoseconds; 0 when written). Recording a use takes no lock: a map lookup and, at most once a
+// second per key, an atomic store.
 type lastUsedBatch struct {
-	mu sync.Mutex
-	m  map[keyRef]time.Time
+	keys sync.Map // keyRef → *atomic.Int64
 }
+
+// lastUsedResolution is how close to the truth lastUsedAt is kept.
+const lastUsedResolution = time.Second
 
 func (b *lastUsedBatch) record(tenantID, id string, at time.Time) {
-	k := keyRef{tenantID, id}
-	b.mu.Lock()
-	if prev, ok := b.m[k]; !ok || at.After(prev) {
-		if b.m == nil {
-			b.m = make(map[keyRef]time.Time)
-		}
-		b.m[k] = at
-	}
-	b.mu.Unlock()
+	markUsed(b.slot(tenantID, id), at)
 }
 
-// take empties the batch and returns what it held.
+// slot returns where the latest use of a key is recorded; the authentication cache keeps it with the
+// key, sparing the hot path the map lookup.
+func (b *lastUsedBatch) slot(tenantID, id string) *atomic.Int64 {
+	k := keyRef{tenantID, id}
+	v, ok := b.keys.Load(k)
+	if !ok {
+		v, _ = b.keys.LoadOrStore(k, new(atomic.Int64))
+	}
+	return v.(*atomic.Int64)
+}
+
+// markUsed records a use at at in slot p.
+func markUsed(p *atomic.Int64, at time.Time) {
+	now := at.UnixNano()
+	for {
+		prev := p.Load()
+		if prev != 0 && now-prev < int64(lastUsedResolution) {
+			return // recorded already, recently enough
+		}
+		if p.CompareAndSwap(prev, now) {
+			return
+		}
+	}
+}
+
+// take returns the uses recorded since the last take and marks them written.
 func (b *lastUsedBatch) take() map[keyRef]time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	m := b.m
-	b.m = nil
-	return m
+	out := map[keyRef]time.Time{}
+	b.keys.Range(func(k, v any) bool {
+		if at := v.(*atomic.Int64).Swap(0); at != 0 {
+			out[k.(keyRef)] = time.Unix(0, at)
+		}
+		return true
+	})
+	return out
 }
 
 // putBack returns the uses of a failed flush to the batch, for the next one.

@@ -221,8 +221,8 @@ func TestAPIKeysForbidden(t *testing.T) {
 			t.Errorf("%.40s: %s", q.query, r.Raw)
 		}
 	}
-	if n, _ := a.count("api_keys"), 0; n != 2 || a.count("tenant_events") != 2 {
-		t.Errorf("%d keys and %d events written without the permission", n, a.count("tenant_events"))
+	if keys, events := a.count("api_keys"), a.count("tenant_events"); keys != 2 || events != 2 {
+		t.Errorf("%d keys and %d events written without the permission", keys, events)
 	}
 	if st, _ := a.viewerStatus(a.key); st != http.StatusOK {
 		t.Errorf("the key was revoked without the permission")
