@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,7 +99,7 @@ type tenantEvent struct {
 
 func TestCreateAPIKey(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	a := newKeysAPI(t)
 	expires := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Second)
 	p := a.createKey(a.key, map[string]any{"clientMutationId": "c1", "name": "  CI reader  ",
 		"permissions": []string{"ORGANIZATION_READ", "ORGANIZATION_CREATE", "ORGANIZATION_READ"}, "expiresAt": expires.Format(time.RFC3339)})
@@ -161,6 +163,17 @@ func TestCreateAPIKey(t *testing.T) {
 	}
 }
 
+// freshTenant names a tenant of its own for each run of a test, so that its counts start from nothing
+// under go test -count=N too.
+func freshTenant(t *testing.T, label string) string {
+	return fmt.Sprintf("%s %s %d", label, t.Name(), tenantSeq.Add(1))
+}
+
+var tenantSeq atomic.Int64
+
+// newKeysAPI is newAPI in a fresh tenant.
+func newKeysAPI(t *testing.T) *api { return newAPIFor(t, store, freshTenant(t, "keys")) }
+
 func equalJSON(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
@@ -169,7 +182,7 @@ func equalJSON(a, b any) bool {
 
 func TestCreateAPIKeyRefusals(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	a := newKeysAPI(t)
 	limited, _ := a.newKey("limited", domain.PermAPIKeyManage, domain.PermOrganizationRead)
 	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 	for _, c := range []struct {
@@ -206,7 +219,7 @@ func TestCreateAPIKeyRefusals(t *testing.T) {
 
 func TestAPIKeysForbidden(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	a := newKeysAPI(t)
 	reader, _ := a.newKey("reader", domain.PermOrganizationRead, domain.PermOrganizationCreate)
 	for _, q := range []struct {
 		query string
@@ -231,8 +244,8 @@ func TestAPIKeysForbidden(t *testing.T) {
 
 func TestRevokeAPIKey(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
-	other := newAPIInOtherTenant(t)
+	a := newKeysAPI(t)
+	other := newKeysAPI(t)
 	k, secret := a.createKeyOK(map[string]any{"name": "doomed", "permissions": []string{"ORGANIZATION_READ"}})
 	if st, _ := a.viewerStatus(secret); st != http.StatusOK {
 		t.Fatalf("the new key: %d", st)
@@ -284,7 +297,7 @@ func TestRevokeAPIKey(t *testing.T) {
 
 func TestListAPIKeys(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	a := newKeysAPI(t)
 	var ids []string
 	for _, name := range []string{"k1", "k2", "k3"} {
 		k, _ := a.createKeyOK(map[string]any{"name": name, "permissions": []string{"ORGANIZATION_READ"}})
@@ -373,7 +386,7 @@ func refusedWithin(t *testing.T, a *api, key string, since time.Time, limit time
 // key revoked through one is refused by the other within a second.
 func TestRevokedKeyRefusedOnEveryReplica(t *testing.T) {
 	t.Parallel()
-	tenant := "replicas " + t.Name()
+	tenant := freshTenant(t, "replicas")
 	one, two := replica(t, tenant, db.Options{}), replica(t, tenant, db.Options{})
 	if one.actor.TenantID != two.actor.TenantID {
 		t.Fatal("the replicas serve two tenants")
@@ -397,7 +410,7 @@ func TestRevokedKeyRefusedOnEveryReplica(t *testing.T) {
 // when its expiry is moved to the past in SQL.
 func TestExpiredKeyRefused(t *testing.T) {
 	t.Parallel()
-	a := replica(t, "expiry "+t.Name(), db.Options{})
+	a := replica(t, freshTenant(t, "expiry"), db.Options{})
 	k, secret := a.createKeyOK(map[string]any{"name": "expiring", "permissions": []string{"ORGANIZATION_READ"},
 		"expiresAt": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 	warm(t, a, secret, k["id"].(string))
@@ -423,7 +436,7 @@ func TestLastUsedAt(t *testing.T) {
 	updates, stop := dbtest.Watch("SET last_used_at")
 	defer stop()
 	s := openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver, AuthCacheTTL: time.Second})
-	a := newAPIFor(t, s, "last used "+t.Name())
+	a := newAPIFor(t, s, freshTenant(t, "last used"))
 	k1, s1 := a.createKeyOK(map[string]any{"name": "used", "permissions": []string{"ORGANIZATION_READ"}})
 	k2, s2 := a.createKeyOK(map[string]any{"name": "used too", "permissions": []string{"ORGANIZATION_READ"}})
 	start := time.Now().UTC().Truncate(time.Second)
