@@ -59,7 +59,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Regions:         []string{"us", "eu"},
 		RequestTimeout:  httpapi.DefaultOptions.RequestTimeout,
 		RateLimit:       600,
-		AuthCacheTTL:    5 * time.Second,
+		AuthCacheTTL:    500 * time.Millisecond,
 		PprofAddr:       getenv("PPROF_ADDR"),
 		RedisURL:        getenv("REDIS_URL"),
 		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
@@ -116,8 +116,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if v := getenv("AUTH_CACHE_TTL"); v != "" {
-		if c.AuthCacheTTL, err = time.ParseDuration(v); err != nil || c.AuthCacheTTL < 0 {
-			return c, fmt.Errorf("AUTH_CACHE_TTL must be a duration such as 5s (0 turns the cache off), not %q", v)
+		// A key revoked or expired must be refused within a second, whatever a replica remembers.
+		if c.AuthCacheTTL, err = time.ParseDuration(v); err != nil || c.AuthCacheTTL < 0 || c.AuthCacheTTL > time.Second {
+			return c, fmt.Errorf("AUTH_CACHE_TTL must be a duration of at most 1s such as 500ms (0 turns the cache off), not %q", v)
 		}
 	}
 	if v := getenv("REQUEST_TIMEOUT"); v != "" {

@@ -81,9 +81,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
+// lastUsedFlushInterval is how often a replica writes its API keys' lastUsedAt (and when it stops).
+const lastUsedFlushInterval = 5 * time.Second
+
 // openStore connects to the database and applies the pending migrations.
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (*db.Store, error) {
-	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, AuthCacheTTL: cfg.AuthCacheTTL})
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, AuthCacheTTL: cfg.AuthCacheTTL,
+		LastUsedFlushInterval: lastUsedFlushInterval, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,8 +29,18 @@ var migrations embed.FS
 type Store struct {
 	db *sqlx.DB
 	// now is the clock; tests may replace it.
-	now  func() time.Time
-	auth *authCache
+	now    func() time.Time
+	logger *slog.Logger
+	auth   *authCache
+	// revocations keeps auth up to date with the keys revoked on every replica (authcache.go).
+	revocations *revocationListener
+	// lastUsed holds the keys' uses not yet written (lastused.go).
+	lastUsed *lastUsedBatch
+	// stop ends the background work, which background waits for.
+	stop       chan struct{}
+	background sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
 	// prepared are the statements of the selected reads (selected.go).
 	prepared *preparedStatements
 	// binaryParameters is true when lib/pq sends []byte parameters in binary (binary_parameters=yes).
@@ -40,8 +52,16 @@ type Options struct {
 	// Driver is the database/sql driver name; default "postgres" (lib/pq).
 	Driver       string
 	MaxOpenConns int
-	// AuthCacheTTL is how long an authenticated key is remembered; 0 looks every key up every time.
+	// AuthCacheTTL is how long an authenticated key is remembered; 0 looks every key up every time. A
+	// key revoked through RevokeAPIKey is forgotten at once on every store (LISTEN/NOTIFY); the TTL
+	// bounds what no notification announces (a key changed by hand in SQL, a lost notification), so the
+	// server keeps it at most a second.
 	AuthCacheTTL time.Duration
+	// LastUsedFlushInterval is how often the keys' lastUsedAt is written (one statement for all the keys
+	// used meanwhile); 0 writes it only when the store closes.
+	LastUsedFlushInterval time.Duration
+	// Logger receives the store's background warnings; default slog.Default().
+	Logger *slog.Logger
 }
 
 // withBinaryParameters adds binary_parameters=yes to a connection URL that does not say otherwise:
@@ -89,15 +109,38 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &Store{db: conn, now: time.Now,
-		auth: &authCache{ttl: opt.AuthCacheTTL}, prepared: &preparedStatements{},
-		binaryParameters: usesBinaryParameters(dsn)}, nil
+	logger := opt.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Store{db: conn, now: time.Now, logger: logger,
+		auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{}, stop: make(chan struct{}),
+		prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
+	if opt.AuthCacheTTL > 0 {
+		s.revocations = listenForRevocations(dsn, s.auth, logger, 5*time.Second)
+	}
+	if opt.LastUsedFlushInterval > 0 {
+		s.background.Go(func() { s.flushLastUsedEvery(opt.LastUsedFlushInterval, s.stop) })
+	}
+	return s, nil
 }
 
-// Close closes the pool.
+// Close writes the keys' last uses still in memory, stops the background work and closes the pool;
+// calls after the first do nothing.
 func (s *Store) Close() error {
-	s.prepared.close()
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.background.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.FlushLastUsed(ctx); err != nil {
+			s.logger.Warn("flush API keys' last use", "error", err.Error())
+		}
+		s.revocations.close()
+		s.prepared.close()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
 }
 
 // DB returns the pool, for health checks and tests.

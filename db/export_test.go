@@ -4,3 +4,7 @@ import "time"
 
 // SetClock replaces the store's clock: the tests of the outbox move time instead of waiting for it.
 func SetClock(s *Store, now func() time.Time) { s.now = now }
+
+// SetAuthCacheTTL changes how long s remembers keys, so that a test can show what the revocation
+// notifications do alone. Call it before s authenticates anything.
+func (s *Store) SetAuthCacheTTL(d time.Duration) { s.auth.ttl = d }

@@ -43,8 +43,8 @@ func newBenchAPI(b *testing.B, tenant string) *benchAPI {
 
 func newBenchAPIWith(b *testing.B, tenant string, opt graph.HandlerOptions) *benchAPI {
 	b.Helper()
-	// As the server: authenticated keys are remembered for a few seconds (AUTH_CACHE_TTL), logs at warn.
-	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, MaxOpenConns: 8, AuthCacheTTL: 5 * time.Second})
+	// As the server: authenticated keys are remembered for half a second (AUTH_CACHE_TTL), logs at warn.
+	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver, MaxOpenConns: 8, AuthCacheTTL: 500 * time.Millisecond})
 	if err != nil {
 		b.Fatal(err)
 	}

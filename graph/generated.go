@@ -4587,12 +4587,15 @@ type RemoveMemberPayload {
 type ApiKey {
   id: ID!
   name: String!
-  "The first characters of the key, to recognise it (orgs_Xk3...)."
+  """
+  The first nine characters of the key, to recognise it (orgs_Xk3f). Keys made before prefixes were kept
+  show orgs_ alone: their prefix cannot be recovered.
+  """
   prefix: String!
   permissions: [Permission!]!
   createdAt: DateTime!
   expiresAt: DateTime
-  "When the key was last used, to the minute or so (recorded in batches)."
+  "When the key was last used, a few seconds behind at most (each replica records uses in batches)."
   lastUsedAt: DateTime
   revokedAt: DateTime
 }

@@ -17,12 +17,12 @@ import (
 
 // Nodes is the resolver for the nodes field.
 func (r *apiKeyConnectionResolver) Nodes(ctx context.Context, obj *model.APIKeyConnection) ([]model.APIKey, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return nodesOf(obj.Edges, func(e model.APIKeyEdge) *model.APIKey { return e.Node }), nil
 }
 
 // TotalCount is the resolver for the totalCount field.
 func (r *apiKeyConnectionResolver) TotalCount(ctx context.Context, obj *model.APIKeyConnection) (int, error) {
-	panic(fmt.Errorf("not implemented: TotalCount - totalCount"))
+	return obj.Count()
 }
 
 // Nodes is the resolver for the nodes field.
@@ -298,12 +298,28 @@ func (r *mutationResolver) RemoveMember(ctx context.Context, input model.RemoveM
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateAPIKey - createApiKey"))
+	k, secret, err := r.Service.CreateAPIKey(ctx, domain.ActorFrom(ctx), toNewAPIKeyInput(input))
+	payload := &model.CreateAPIKeyPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if k != nil {
+		payload.APIKey, payload.Secret = toAPIKey(k), &secret
+	}
+	return payload, nil
 }
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, input model.RevokeAPIKeyInput) (*model.RevokeAPIKeyPayload, error) {
-	panic(fmt.Errorf("not implemented: RevokeAPIKey - revokeApiKey"))
+	k, err := r.Service.RevokeAPIKey(ctx, domain.ActorFrom(ctx), input.ID)
+	payload := &model.RevokeAPIKeyPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if k != nil {
+		payload.APIKey = toAPIKey(k)
+	}
+	return payload, nil
 }
 
 // AddDomain is the resolver for the addDomain field.
@@ -656,7 +672,16 @@ func (r *queryResolver) OrganizationTemplates(ctx context.Context) ([]model.Orga
 
 // APIKeys is the resolver for the apiKeys field.
 func (r *queryResolver) APIKeys(ctx context.Context, first *int, after *string) (*model.APIKeyConnection, error) {
-	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
+	tenantID := domain.ActorFrom(ctx).TenantID
+	page, err := domain.NewPageRequest(first, after, nil, nil, domain.OrderByCreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Store.ListAPIKeys(ctx, tenantID, page)
+	if err != nil {
+		return nil, err
+	}
+	return toAPIKeyConnection(res, func() (int, error) { return r.Store.CountAPIKeys(ctx, tenantID) }), nil
 }
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.

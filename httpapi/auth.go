@@ -12,7 +12,7 @@ import (
 	"orgs/domain"
 )
 
-// Authenticator resolves an API key to its actor; an unknown or revoked key is an EUNAUTHENTICATED
+// Authenticator resolves an API key to its actor; an unknown, revoked or expired key is an EUNAUTHENTICATED
 // domain error. The database's store is one.
 type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (*domain.Actor, error)
@@ -42,7 +42,7 @@ func Authenticate(auth Authenticator, logger *slog.Logger, next http.Handler) ht
 					next.ServeHTTP(w, r)
 					return
 				}
-				unauthenticated(w, "unknown or revoked API key")
+				unauthenticated(w, "unknown, revoked or expired API key")
 				return
 			}
 			logger.ErrorContext(r.Context(), "authenticate", "error", err.Error())

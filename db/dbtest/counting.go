@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,51 @@ var Statements atomic.Int64
 var Prepares atomic.Int64
 
 var register sync.Once
+
+// watchers count the statements whose text contains their substring (Watch).
+var (
+	watchersMu sync.Mutex
+	watchers   = map[*watcher]struct{}{}
+	watching   atomic.Int32
+)
+
+type watcher struct {
+	substr string
+	n      atomic.Int64
+}
+
+// Watch counts, from now until stop, the statements run through CountingDriver whose text contains
+// substr (by any store of the process), for tests that show what a use case writes.
+func Watch(substr string) (count func() int64, stop func()) {
+	w := &watcher{substr: substr}
+	watchersMu.Lock()
+	watchers[w] = struct{}{}
+	watching.Add(1)
+	watchersMu.Unlock()
+	return w.n.Load, func() {
+		watchersMu.Lock()
+		if _, ok := watchers[w]; ok {
+			delete(watchers, w)
+			watching.Add(-1)
+		}
+		watchersMu.Unlock()
+	}
+}
+
+// ran counts a statement.
+func ran(q string) {
+	Statements.Add(1)
+	if watching.Load() == 0 {
+		return
+	}
+	watchersMu.Lock()
+	defer watchersMu.Unlock()
+	for w := range watchers {
+		if strings.Contains(q, w.substr) {
+			w.n.Add(1)
+		}
+	}
+}
 
 func init() {
 	register.Do(func() {
@@ -68,12 +114,12 @@ type PQConn interface {
 type countingConn struct{ PQConn }
 
 func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	Statements.Add(1)
+	ran(q)
 	return c.PQConn.QueryContext(ctx, q, args)
 }
 
 func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	Statements.Add(1)
+	ran(q)
 	return c.PQConn.ExecContext(ctx, q, args)
 }
 
@@ -83,7 +129,7 @@ func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stm
 	if err != nil {
 		return nil, err
 	}
-	return &countingStmt{st.(pqStmt)}, nil
+	return &countingStmt{st.(pqStmt), q}, nil
 }
 
 // pqStmt is what lib/pq's prepared statement implements.
@@ -93,14 +139,17 @@ type pqStmt interface {
 	driver.StmtExecContext
 }
 
-type countingStmt struct{ pqStmt }
+type countingStmt struct {
+	pqStmt
+	query string
+}
 
 func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	Statements.Add(1)
+	ran(s.query)
 	return s.pqStmt.QueryContext(ctx, args)
 }
 
 func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	Statements.Add(1)
+	ran(s.query)
 	return s.pqStmt.ExecContext(ctx, args)
 }

@@ -71,12 +71,13 @@ type AdministratorInput struct {
 type APIKey struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-	// The first characters of the key, to recognise it (orgs_Xk3...).
+	// The first nine characters of the key, to recognise it (orgs_Xk3f). Keys made before prefixes were kept
+	// show orgs_ alone: their prefix cannot be recovered.
 	Prefix      string       `json:"prefix"`
 	Permissions []Permission `json:"permissions"`
 	CreatedAt   DateTime     `json:"createdAt"`
 	ExpiresAt   *DateTime    `json:"expiresAt,omitempty"`
-	// When the key was last used, to the minute or so (recorded in batches).
+	// When the key was last used, a few seconds behind at most (each replica records uses in batches).
 	LastUsedAt *DateTime `json:"lastUsedAt,omitempty"`
 	RevokedAt  *DateTime `json:"revokedAt,omitempty"`
 }
