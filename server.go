@@ -28,6 +28,7 @@ import (
 	"orgs/mail"
 	"orgs/outbound"
 	"orgs/service"
+	"orgs/webhook"
 )
 
 func main() {
@@ -127,6 +128,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 			logger.Error("mail worker stopped", "error", err.Error())
 		}
 	})
+	reg := prometheus.NewRegistry()
+	startWebhooks(bgCtx, &background, store, cfg, logger, reg)
 	background.Go(func() { purgeIdempotencyKeys(bgCtx, svc, logger) })
 	background.Go(func() { purgeRemovedOrganizations(bgCtx, svc, logger, organizationPurgeInterval) })
 	if cfg.PprofAddr != "" {
@@ -154,7 +157,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 			return fmt.Errorf("connect to Redis: %w", err)
 		}
 	}
-	h, err := newHandler(store, svc, logger, cfg, rdb, prometheus.NewRegistry())
+	h, err := newHandler(store, svc, logger, cfg, rdb, reg)
 	if err != nil {
 		return err
 	}
@@ -189,6 +192,24 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// webhookTimeout bounds one webhook request: connection, headers and the little of the answer read.
+const webhookTimeout = 10 * time.Second
+
+// startWebhooks runs the webhook worker until ctx ends, woken by the commits that make deliveries on
+// any replica (and polling meanwhile).
+func startWebhooks(ctx context.Context, background *sync.WaitGroup, store *db.Store, cfg config, logger *slog.Logger, reg prometheus.Registerer) {
+	w := &webhook.Worker{Store: store, Logger: logger, Metrics: webhook.NewMetrics(reg),
+		Client: outbound.NewHTTPClient(outbound.Options{Resolver: cfg.DNSResolver, AllowPrivate: cfg.OutboundAllowPrivate,
+			Timeout: webhookTimeout})}
+	stopListening := db.ListenForWebhookDeliveries(cfg.DatabaseURL, logger, w.Wake)
+	background.Go(func() {
+		defer stopListening()
+		if err := w.Run(ctx); err != nil {
+			logger.Error("webhook worker stopped", "error", err.Error())
+		}
+	})
 }
 
 // purgeIdempotencyKeys deletes expired idempotency keys every hour.

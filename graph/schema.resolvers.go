@@ -376,17 +376,41 @@ func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveD
 
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
 func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input model.CreateWebhookEndpointInput) (*model.CreateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateWebhookEndpoint - createWebhookEndpoint"))
+	e, secret, err := r.Service.CreateWebhookEndpoint(ctx, domain.ActorFrom(ctx), toWebhookEndpointInput(input))
+	payload := &model.CreateWebhookEndpointPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if e != nil {
+		payload.Endpoint, payload.Secret = toWebhookEndpoint(e), &secret
+	}
+	return payload, nil
 }
 
 // UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
 func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, input model.UpdateWebhookEndpointInput) (*model.UpdateWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: UpdateWebhookEndpoint - updateWebhookEndpoint"))
+	e, err := r.Service.UpdateWebhookEndpoint(ctx, domain.ActorFrom(ctx), input.ID, toWebhookEndpointPatch(input))
+	payload := &model.UpdateWebhookEndpointPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if e != nil {
+		payload.Endpoint = toWebhookEndpoint(e)
+	}
+	return payload, nil
 }
 
 // DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
 func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, input model.DeleteWebhookEndpointInput) (*model.DeleteWebhookEndpointPayload, error) {
-	panic(fmt.Errorf("not implemented: DeleteWebhookEndpoint - deleteWebhookEndpoint"))
+	err := r.Service.DeleteWebhookEndpoint(ctx, domain.ActorFrom(ctx), input.ID)
+	payload := &model.DeleteWebhookEndpointPayload{ClientMutationID: input.ClientMutationID}
+	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+		return nil, err
+	}
+	if len(payload.UserErrors) == 0 {
+		payload.DeletedWebhookEndpointID = &input.ID
+	}
+	return payload, nil
 }
 
 // Template is the resolver for the template field.
@@ -686,7 +710,16 @@ func (r *queryResolver) APIKeys(ctx context.Context, first *int, after *string) 
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.
 func (r *queryResolver) WebhookEndpoints(ctx context.Context, first *int, after *string) (*model.WebhookEndpointConnection, error) {
-	panic(fmt.Errorf("not implemented: WebhookEndpoints - webhookEndpoints"))
+	tenantID := domain.ActorFrom(ctx).TenantID
+	page, err := domain.NewPageRequest(first, after, nil, nil, domain.OrderByCreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Store.ListWebhookEndpoints(ctx, tenantID, page)
+	if err != nil {
+		return nil, err
+	}
+	return toWebhookEndpointConnection(res, func() (int, error) { return r.Store.CountWebhookEndpoints(ctx, tenantID) }), nil
 }
 
 // OrganizationEvents is the resolver for the organizationEvents field.
@@ -696,22 +729,36 @@ func (r *subscriptionResolver) OrganizationEvents(ctx context.Context, organizat
 
 // Nodes is the resolver for the nodes field.
 func (r *webhookDeliveryConnectionResolver) Nodes(ctx context.Context, obj *model.WebhookDeliveryConnection) ([]model.WebhookDelivery, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return nodesOf(obj.Edges, func(e model.WebhookDeliveryEdge) *model.WebhookDelivery { return e.Node }), nil
 }
 
 // TotalCount is the resolver for the totalCount field.
 func (r *webhookDeliveryConnectionResolver) TotalCount(ctx context.Context, obj *model.WebhookDeliveryConnection) (int, error) {
-	panic(fmt.Errorf("not implemented: TotalCount - totalCount"))
+	return obj.Count()
+}
+
+// Deliveries is the resolver for the deliveries field.
+func (r *webhookEndpointResolver) Deliveries(ctx context.Context, obj *model.WebhookEndpoint, first *int, after *string) (*model.WebhookDeliveryConnection, error) {
+	tenantID := domain.ActorFrom(ctx).TenantID
+	page, err := domain.NewPageRequest(first, after, nil, nil, domain.OrderBySequence)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Store.ListWebhookDeliveries(ctx, tenantID, obj.ID, page)
+	if err != nil {
+		return nil, err
+	}
+	return toWebhookDeliveryConnection(res, func() (int, error) { return r.Store.CountWebhookDeliveries(ctx, tenantID, obj.ID) }), nil
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *webhookEndpointConnectionResolver) Nodes(ctx context.Context, obj *model.WebhookEndpointConnection) ([]model.WebhookEndpoint, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	return nodesOf(obj.Edges, func(e model.WebhookEndpointEdge) *model.WebhookEndpoint { return e.Node }), nil
 }
 
 // TotalCount is the resolver for the totalCount field.
 func (r *webhookEndpointConnectionResolver) TotalCount(ctx context.Context, obj *model.WebhookEndpointConnection) (int, error) {
-	panic(fmt.Errorf("not implemented: TotalCount - totalCount"))
+	return obj.Count()
 }
 
 // ApiKeyConnection returns ApiKeyConnectionResolver implementation.
@@ -760,6 +807,9 @@ func (r *Resolver) WebhookDeliveryConnection() WebhookDeliveryConnectionResolver
 	return &webhookDeliveryConnectionResolver{r}
 }
 
+// WebhookEndpoint returns WebhookEndpointResolver implementation.
+func (r *Resolver) WebhookEndpoint() WebhookEndpointResolver { return &webhookEndpointResolver{r} }
+
 // WebhookEndpointConnection returns WebhookEndpointConnectionResolver implementation.
 func (r *Resolver) WebhookEndpointConnection() WebhookEndpointConnectionResolver {
 	return &webhookEndpointConnectionResolver{r}
@@ -778,5 +828,6 @@ type (
 	queryResolver                       struct{ *Resolver }
 	subscriptionResolver                struct{ *Resolver }
 	webhookDeliveryConnectionResolver   struct{ *Resolver }
+	webhookEndpointResolver             struct{ *Resolver }
 	webhookEndpointConnectionResolver   struct{ *Resolver }
 )
