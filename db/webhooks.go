@@ -439,9 +439,15 @@ WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING' AND attempts = $3`
 			return err // settled or claimed again meanwhile: not this attempt's to record
 		}
 		const qEndpoint = `
-UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $3)
-WHERE tenant_id = $1 AND id = $2
-RETURNING enabled, failing_since`
+WITH started AS (
+    UPDATE webhook_endpoints SET failing_since = $3
+    WHERE tenant_id = $1 AND id = $2 AND failing_since IS NULL
+    RETURNING enabled, failing_since
+)
+SELECT enabled, failing_since FROM started
+UNION ALL
+SELECT enabled, failing_since FROM webhook_endpoints
+WHERE tenant_id = $1 AND id = $2 AND failing_since IS NOT NULL`
 		var enabled bool
 		var since time.Time
 		if err := tx.QueryRowxContext(ctx, qEndpoint, d.TenantID, d.EndpointID, now).Scan(&enabled, &since); err != nil {

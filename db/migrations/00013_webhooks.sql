@@ -59,7 +59,8 @@ CREATE INDEX webhook_deliveries_event_idx ON webhook_deliveries (tenant_id, even
 
 -- Every audit event, whatever the statement that records it (a change, the create statement, a demotion,
 -- a confirmation, a purge), becomes a delivery for each of the tenant's enabled endpoints that takes its
--- type, in the statement's transaction: a rolled-back change leaves none. The notification, sent only
+-- type, in the statement's transaction: a rolled-back change leaves none. A trigger rather than a call in
+-- each of those paths, so that a path added later cannot forget it. The notification, sent only
 -- when deliveries were made and only at commit, wakes the workers of every replica.
 -- +goose StatementBegin
 CREATE FUNCTION webhook_deliveries_enqueue() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -69,7 +70,10 @@ BEGIN
     FROM new_events ev
     JOIN webhook_endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.enabled
         AND (cardinality(ep.event_types) = 0 OR ev.type = ANY (ep.event_types))
-    ORDER BY ev.tenant_id, ev.organization_id, ev.sequence;
+    ORDER BY ev.tenant_id, ev.organization_id, ev.sequence
+    -- An endpoint being disabled meanwhile is waited for, then seen disabled: no delivery is made
+    -- behind the back of the disabling, which gives up the endpoint's pending deliveries.
+    FOR SHARE OF ep;
     IF FOUND THEN
         PERFORM pg_notify('webhook_deliveries', '');
     END IF;
