@@ -6,8 +6,12 @@
 #   graphql-http.test.mjs   the graphql-http server audits (GraphQL-over-HTTP conformance)
 #   apollo.test.mjs         Apollo Client: normalised cache, automatic persisted queries
 #   playground.test.mjs     the GraphiQL playground in headless Chromium (Debian's), offline
+#   webhooks.test.mjs       a webhook receiver verifying deliveries with the standardwebhooks package
 #
-# Usage: e2e/run.sh [suite.test.mjs...]   (all three by default; from any directory; `make e2e` runs it)
+# The server runs with OUTBOUND_ALLOW_PRIVATE=true so that its webhooks reach the receiver of
+# webhooks.test.mjs on 127.0.0.1 (loopback addresses are refused otherwise).
+#
+# Usage: e2e/run.sh [suite.test.mjs...]   (all of them by default; from any directory; `make e2e` runs it)
 #
 # Needs Go, Node.js >= 20 with npm, Chromium at /usr/bin/chromium and PostgreSQL (scripts/localpg.sh
 # finds or starts one; DATABASE_URL is honoured). As root on Debian the missing ones are installed
@@ -120,7 +124,7 @@ API_KEY="$("$TMP/orgs" apikey create --name e2e 2>>"$TMP/server.log" | tail -n 1
 [[ $API_KEY == orgs_* ]] || die "apikey create printed no key"
 export API_KEY
 
-LISTEN_ADDR=127.0.0.1:0 LOG_FORMAT=json LOG_LEVEL=info "$TMP/orgs" >>"$TMP/server.log" 2>&1 &
+LISTEN_ADDR=127.0.0.1:0 LOG_FORMAT=json LOG_LEVEL=info OUTBOUND_ALLOW_PRIVATE=true "$TMP/orgs" >>"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
 # The server logs the address it listens on; port 0 let the kernel pick a free one.
@@ -149,6 +153,6 @@ log "server ready at $BASE_URL ($((SECONDS - started))s)"
 export CHROMIUM
 cd "$E2E"
 suites=("$@")
-((${#suites[@]})) || suites=(graphql-http.test.mjs apollo.test.mjs playground.test.mjs)
+((${#suites[@]})) || suites=(graphql-http.test.mjs apollo.test.mjs playground.test.mjs webhooks.test.mjs)
 node --test --test-concurrency=1 "${suites[@]}"
 log "passed in $((SECONDS - started))s"
