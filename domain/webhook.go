@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"orgs/outbound"
 )
 
 // WebhookEndpoint is a URL of a tenant that receives the tenant's audit events, signed with its secret
@@ -117,13 +115,17 @@ type WebhookEndpointInput struct {
 	Description *string
 }
 
+// RefuseAddress says why a webhook URL may not name the literal address ip ("loopback", "private", ...),
+// or "" when it may. Nil allows every address.
+type RefuseAddress func(ip netip.Addr) string
+
 // NewWebhookEndpointFrom checks an endpoint to create and returns it normalised (URL and description
-// trimmed, a blank description none, event types without repeats). allowPrivate lets the URL name a
-// loopback or private address. Paths are relative to the input.
-func NewWebhookEndpointFrom(in WebhookEndpointInput, allowPrivate bool) (WebhookEndpointInput, error) {
+// trimmed, a blank description none, event types without repeats). refuse, unless nil, checks a URL
+// whose host is an IP address (and refuses localhost). Paths are relative to the input.
+func NewWebhookEndpointFrom(in WebhookEndpointInput, refuse RefuseAddress) (WebhookEndpointInput, error) {
 	var v Violations
 	out := WebhookEndpointInput{URL: strings.TrimSpace(in.URL)}
-	validateWebhookURL(&v, Path{"url"}, out.URL, allowPrivate)
+	validateWebhookURL(&v, Path{"url"}, out.URL, refuse)
 	out.EventTypes = checkEventTypes(&v, Path{"eventTypes"}, in.EventTypes)
 	out.Description = checkWebhookDescription(&v, Path{"description"}, in.Description)
 	if err := v.Err(); err != nil {
@@ -153,7 +155,7 @@ type WebhookEndpointPatchInput struct {
 // NewWebhookEndpointPatch checks a change of an endpoint and returns it normalised: a null URL or
 // enabled is REQUIRED (they always have a value); null event types are every type, a null description
 // none. Paths are relative to the input.
-func NewWebhookEndpointPatch(in WebhookEndpointPatchInput, allowPrivate bool) (WebhookEndpointPatch, error) {
+func NewWebhookEndpointPatch(in WebhookEndpointPatchInput, refuse RefuseAddress) (WebhookEndpointPatch, error) {
 	var v Violations
 	var p WebhookEndpointPatch
 	if in.URL.Set {
@@ -161,7 +163,7 @@ func NewWebhookEndpointPatch(in WebhookEndpointPatchInput, allowPrivate bool) (W
 			v.Add(Path{"url"}, VRequired, "url can't be null")
 		} else {
 			u := strings.TrimSpace(*in.URL.Value)
-			validateWebhookURL(&v, Path{"url"}, u, allowPrivate)
+			validateWebhookURL(&v, Path{"url"}, u, refuse)
 			p.URL = &u
 		}
 	}
@@ -187,9 +189,9 @@ func NewWebhookEndpointPatch(in WebhookEndpointPatchInput, allowPrivate bool) (W
 }
 
 // validateWebhookURL checks an endpoint's URL: absolute http(s), at most URLMaxLen characters, and,
-// unless allowPrivate, not a literal loopback, private or otherwise non-public IP address. Host names
-// are checked when a delivery is made, as they resolve then.
-func validateWebhookURL(v *Violations, path Path, raw string, allowPrivate bool) {
+// unless refuse is nil, neither localhost nor a literal address that refuse refuses. Host names are
+// checked when a delivery is made, as they resolve then.
+func validateWebhookURL(v *Violations, path Path, raw string, refuse RefuseAddress) {
 	var before Violations
 	validateHTTPURL(&before, path, raw)
 	if len(before) > 0 {
@@ -201,7 +203,7 @@ func validateWebhookURL(v *Violations, path Path, raw string, allowPrivate bool)
 		v.Add(path, VInvalidFmt, "the URL must not carry credentials")
 		return
 	}
-	if allowPrivate {
+	if refuse == nil {
 		return
 	}
 	host := strings.ToLower(u.Hostname())
@@ -210,7 +212,7 @@ func validateWebhookURL(v *Violations, path Path, raw string, allowPrivate bool)
 		return
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if kind := outbound.Classify(ip); kind != "" {
+		if kind := refuse(ip); kind != "" {
 			v.Add(path, VInvalidValue, "%s is a %s address: webhooks go to public addresses only", ip, kind)
 		}
 	}

@@ -6,7 +6,17 @@ import (
 
 	"orgs/db"
 	"orgs/domain"
+	"orgs/outbound"
 )
+
+// refuseAddress is the check of an endpoint URL's literal address: the outbound dialer's, unless
+// outbound requests may reach private addresses.
+func (s *Service) refuseAddress() domain.RefuseAddress {
+	if s.cfg.Outbound.AllowPrivate {
+		return nil
+	}
+	return outbound.Classify
+}
 
 // CreateWebhookEndpoint registers an endpoint of the actor's tenant and returns it with its signing
 // secret (whsec_...), shown this once. Unless outbound requests may reach private addresses, a URL whose
@@ -15,7 +25,7 @@ func (s *Service) CreateWebhookEndpoint(ctx context.Context, a *domain.Actor, in
 	if err := requireActor(a); err != nil {
 		return nil, "", err
 	}
-	in, err := domain.NewWebhookEndpointFrom(in, s.cfg.Outbound.AllowPrivate)
+	in, err := domain.NewWebhookEndpointFrom(in, s.refuseAddress())
 	if err != nil {
 		return nil, "", err
 	}
@@ -33,7 +43,7 @@ func (s *Service) UpdateWebhookEndpoint(ctx context.Context, a *domain.Actor, id
 	if err := requireActor(a); err != nil {
 		return nil, err
 	}
-	p, err := domain.NewWebhookEndpointPatch(in, s.cfg.Outbound.AllowPrivate)
+	p, err := domain.NewWebhookEndpointPatch(in, s.refuseAddress())
 	if err != nil {
 		return nil, err
 	}
