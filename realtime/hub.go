@@ -370,6 +370,11 @@ func (s *Subscription) Err() error {
 // offer queues e without blocking; a full queue ends the subscription. Called with the hub's lock.
 func (s *Subscription) offer(e domain.Event) {
 	select {
+	case <-s.done: // ended, not yet removed
+		return
+	default:
+	}
+	select {
 	case s.in <- e:
 	default:
 		s.hub.slowCount++
