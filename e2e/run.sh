@@ -6,8 +6,9 @@
 #   graphql-http.test.mjs   the graphql-http server audits (GraphQL-over-HTTP conformance)
 #   apollo.test.mjs         Apollo Client: normalised cache, automatic persisted queries
 #   playground.test.mjs     the GraphiQL playground in headless Chromium (Debian's), offline
+#   subscriptions.test.mjs  Apollo Client subscriptions over graphql-ws: the cache kept current, resuming
 #
-# Usage: e2e/run.sh [suite.test.mjs...]   (all three by default; from any directory; `make e2e` runs it)
+# Usage: e2e/run.sh [suite.test.mjs...]   (all of them by default; from any directory; `make e2e` runs it)
 #
 # Needs Go, Node.js >= 20 with npm, Chromium at /usr/bin/chromium and PostgreSQL (scripts/localpg.sh
 # finds or starts one; DATABASE_URL is honoured). As root on Debian the missing ones are installed
@@ -149,6 +150,6 @@ log "server ready at $BASE_URL ($((SECONDS - started))s)"
 export CHROMIUM
 cd "$E2E"
 suites=("$@")
-((${#suites[@]})) || suites=(graphql-http.test.mjs apollo.test.mjs playground.test.mjs)
+((${#suites[@]})) || suites=(graphql-http.test.mjs apollo.test.mjs playground.test.mjs subscriptions.test.mjs)
 node --test --test-concurrency=1 "${suites[@]}"
 log "passed in $((SECONDS - started))s"
