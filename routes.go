@@ -42,6 +42,7 @@ func newHandler(store *db.Store, svc *service.Service, logger *slog.Logger, cfg 
 	opt.Introspection, opt.Metrics, opt.GqlgenOnly = cfg.Introspection, graph.NewMetrics(reg), !cfg.DirectReads
 	opt.TokenLimit = front.Limits.MaxTokens
 	opt.WebSocket.Authenticator, opt.WebSocket.Limits, opt.WebSocket.OriginPatterns = store, front.Limits, cfg.CORSOrigins
+	opt.WebSocket.ReadLimit = front.MaxBodyBytes
 	if rdb != nil {
 		opt.APQCache = httpapi.RedisAPQCache{Client: rdb, TTL: 24 * time.Hour}
 	}
