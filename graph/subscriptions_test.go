@@ -438,7 +438,7 @@ func TestSubscriptionNoRolledBackEvent(t *testing.T) {
 	a, hub := newRealtimeAPI(t, realtime.Options{})
 	id := a.createOK(map[string]any{"name": "Careful"})["id"].(string)
 	w := connect(t, a.url, a.key)
-	w.subscribe("1", map[string]any{})
+	w.subscribe("1", map[string]any{"org": id, "after": 1})
 	waitFor(t, func() bool { return hub.Stats().Active == 1 })
 	// A change refused by a violation writes nothing.
 	if p := a.update(id, map[string]any{"name": ""}); len(userErrors(p)) == 0 {
