@@ -284,7 +284,7 @@ func TestSubscriptionOrderedBurst(t *testing.T) {
 	a, hub := newRealtimeAPI(t, realtime.Options{})
 	id := a.createOK(map[string]any{"name": "Burst"})["id"].(string)
 	w := connect(t, a.url, a.key)
-	w.subscribe("1", map[string]any{"org": id})
+	w.subscribe("1", map[string]any{"org": id, "after": 1})
 	waitFor(t, func() bool { return hub.Stats().Active == 1 })
 	a.updateOK(id, map[string]any{"description": "first"})
 	if e := w.next("1"); e.Sequence != 2 {
@@ -505,7 +505,7 @@ func TestSubscriptionLimits(t *testing.T) {
 	a, hub := newRealtimeAPI(t, realtime.Options{MaxPerKey: 2})
 	id := a.createOK(map[string]any{"name": "Limited"})["id"].(string)
 	w := connect(t, a.url, a.key)
-	w.subscribe("1", map[string]any{"org": id})
+	w.subscribe("1", map[string]any{"org": id, "after": 1})
 	w.subscribe("2", map[string]any{})
 	waitFor(t, func() bool { return hub.Stats().Active == 2 })
 	w.subscribe("3", map[string]any{})
@@ -518,14 +518,14 @@ func TestSubscriptionLimits(t *testing.T) {
 	// Another key of the tenant has its own budget; ending one frees a place.
 	other, _ := a.newKey("other", domain.PermOrganizationRead)
 	w2 := connect(t, a.url, other)
-	w2.subscribe("x", map[string]any{"org": id})
+	w2.subscribe("x", map[string]any{"org": id, "after": 1})
 	waitFor(t, func() bool { return hub.Stats().Active == 3 })
 	w.send(wsMessage{ID: "2", Type: "complete"})
 	waitFor(t, func() bool { return hub.Stats().Active == 2 })
 	if m := w.read(); m.Type != "complete" || m.ID != "2" {
 		t.Fatalf("want complete of 2, got %+v", m)
 	}
-	w.subscribe("4", map[string]any{"org": id})
+	w.subscribe("4", map[string]any{"org": id, "after": 1})
 	a.updateOK(id, map[string]any{"name": "Limited 2"})
 	if e := w2.next("x"); e.Sequence != 2 {
 		t.Errorf("subscription x: %+v", e)
@@ -623,7 +623,7 @@ func TestSubscriptionSlowSubscriber(t *testing.T) {
 	if m := w.read(); m.Type != "connection_ack" {
 		t.Fatalf("want connection_ack, got %+v", m)
 	}
-	w.subscribe("1", map[string]any{"org": id})
+	w.subscribe("1", map[string]any{"org": id, "after": 1})
 	waitFor(t, func() bool { return hub.Stats().Active == 1 })
 	var before runtime.MemStats
 	runtime.GC()
