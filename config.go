@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"orgs/httpapi"
+	"orgs/realtime"
 )
 
 // config is the server's configuration, read from the environment.
@@ -38,6 +39,8 @@ type config struct {
 	DomainVerificationTTL time.Duration
 	DNSResolver           string
 	OutboundAllowPrivate  bool
+	// SubscriptionsPerKey caps the subscriptions an API key has open at once on one replica.
+	SubscriptionsPerKey int
 }
 
 // defaultDatabaseURL is used when DATABASE_URL is unset: the local PostgreSQL. `make run` and `make test`
@@ -65,6 +68,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		CORSOrigins:     splitList(getenv("CORS_ALLOWED_ORIGINS")),
 		DirectReads:     true,
 	}
+	c.SubscriptionsPerKey = realtime.DefaultMaxPerKey
 	c.DomainVerificationTTL, c.DNSResolver = 72*time.Hour, strings.TrimSpace(getenv("DNS_RESOLVER"))
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = defaultDatabaseURL
@@ -149,6 +153,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("OUTBOUND_ALLOW_PRIVATE"); v != "" {
 		if c.OutboundAllowPrivate, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("OUTBOUND_ALLOW_PRIVATE must be true or false, not %q", v)
+		}
+	}
+	if v := getenv("SUBSCRIPTIONS_PER_KEY"); v != "" {
+		if c.SubscriptionsPerKey, err = strconv.Atoi(v); err != nil || c.SubscriptionsPerKey < 1 {
+			return c, fmt.Errorf("SUBSCRIPTIONS_PER_KEY must be a positive integer, not %q", v)
 		}
 	}
 	switch v := getenv("DIRECT_READS"); v {

@@ -24,7 +24,7 @@ func TestReadyzNeedsMigrations(t *testing.T) {
 	}
 	defer store.Close()
 	cfg, _ := loadConfig(env(nil))
-	h, err := newHandler(store, service.New(store, service.Config{}), newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry())
+	h, err := newHandler(store, service.New(store, service.Config{}), newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestConfigDirectReads(t *testing.T) {
 	}
 	for v, answered := range map[string]string{"on": `orgs_graphql_direct_reads_total{outcome="answered"} 1`, "off": ""} {
 		cfg, _ := loadConfig(env(map[string]string{"DIRECT_READS": v}))
-		h, err := newHandler(store, service.New(store, service.Config{}), newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry())
+		h, err := newHandler(store, service.New(store, service.Config{}), newLogger(cfg, io.Discard), cfg, nil, prometheus.NewRegistry(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,6 +27,7 @@ import (
 	"orgs/httpapi"
 	"orgs/mail"
 	"orgs/outbound"
+	"orgs/realtime"
 	"orgs/service"
 	"orgs/webhook"
 )
@@ -157,7 +158,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 			return fmt.Errorf("connect to Redis: %w", err)
 		}
 	}
-	h, err := newHandler(store, svc, logger, cfg, rdb, reg)
+	// Subscriptions: this replica's listener of the events committed on any replica.
+	events := realtime.New(store, realtime.Options{MaxPerKey: cfg.SubscriptionsPerKey, Logger: logger, Registerer: reg})
+	if err := events.Start(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	defer events.Close()
+	h, err := newHandler(store, svc, logger, cfg, rdb, reg, events)
 	if err != nil {
 		return err
 	}
@@ -171,6 +178,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutdown does not close hijacked connections: the sockets of subscriptions are closed with 1001.
+	srv.RegisterOnShutdown(events.Shutdown)
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -7,6 +7,7 @@
 #   apollo.test.mjs         Apollo Client: normalised cache, automatic persisted queries
 #   playground.test.mjs     the GraphiQL playground in headless Chromium (Debian's), offline
 #   webhooks.test.mjs       a webhook receiver verifying deliveries with the standardwebhooks package
+#   subscriptions.test.mjs  Apollo Client subscriptions over graphql-ws: the cache kept current, resuming
 #
 # The server runs with OUTBOUND_ALLOW_PRIVATE=true so that its webhooks reach the receiver of
 # webhooks.test.mjs on 127.0.0.1 (loopback addresses are refused otherwise).
@@ -153,6 +154,6 @@ log "server ready at $BASE_URL ($((SECONDS - started))s)"
 export CHROMIUM
 cd "$E2E"
 suites=("$@")
-((${#suites[@]})) || suites=(graphql-http.test.mjs apollo.test.mjs playground.test.mjs webhooks.test.mjs)
+((${#suites[@]})) || suites=(graphql-http.test.mjs apollo.test.mjs playground.test.mjs webhooks.test.mjs subscriptions.test.mjs)
 node --test --test-concurrency=1 "${suites[@]}"
 log "passed in $((SECONDS - started))s"

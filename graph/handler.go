@@ -33,6 +33,8 @@ type HandlerOptions struct {
 	// GqlgenOnly turns the direct path of organization lists off (direct.go): every operation is then
 	// executed by gqlgen field by field.
 	GqlgenOnly bool
+	// WebSocket tunes the WebSocket transport, served when the Resolver has Events (subscriptions).
+	WebSocket WebSocketOptions
 }
 
 // DefaultHandlerOptions are the options the server starts with unless configured otherwise.
@@ -40,10 +42,12 @@ var DefaultHandlerOptions = HandlerOptions{
 	// 25000 lets a page of 100 organizations carry all their relations, and stops a page of 100 whose
 	// elements page 100 more.
 	Introspection: true, ComplexityLimit: 25000, TokenLimit: httpapi.DefaultQueryLimits.MaxTokens,
+	WebSocket: DefaultWebSocketOptions,
 }
 
 // NewHandler returns the GraphQL handler of /query: gqlgen with its own transports (POST JSON, and GET
-// for queries only; no multipart, no websockets; transport.go), a parsed-query cache, automatic
+// for queries only; no multipart; transport.go), WebSockets for subscriptions when the Resolver has
+// Events (websocket.go), a parsed-query cache, automatic
 // persisted queries, a complexity limit, the direct path of organization lists, the error presenter and
 // panic recovery, and the loaders of each request. It serves the requests httpapi.Endpoint let through:
 // it reads their parameters and response media type from the context (httpapi.GraphQLRequestFrom), and
@@ -56,6 +60,15 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getJSON{})
 	srv.AddTransport(postJSON{})
+	ss := &sockets{m: map[*socket]struct{}{}}
+	if r.Events != nil {
+		ws := opt.WebSocket
+		if ws.Authenticator == nil && r.Store != nil {
+			ws.Authenticator = r.Store
+		}
+		srv.AddTransport(websocketTransport(ws))
+		r.Events.OnShutdown(func() { ss.closeAll(CloseGoingAway, "server shutting down") })
+	}
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opt.TokenLimit > 0 {
 		srv.SetParserTokenLimit(opt.TokenLimit)
@@ -68,6 +81,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 		apq = lru.New[string](1000)
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
+	srv.Use(socketLimits{limits: opt.WebSocket.Limits})
 	if opt.ComplexityLimit > 0 {
 		srv.Use(extension.FixedComplexityLimit(opt.ComplexityLimit))
 	}
@@ -83,7 +97,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	}
 	srv.SetErrorPresenter(errorPresenter(r.Logger))
 	srv.SetRecoverFunc(recoverFunc(r.Logger))
-	return withLoaders(r.Store, srv)
+	return withSockets(ss, withLoaders(r.Store, srv))
 }
 
 // listPageCost is what a list field without paging arguments multiplies the cost of its selection by:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // Metrics are the Prometheus metrics of GraphQL operations (those of HTTP are httpapi's).
@@ -91,6 +92,9 @@ func (e metricsExtension) InterceptResponse(ctx context.Context, next graphql.Re
 		return resp
 	}
 	op := graphql.GetOperationContext(ctx)
+	if op.Operation != nil && op.Operation.Operation == ast.Subscription {
+		return resp // each event of a subscription is a response: realtime's metrics count them
+	}
 	outcome := "ok"
 	switch {
 	case resp == nil:

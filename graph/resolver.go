@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"orgs/db"
+	"orgs/realtime"
 	"orgs/service"
 )
 
@@ -17,4 +18,6 @@ type Resolver struct {
 	Store   *db.Store
 	Service *service.Service
 	Logger  *slog.Logger
+	// Events delivers the subscriptions' events; nil serves no WebSockets.
+	Events *realtime.Hub
 }

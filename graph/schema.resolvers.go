@@ -11,6 +11,7 @@ import (
 	"orgs/db"
 	"orgs/domain"
 	"orgs/graph/model"
+	"orgs/realtime"
 	"orgs/service"
 	"strconv"
 )
@@ -724,7 +725,14 @@ func (r *queryResolver) WebhookEndpoints(ctx context.Context, first *int, after 
 
 // OrganizationEvents is the resolver for the organizationEvents field.
 func (r *subscriptionResolver) OrganizationEvents(ctx context.Context, organizationID *string, afterSequence *int, types []string) (<-chan *model.OrganizationEvent, error) {
-	panic(fmt.Errorf("not implemented: OrganizationEvents - organizationEvents"))
+	if r.Events == nil {
+		return nil, domain.Errorf(domain.EUNAVAILABLE, "subscriptions are not served here")
+	}
+	sub, err := r.Events.Subscribe(ctx, domain.ActorFrom(ctx), realtime.Filter{OrganizationID: organizationID, AfterSequence: afterSequence, Types: types})
+	if err != nil {
+		return nil, err
+	}
+	return subscriptionEvents(ctx, sub), nil
 }
 
 // Nodes is the resolver for the nodes field.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rs/cors"
@@ -29,18 +30,24 @@ var DefaultOptions = Options{MaxBodyBytes: 1 << 20, RequestTimeout: 30 * time.Se
 // CORS, the guard (method, Accept, content type, body size, UTF-8, batches, the request's parameters,
 // deadline), the document limits, authentication, the rate limit of the authenticated key, then next,
 // which finds the request's parameters and negotiated media type with GraphQLRequestFrom.
+//
+// A WebSocket upgrade (GET with Upgrade: websocket) meets only the rate limit (by address) before next:
+// its socket outlives any request deadline, its API key comes in its first message, the document limits
+// apply to each operation it starts (QueryLimits.Check), and the origin of a browser is checked when the
+// socket is accepted, since browsers send no CORS preflight for WebSockets.
 func Endpoint(auth Authenticator, logger *slog.Logger, opt Options, next http.Handler) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	h := next
+	h, upgrade := next, next
 	if opt.RateLimiter != nil {
 		h = opt.RateLimiter.Middleware(h)
+		upgrade = h
 	}
 	h = Authenticate(auth, logger, h)
 	h = LimitQueries(opt.Limits, h)
 	h = Guard(opt.MaxBodyBytes, opt.RequestTimeout, h)
-	return cors.New(cors.Options{
+	h = cors.New(cors.Options{
 		AllowedOrigins: opt.CORSOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders: []string{"Authorization", "X-API-Key", "Content-Type", "Accept", "Idempotency-Key",
@@ -48,4 +55,26 @@ func Endpoint(auth Authenticator, logger *slog.Logger, opt Options, next http.Ha
 		ExposedHeaders: []string{"X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"},
 		MaxAge:         600,
 	}).Handler(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsWebSocketUpgrade(r) {
+			upgrade.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// IsWebSocketUpgrade tells whether r asks to open a WebSocket: GET with Upgrade: websocket.
+func IsWebSocketUpgrade(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	for _, v := range r.Header.Values("Upgrade") {
+		for _, token := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(token), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -56,6 +56,20 @@ func LimitQueries(l QueryLimits, next http.Handler) http.Handler {
 	})
 }
 
+// Check measures the document query, as LimitQueries does, for the operations that do not come over
+// HTTP (those of a WebSocket): a QUERY_TOO_COMPLEX error when it is over a limit, nil otherwise (and for
+// a document that does not parse, which gqlgen then reports).
+func (l QueryLimits) Check(query string) *domain.Error {
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, l.MaxTokens)
+	if err != nil {
+		return nil
+	}
+	if msg := l.check(doc); msg != "" {
+		return domain.Errorf(domain.EQUERYTOOCOMPLEX, "%s", msg)
+	}
+	return nil
+}
+
 // check measures doc and returns why it is over a limit, or "".
 func (l QueryLimits) check(doc *ast.QueryDocument) string {
 	fragments := map[string]*ast.FragmentDefinition{}
