@@ -34,8 +34,16 @@ func startStreamingReplica(t *testing.T) (primaryURL, replicaURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "LOCALPG_BASE="+filepath.Join(base, "pg"), "LOCALPG_PROBE_PORT=1",
-		fmt.Sprintf("LOCALPG_PORT=%d", freePort(t)), fmt.Sprintf("LOCALPG_REPLICA_PORT=%d", freePort(t)))
+	// Never DATABASE_URL (localpg.sh would print it as it is): the private cluster of the test alone.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "LOCALPG_") {
+			env = append(env, kv)
+		}
+	}
+	port, replicaPort := freePort(t), freePort(t)
+	env = append(env, "LOCALPG_BASE="+filepath.Join(base, "pg"), "LOCALPG_PROBE_PORT=1",
+		fmt.Sprintf("LOCALPG_PORT=%d", port), fmt.Sprintf("LOCALPG_REPLICA_PORT=%d", replicaPort))
 	run := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
@@ -56,6 +64,9 @@ func startStreamingReplica(t *testing.T) (primaryURL, replicaURL string) {
 	}
 	if primaryURL, err = run(); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(primaryURL, fmt.Sprintf("@127.0.0.1:%d/", port)) || !strings.Contains(replicaURL, fmt.Sprintf("@127.0.0.1:%d/", replicaPort)) {
+		t.Fatalf("localpg.sh gave %s and %s, not the test's own cluster on ports %d and %d", primaryURL, replicaURL, port, replicaPort)
 	}
 	return primaryURL, replicaURL
 }
@@ -81,7 +92,7 @@ func TestListsReadFromAStreamingReplica(t *testing.T) {
 	// Right after the migrations the replica may not have replayed them yet.
 	for deadline := time.Now().Add(10 * time.Second); !rep.InUse(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("a replica following the primary is not in use: up %v, lag %v", rep.Up(), rep.Lag())
+			t.Fatalf("a replica following the primary is not in use: up %v, lag %v\n%s", rep.Up(), rep.Lag(), logs)
 		}
 		rep.Check(ctx)
 	}
