@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,12 @@ func FuzzGuardGET(f *testing.F) {
 			return
 		}
 		checkPassed(t, got, nil, true)
+		q, _ := url.ParseQuery(rawQuery)
+		for _, name := range []string{"variables", "extensions"} {
+			if v := strings.TrimSpace(q.Get(name)); v != "" && v != "null" && (v[0] != '{' || !json.Valid([]byte(v))) {
+				t.Fatalf("passed with %s %q, not one JSON object", name, v)
+			}
+		}
 	})
 }
 
