@@ -56,8 +56,8 @@ func newAdministrator(v *Violations, path Path, in *AdministratorInput, now time
 		switch n := utf8.RuneCountInString(s); {
 		case n == 0:
 			v.Add(path.Field(field), VBlank, "%s can't be blank", field)
-		case n > PersonNameMax:
-			v.Add(path.Field(field), VTooLong, "%s is too long (%d characters, at most %d)", field, n, PersonNameMax)
+		default:
+			maxLen(v, path.Field(field), field, s, PersonNameMax)
 		}
 	}
 	validateEmail(v, path.Field("email"), a.Email)

@@ -45,9 +45,33 @@ func valueWithinLimits(v *Violations, path Path, value any) bool {
 	if s, isString := value.(string); isString && !maxLen(v, path, "value", s, AttributeStringMax) {
 		return false
 	}
+	if !storableJSON(v, path, value) {
+		return false
+	}
 	if n := jsonSize(value); n > AttributeValueMaxBytes {
 		v.Add(path, VTooLong, "value is too long (%d bytes as JSON, at most %d)", n, AttributeValueMaxBytes)
 		return false
+	}
+	return true
+}
+
+// storableJSON refuses, as storableText, a value with U+0000 in a string or an object's key.
+func storableJSON(v *Violations, path Path, value any) bool {
+	switch x := value.(type) {
+	case string:
+		return storableText(v, path, "value", x)
+	case map[string]any:
+		for k, e := range x {
+			if !storableText(v, path, "value", k) || !storableJSON(v, path, e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !storableJSON(v, path, e) {
+				return false
+			}
+		}
 	}
 	return true
 }

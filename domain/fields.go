@@ -39,8 +39,21 @@ func trimmed(s *string) *string {
 	return optional(strings.TrimSpace(*s))
 }
 
-// maxLen records TOO_LONG when s has more than max characters.
+// storableText records INVALID_FORMAT when s holds U+0000, which PostgreSQL stores in no text or jsonb
+// value: refused here, it would fail the statement.
+func storableText(v *Violations, path Path, what, s string) bool {
+	if strings.ContainsRune(s, 0) {
+		v.Add(path, VInvalidFmt, "%s must not contain the character U+0000", what)
+		return false
+	}
+	return true
+}
+
+// maxLen records TOO_LONG when s has more than max characters, and refuses U+0000 (storableText).
 func maxLen(v *Violations, path Path, what string, s string, max int) bool {
+	if !storableText(v, path, what, s) {
+		return false
+	}
 	if n := utf8.RuneCountInString(s); n > max {
 		v.Add(path, VTooLong, "%s is too long (%d characters, at most %d)", what, n, max)
 		return false
