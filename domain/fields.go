@@ -155,7 +155,9 @@ func NormalizeDomain(v *Violations, path Path, host string) (string, bool) {
 		return ip.String(), true
 	}
 	ascii, err := hostProfile.ToASCII(h)
-	if err != nil || strings.Trim(ascii, "0123456789.") == "" {
+	// One final dot was trimmed above; another (example.com..), or one mapped from a full stop
+	// (example．), is a host name that normalises differently twice: refused.
+	if err != nil || !utf8.ValidString(h) || strings.HasSuffix(ascii, ".") || strings.Trim(ascii, "0123456789.") == "" {
 		v.Add(path, VInvalidFmt, "%q is not a host name or IP address", host)
 		return "", false
 	}
