@@ -209,10 +209,12 @@ func normalizeAddress(v *Violations, path Path, in *Address) *Address {
 	if out.CountryCode != nil {
 		validateCountryCode(v, path.Field("countryCode"), *out.CountryCode)
 	}
-	for name, s := range map[string]*string{"state": out.State, "city": out.City, "zipCode": out.ZipCode,
-		"address1": out.Address1, "address2": out.Address2} {
-		if s != nil {
-			maxLen(v, path.Field(name), name, *s, AddressMaxLen)
+	for _, f := range []struct {
+		name string
+		s    *string
+	}{{"state", out.State}, {"city", out.City}, {"zipCode", out.ZipCode}, {"address1", out.Address1}, {"address2", out.Address2}} {
+		if f.s != nil {
+			maxLen(v, path.Field(f.name), f.name, *f.s, AddressMaxLen)
 		}
 	}
 	if *out == (Address{}) {
