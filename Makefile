@@ -6,13 +6,26 @@ DB_URL = $$(scripts/localpg.sh)
 # staticcheck, pinned here and run with go run so that it stays out of go.mod (see make lint).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test e2e apikey build playground generate lint bench db-stop clean
+.PHONY: run test fuzz e2e apikey build playground generate lint bench db-stop clean
 
+# make run REPLICA=1 also starts a streaming replica of the private cluster and reads lists from it
+# (READ_DATABASE_URL): the primary is then always the private cluster, whatever DATABASE_URL says.
 run:
+ifeq ($(REPLICA),1)
+	DATABASE_URL="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" \
+		READ_DATABASE_URL="$$(env -u DATABASE_URL scripts/localpg.sh replica)" $(GO) run .
+else
 	DATABASE_URL="$(DB_URL)" $(GO) run .
+endif
 
 test:
 	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 ./...
+
+# Every fuzz target (func FuzzXxx in a *_test.go) for FUZZTIME each, one after the other: make fuzz
+# FUZZTIME=1m. Their seeds (f.Add, testdata/fuzz/) also run in make test. See scripts/fuzz.sh.
+FUZZTIME ?= 5s
+fuzz:
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 # End-to-end: the built server on a fresh database, driven by the Node suites of e2e/ (GraphQL-over-HTTP
 # audits, Apollo Client, the playground in headless Chromium).
@@ -48,7 +61,7 @@ lint:
 bench:
 	@bench/run.sh
 
-# Stops the private PostgreSQL cluster, if scripts/localpg.sh started one.
+# Stops the private PostgreSQL cluster and its replica, if scripts/localpg.sh started them.
 db-stop:
 	scripts/localpg.sh stop
 

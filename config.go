@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"orgs/db"
 	"orgs/httpapi"
 	"orgs/realtime"
 )
@@ -15,6 +16,8 @@ import (
 // config is the server's configuration, read from the environment.
 type config struct {
 	DatabaseURL     string
+	ReadDatabaseURL string        // a streaming replica that lists read from (db/replica.go); "" for none
+	ReadMaxLag      time.Duration // the most it may lag behind DATABASE_URL for lists to read from it
 	ListenAddr      string
 	DomainSuffix    string
 	DBMaxConns      int
@@ -50,6 +53,8 @@ const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/orgs?sslmode=disa
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		DatabaseURL:     getenv("DATABASE_URL"),
+		ReadDatabaseURL: getenv("READ_DATABASE_URL"),
+		ReadMaxLag:      db.DefaultReadMaxLag,
 		DomainSuffix:    getenv("ORG_DOMAIN_SUFFIX"),
 		LogFormat:       strings.ToLower(getenv("LOG_FORMAT")),
 		Introspection:   true,
@@ -166,6 +171,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.DirectReads = false
 	default:
 		return c, fmt.Errorf("DIRECT_READS must be on or off, not %q", v)
+	}
+	if v := getenv("READ_MAX_LAG"); v != "" {
+		if c.ReadMaxLag, err = time.ParseDuration(v); err != nil || c.ReadMaxLag <= 0 {
+			return c, fmt.Errorf("READ_MAX_LAG must be a positive duration such as 5s, not %q", v)
+		}
 	}
 	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
 		if c.ShutdownTimeout, err = time.ParseDuration(v); err != nil {

@@ -26,6 +26,7 @@ func newHandler(store *db.Store, svc *service.Service, logger *slog.Logger, cfg 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(store.DB().DB, "orgs"))
 	httpMetrics := httpapi.NewMetrics(reg)
+	registerReplicaMetrics(reg, store.ReadReplica())
 
 	front := httpapi.DefaultOptions
 	front.RequestTimeout, front.CORSOrigins = cfg.RequestTimeout, cfg.CORSOrigins

@@ -108,6 +108,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	if err := openReadReplica(ctx, store, cfg, logger); err != nil {
+		return err
+	}
 	sender, err := mail.NewSender(cfg.SMTPURL, logger)
 	if err != nil {
 		return fmt.Errorf("SMTP_URL: %w", err)

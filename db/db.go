@@ -45,6 +45,8 @@ type Store struct {
 	prepared *preparedStatements
 	// binaryParameters is true when lib/pq sends []byte parameters in binary (binary_parameters=yes).
 	binaryParameters bool
+	// replica serves the reads that may lag, when there is one (replica.go).
+	replica *Replica
 }
 
 // Options tune the connection pool.
@@ -137,6 +139,9 @@ func (s *Store) Close() error {
 			s.logger.Warn("flush API keys' last use", "error", err.Error())
 		}
 		s.revocations.close()
+		if err := s.replica.close(); err != nil {
+			s.logger.Warn("close read replica", "error", err.Error())
+		}
 		s.prepared.close()
 		s.closeErr = s.db.Close()
 	})

@@ -52,12 +52,13 @@ func newAdministrator(v *Violations, path Path, in *AdministratorInput, now time
 		Email: strings.TrimSpace(in.Email), Description: trimmed(in.Description), Phone: trimmed(in.Phone),
 		Locale: trimmed(in.Locale), Gender: in.Gender,
 	}
-	for field, s := range map[string]string{"firstName": a.FirstName, "lastName": a.LastName} {
+	for _, f := range []struct{ field, s string }{{"firstName", a.FirstName}, {"lastName", a.LastName}} {
+		field, s := f.field, f.s
 		switch n := utf8.RuneCountInString(s); {
 		case n == 0:
 			v.Add(path.Field(field), VBlank, "%s can't be blank", field)
-		case n > PersonNameMax:
-			v.Add(path.Field(field), VTooLong, "%s is too long (%d characters, at most %d)", field, n, PersonNameMax)
+		default:
+			maxLen(v, path.Field(field), field, s, PersonNameMax)
 		}
 	}
 	validateEmail(v, path.Field("email"), a.Email)

@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 )
 
@@ -45,6 +46,9 @@ func valueWithinLimits(v *Violations, path Path, value any) bool {
 	if s, isString := value.(string); isString && !maxLen(v, path, "value", s, AttributeStringMax) {
 		return false
 	}
+	if !storableJSON(v, path, value) {
+		return false
+	}
 	if n := jsonSize(value); n > AttributeValueMaxBytes {
 		v.Add(path, VTooLong, "value is too long (%d bytes as JSON, at most %d)", n, AttributeValueMaxBytes)
 		return false
@@ -52,7 +56,30 @@ func valueWithinLimits(v *Violations, path Path, value any) bool {
 	return true
 }
 
-// jsonSize is the length of value as compact JSON, as stored (HTML characters unescaped).
+// storableJSON refuses, as storableText, a value with U+0000 in a string or an object's key.
+func storableJSON(v *Violations, path Path, value any) bool {
+	switch x := value.(type) {
+	case string:
+		return storableText(v, path, "value", x)
+	case map[string]any:
+		for k, e := range x {
+			if !storableText(v, path, "value", k) || !storableJSON(v, path, e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !storableJSON(v, path, e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// jsonSize is the length of value as compact JSON, as stored: HTML characters unescaped, and numbers in
+// plain decimal notation, as jsonb keeps and returns them (1e3 as 1000), so that a short exponent cannot
+// stand for a long number (PostgreSQL refuses numbers of more than 131072 digits, or 16383 decimals).
 func jsonSize(value any) int {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -60,7 +87,55 @@ func jsonSize(value any) int {
 	if err := enc.Encode(value); err != nil {
 		return AttributeValueMaxBytes + 1 // not encodable: refused
 	}
-	return b.Len() - 1 // Encode ends with a newline
+	return b.Len() - 1 + plainExtra(value) // Encode ends with a newline
+}
+
+// plainExtra is how many more bytes value's numbers take in plain decimal notation than as encoded.
+func plainExtra(value any) int {
+	switch x := value.(type) {
+	case json.Number:
+		return plainLen(string(x)) - len(x)
+	case float64:
+		b, _ := json.Marshal(x)
+		return plainLen(string(b)) - len(b)
+	case map[string]any:
+		n := 0
+		for _, e := range x {
+			n += plainExtra(e)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, e := range x {
+			n += plainExtra(e)
+		}
+		return n
+	}
+	return 0
+}
+
+// plainLen is the length of the JSON number s written without an exponent (at least the limit when the
+// exponent is huge).
+func plainLen(s string) int {
+	mantissa, exponent, hasExp := strings.Cut(strings.ToLower(s), "e")
+	exp := 0
+	if hasExp {
+		e, err := strconv.Atoi(exponent)
+		if err != nil || e > AttributeValueMaxBytes || e < -AttributeValueMaxBytes {
+			return AttributeValueMaxBytes + 1 + len(s)
+		}
+		exp = e
+	}
+	sign := 0
+	if strings.HasPrefix(mantissa, "-") {
+		sign, mantissa = 1, mantissa[1:]
+	}
+	intPart, frac, _ := strings.Cut(mantissa, ".")
+	n := sign + max(1, len(intPart)+exp)
+	if decimals := len(frac) - exp; decimals > 0 {
+		n += 1 + decimals
+	}
+	return n
 }
 
 // definitions returns the template's definitions by key (none without a template).

@@ -39,8 +39,21 @@ func trimmed(s *string) *string {
 	return optional(strings.TrimSpace(*s))
 }
 
-// maxLen records TOO_LONG when s has more than max characters.
+// storableText records INVALID_FORMAT when s holds U+0000, which PostgreSQL stores in no text or jsonb
+// value: refused here, it would fail the statement.
+func storableText(v *Violations, path Path, what, s string) bool {
+	if strings.ContainsRune(s, 0) {
+		v.Add(path, VInvalidFmt, "%s must not contain the character U+0000", what)
+		return false
+	}
+	return true
+}
+
+// maxLen records TOO_LONG when s has more than max characters, and refuses U+0000 (storableText).
 func maxLen(v *Violations, path Path, what string, s string, max int) bool {
+	if !storableText(v, path, what, s) {
+		return false
+	}
 	if n := utf8.RuneCountInString(s); n > max {
 		v.Add(path, VTooLong, "%s is too long (%d characters, at most %d)", what, n, max)
 		return false
@@ -142,7 +155,9 @@ func NormalizeDomain(v *Violations, path Path, host string) (string, bool) {
 		return ip.String(), true
 	}
 	ascii, err := hostProfile.ToASCII(h)
-	if err != nil || strings.Trim(ascii, "0123456789.") == "" {
+	// One final dot was trimmed above; another (example.com..), or one mapped from a full stop
+	// (example．), is a host name that normalises differently twice: refused.
+	if err != nil || !utf8.ValidString(h) || strings.HasSuffix(ascii, ".") || strings.Trim(ascii, "0123456789.") == "" {
 		v.Add(path, VInvalidFmt, "%q is not a host name or IP address", host)
 		return "", false
 	}
@@ -194,10 +209,12 @@ func normalizeAddress(v *Violations, path Path, in *Address) *Address {
 	if out.CountryCode != nil {
 		validateCountryCode(v, path.Field("countryCode"), *out.CountryCode)
 	}
-	for name, s := range map[string]*string{"state": out.State, "city": out.City, "zipCode": out.ZipCode,
-		"address1": out.Address1, "address2": out.Address2} {
-		if s != nil {
-			maxLen(v, path.Field(name), name, *s, AddressMaxLen)
+	for _, f := range []struct {
+		name string
+		s    *string
+	}{{"state", out.State}, {"city", out.City}, {"zipCode", out.ZipCode}, {"address1", out.Address1}, {"address2", out.Address2}} {
+		if f.s != nil {
+			maxLen(v, path.Field(f.name), f.name, *f.s, AddressMaxLen)
 		}
 	}
 	if *out == (Address{}) {

@@ -100,8 +100,8 @@ func NewInvitation(in InvitationInput) (*Invitation, error) {
 		switch n := utf8.RuneCountInString(s); {
 		case n == 0:
 			v.Add(Path{f.name}, VBlank, "%s can't be blank (leave it out instead)", f.name)
-		case n > PersonNameMax:
-			v.Add(Path{f.name}, VTooLong, "%s is too long (%d characters, at most %d)", f.name, n, PersonNameMax)
+		default:
+			maxLen(&v, Path{f.name}, f.name, s, PersonNameMax)
 		}
 		*f.out = &s
 	}

@@ -1,9 +1,5 @@
 package domain
 
-import (
-	"unicode/utf8"
-)
-
 // An organization's life: ACTIVE and INACTIVE (suspended) organizations can be deleted (REMOVED); a
 // deleted organization can be restored, to the status it had, until its retention ends; then it is
 // purged: its rows are deleted, its audit events kept.
@@ -18,9 +14,7 @@ const EventOrganizationPurged = "organization.purged"
 func ValidateReason(path Path, reason *string) error {
 	var v Violations
 	if reason != nil {
-		if n := utf8.RuneCountInString(*reason); n > ReasonMaxLen {
-			v.Add(path, VTooLong, "reason is too long (%d characters, at most %d)", n, ReasonMaxLen)
-		}
+		maxLen(&v, path, "reason", *reason, ReasonMaxLen)
 	}
 	return v.Err()
 }

@@ -271,9 +271,7 @@ func normalizeName(v *Violations, path Path, raw string) string {
 func normalizeDescription(v *Violations, path Path, in *string) *string {
 	d := trimmed(in)
 	if d != nil {
-		if n := utf8.RuneCountInString(*d); n > DescriptionMaxLen {
-			v.Add(path, VTooLong, "description is too long (%d characters, at most %d)", n, DescriptionMaxLen)
-		}
+		maxLen(v, path, "description", *d, DescriptionMaxLen)
 	}
 	return d
 }

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"strings"
-	"unicode/utf8"
 )
 
 // SenderEmail is the address a project's emails are sent from.
@@ -58,8 +57,8 @@ func newProject(v *Violations, path Path, in ProjectInput, defaultName string, o
 		p.Name = strings.TrimSpace(*in.Name)
 		if p.Name == "" {
 			v.Add(path.Field("name"), VBlank, "project name can't be blank")
-		} else if n := utf8.RuneCountInString(p.Name); n > ProjectNameMax {
-			v.Add(path.Field("name"), VTooLong, "project name is too long (%d characters, at most %d)", n, ProjectNameMax)
+		} else {
+			maxLen(v, path.Field("name"), "project name", p.Name, ProjectNameMax)
 		}
 	}
 	p.Slug = SlugBase(p.Name)

@@ -114,8 +114,8 @@ func NewTemplateFrom(in TemplateInput, regions []string, base Path) (*Template, 
 	switch n := utf8.RuneCountInString(t.Name); {
 	case n == 0:
 		v.Add(base.Field("name"), VBlank, "name can't be blank")
-	case n > TemplateNameMax:
-		v.Add(base.Field("name"), VTooLong, "name is too long (%d characters, at most %d)", n, TemplateNameMax)
+	default:
+		maxLen(&v, base.Field("name"), "name", t.Name, TemplateNameMax)
 	}
 	if t.Description != nil {
 		maxLen(&v, base.Field("description"), "description", *t.Description, DescriptionMaxLen)

@@ -196,7 +196,7 @@ func (d directReads) answer(ctx context.Context, op *graphql.OperationContext) (
 			graphql.MarshalString("Query").MarshalGQL(w)
 			continue
 		}
-		data, err := lists[i].read(ctx, d.store)
+		data, err := lists[i].read(ctx, readStore(ctx, d.store))
 		if err != nil {
 			return nil, &readError{field: f, err: err}
 		}

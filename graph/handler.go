@@ -88,6 +88,9 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	if opt.Metrics != nil {
 		srv.Use(metricsExtension{opt.Metrics})
 	}
+	if rep := r.Store.ReadReplica(); rep != nil {
+		srv.Use(readRouting{rep}) // lists may read from the replica (replica.go)
+	}
 	if !opt.GqlgenOnly { // after the metrics, which then count its answers
 		logger := r.Logger
 		if logger == nil {

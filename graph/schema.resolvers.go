@@ -558,7 +558,7 @@ func (r *organizationResolver) ProjectsConnection(ctx context.Context, obj *mode
 
 // Invitations is the resolver for the invitations field.
 func (r *organizationResolver) Invitations(ctx context.Context, obj *model.Organization, status *model.InvitationStatus, first *int, after *string) (*model.InvitationConnection, error) {
-	return invitationsOf(ctx, r.Store, obj.ID, status, first, after)
+	return invitationsOf(ctx, r.reads(ctx), obj.ID, status, first, after)
 }
 
 // Events is the resolver for the events field.
@@ -572,12 +572,12 @@ func (r *organizationResolver) Events(ctx context.Context, obj *model.Organizati
 		from, _ = strconv.ParseInt(p.After.Value, 10, 64) // DecodeCursor checked it
 	}
 	tenantID := domain.ActorFrom(ctx).TenantID
-	es, more, err := r.Store.Events(ctx, tenantID, obj.ID, db.EventPage{After: from, Limit: p.Size, Types: types})
+	es, more, err := r.reads(ctx).Events(ctx, tenantID, obj.ID, db.EventPage{After: from, Limit: p.Size, Types: types})
 	if err != nil {
 		return nil, err
 	}
 	c := &model.OrganizationEventConnection{Edges: make([]model.OrganizationEventEdge, len(es)),
-		Count: func() (int, error) { return r.Store.CountEvents(ctx, tenantID, obj.ID, types) }}
+		Count: func() (int, error) { return r.reads(ctx).CountEvents(ctx, tenantID, obj.ID, types) }}
 	cursors := make([]string, len(es))
 	for i, e := range es {
 		cursors[i] = domain.Cursor{Field: domain.OrderBySequence, Value: strconv.FormatInt(e.Sequence, 10), ID: e.ID}.Encode()
@@ -657,13 +657,13 @@ func (r *queryResolver) Organizations(ctx context.Context, first *int, after *st
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.Store.ListOrganizations(ctx, tenantID, f, order, page)
+	res, err := r.reads(ctx).ListOrganizations(ctx, tenantID, f, order, page)
 	if err != nil {
 		return nil, err
 	}
 	loadersFrom(ctx).prefetch(ctx, res.Organizations, selectedNodeFields(ctx))
 	c := &model.OrganizationConnection{Edges: make([]model.OrganizationEdge, len(res.Organizations)),
-		Count: func() (int, error) { return r.Store.CountOrganizations(ctx, tenantID, f) }}
+		Count: func() (int, error) { return r.reads(ctx).CountOrganizations(ctx, tenantID, f) }}
 	cursors := make([]string, len(res.Organizations))
 	for i, o := range res.Organizations {
 		cursors[i] = res.Cursors[i].Encode()

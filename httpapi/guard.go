@@ -185,12 +185,21 @@ func readPOST(w http.ResponseWriter, r *http.Request, maxBody int64) (*graphql.R
 	return p, nil
 }
 
-// decodeJSON decodes as gqlgen's transports do: numbers are kept as json.Number.
+// decodeJSON decodes as gqlgen's transports do, numbers kept as json.Number, but refuses anything after
+// the one value: a body such as {"query":"{ a }"}{"query":"{ b }"} is not a JSON object.
 func decodeJSON(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailingData
+	}
+	return nil
 }
+
+var errTrailingData = errors.New("data after the JSON value")
 
 // describeJSONError says what is wrong with a body that does not decode into the parameters.
 func describeJSONError(err error) string {

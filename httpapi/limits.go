@@ -102,7 +102,10 @@ func (l QueryLimits) check(doc *ast.QueryDocument) string {
 			case *ast.FragmentSpread:
 				f := fragments[s.Name]
 				if f == nil || seen[s.Name] {
-					continue // unknown or cyclic: validation reports it
+					// Unknown or cyclic: validation reports it. It counts as a field, so that spreads
+					// that lead to no field cannot make the walk exponential in the document's size.
+					fields++
+					continue
 				}
 				seen[s.Name] = true
 				ok := walk(f.SelectionSet, level, seen)

@@ -145,9 +145,11 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	if exists {
 		return name, nil
 	}
-	// Templates of older migrations are of no more use.
+	// Templates of older migrations are of no more use, but another checkout on the same server (a
+	// branch with other migrations) may be cloning its own right now: keep the few newest.
 	var old []string
-	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'orgs\_template\_%'`)
+	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'orgs\_template\_%'
+		AND datname NOT LIKE '%\_building' ORDER BY oid DESC OFFSET 4`)
 	if err != nil {
 		return "", fmt.Errorf("list templates: %w", err)
 	}
