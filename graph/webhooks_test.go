@@ -504,10 +504,16 @@ func TestWebhookEndpointDisabledAfterFailingForDays(t *testing.T) {
 	runWorker(t, w)
 
 	org := a.createOK(map[string]any{"name": "Down For Days"})
-	waitFor(t, "the first attempt", 10*time.Second, func() bool { return len(rcv.requests()) == 1 })
+	// The first attempt received AND recorded (else its retry would be scheduled from the moved clock).
+	waitFor(t, "the first attempt", 10*time.Second, func() bool {
+		_, ds := a.endpoint(id)
+		return len(rcv.requests()) == 1 && len(ds) == 1 && ds[0]["attempts"] == 1.0
+	})
 	offset.Store(int64(2 * time.Hour)) // the first retry, two hours later: still failing, still enabled
-	waitFor(t, "the retry", 10*time.Second, func() bool { return len(rcv.requests()) == 2 })
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "the retry", 10*time.Second, func() bool {
+		_, ds := a.endpoint(id)
+		return len(rcv.requests()) == 2 && len(ds) == 1 && ds[0]["attempts"] == 2.0
+	})
 	if e, ds := a.endpoint(id); e["enabled"] != true || ds[0]["status"] != "PENDING" || ds[0]["attempts"] != 2.0 || ds[0]["nextAttemptAt"] == nil {
 		t.Fatalf("after two failures: %v %v", e, ds)
 	}
