@@ -29,9 +29,11 @@
 # Environment (defaults in brackets):
 #   BENCH_DURATION [10]       measured seconds per run (the profile covers as many)
 #   BENCH_WARMUP [2]          warm-up seconds before each window
-#   BENCH_CONNS ["1 8 32"]    connections (pgbench clients) of the runs
+#   BENCH_CONNS ["1 8 32"]    connections (pgbench clients) of the create and list runs and of the limit
+#   BENCH_NESTED_CONNS ["8 32"]  connections of the create-nested and list-full runs and of the gauge
+#   BENCH_PLAN_CONNS [8]      clients of the create statement parsed and planned each time (-M extended)
 #   BENCH_DB_MAX_CONNS [32]   the server's DB_MAX_CONNS (see BENCHMARKS.md for why 32)
-#   BENCH_WORKLOADS ["create list"]
+#   BENCH_WORKLOADS ["create create-nested list list-full"]
 #   BENCH_GO [1]              0 skips the Go benchmarks
 #   BENCH_GO_BENCHTIME [1s]   -benchtime of the Go benchmarks
 #   BENCH_PGBENCH [1]         0 skips pgbench
@@ -45,8 +47,10 @@ GO="${GO:-go}"
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
 CONNS="${BENCH_CONNS:-1 8 32}"
+NESTED_CONNS="${BENCH_NESTED_CONNS:-8 32}"
+PLAN_CONNS="${BENCH_PLAN_CONNS:-8}"
 DB_MAX_CONNS="${BENCH_DB_MAX_CONNS:-32}"
-WORKLOADS="${BENCH_WORKLOADS:-create list}"
+WORKLOADS="${BENCH_WORKLOADS:-create create-nested list list-full}"
 RUN_GO="${BENCH_GO:-1}"
 GO_BENCHTIME="${BENCH_GO_BENCHTIME:-1s}"
 RUN_PGBENCH="${BENCH_PGBENCH:-1}"
@@ -63,8 +67,8 @@ for v in DURATION WARMUP DB_MAX_CONNS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number, not ${!v}"
 done
 ((DURATION > 0)) || die "BENCH_DURATION must be positive"
-for c in $CONNS; do
-	[[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNS must list positive numbers, not $CONNS"
+for c in $CONNS $NESTED_CONNS $PLAN_CONNS; do
+	[[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNS, BENCH_NESTED_CONNS and BENCH_PLAN_CONNS must list positive numbers"
 done
 command -v "$GO" >/dev/null 2>&1 || die "Go is required"
 
@@ -208,10 +212,17 @@ loadgen_run() { # loadgen run flags...: a separate process, killed at exit if in
 	wait "$LOADGEN_PID"
 	LOADGEN_PID=
 }
+# conns_of prints the connections of a workload's runs.
+conns_of() { # workload
+	case $1 in
+	create-nested | list-full) echo "$NESTED_CONNS" ;;
+	*) echo "$CONNS" ;;
+	esac
+}
 for w in $WORKLOADS; do
 	wkey="$KEY"
-	[[ $w == list ]] && wkey="$LIST_KEY"
-	for c in $CONNS; do
+	[[ $w == list* ]] && wkey="$LIST_KEY"
+	for c in $(conns_of "$w"); do
 		log "$w at $c connection(s): ${WARMUP}s warm-up, ${DURATION}s measured"
 		profile=()
 		if [[ $c == 32 ]]; then
@@ -231,24 +242,39 @@ sleep 1
 	       round(idx_tup_read::numeric / greatest(idx_scan, 1), 1) AS rows_per_scan
 	    FROM pg_stat_user_indexes ORDER BY idx_tup_read DESC LIMIT 5" >"$OUT/indexes.txt" 2>&1 || true
 
-# --- pgbench: the create statement alone -------------------------------------------------------------
+# --- pgbench: the create statement alone, and the gauge ----------------------------------------------
+# pgbench_run WORKLOAD SCRIPT MODE CLIENTS: one pgbench run, summarised into results.jsonl as WORKLOAD.
+pgbench_run() {
+	local w=$1 script=$2 mode=$3 c=$4
+	log "pgbench $w ($mode) at $c client(s): ${WARMUP}s warm-up, ${DURATION}s measured"
+	local threads=$((c < 2 ? c : 2))
+	rm -f "$WORK"/pgbench-log.*
+	prepare_db
+	"$LOADGEN" cpu -warmup "${WARMUP}s" -duration "${DURATION}s" >"$WORK/pgbench-cpu.json" &
+	LOADGEN_PID=$!
+	# One second beyond the window, so that it is full; logs are cut to the window by loadgen.
+	"$PGBENCH" -n -M "$mode" -f "$script" -c "$c" -j "$threads" -T $((WARMUP + DURATION + 1)) \
+		-l --log-prefix="$WORK/pgbench-log" "$DATABASE_URL" >"$OUT/pgbench-$w-$c.txt" 2>"$OUT/pgbench-$w-$c.err" ||
+		die "pgbench failed: $(tail -n 5 "$OUT/pgbench-$w-$c.err")"
+	wait "$LOADGEN_PID"
+	LOADGEN_PID=
+	"$LOADGEN" pgbench -logs "$WORK/pgbench-log.*" -summary "$OUT/pgbench-$w-$c.txt" -conns "$c" -workload "$w" \
+		-warmup "${WARMUP}s" -duration "${DURATION}s" -cpu "$WORK/pgbench-cpu.json" >>"$RESULTS"
+}
 if [[ -n $PGBENCH ]]; then
+	# The limit: the server's own statement, prepared as the server prepares it; then parsed and planned
+	# on every call (-M extended: lib/pq's unnamed statement), which is the plan's cost.
 	"$WORK/createsql" -pgbench -db "$DATABASE_URL" -key "$KEY" >"$OUT/create.pgbench.sql"
 	for c in $CONNS; do
-		log "pgbench at $c client(s): ${WARMUP}s warm-up, ${DURATION}s measured"
-		threads=$((c < 2 ? c : 2))
-		rm -f "$WORK"/pgbench-log.*
-		prepare_db
-		"$LOADGEN" cpu -warmup "${WARMUP}s" -duration "${DURATION}s" >"$WORK/pgbench-cpu.json" &
-		LOADGEN_PID=$!
-		# One second beyond the window, so that it is full; logs are cut to the window by loadgen.
-		"$PGBENCH" -n -M extended -f "$OUT/create.pgbench.sql" -c "$c" -j "$threads" -T $((WARMUP + DURATION + 1)) \
-			-l --log-prefix="$WORK/pgbench-log" "$DATABASE_URL" >"$OUT/pgbench-$c.txt" 2>"$OUT/pgbench-$c.err" ||
-			die "pgbench failed: $(tail -n 5 "$OUT/pgbench-$c.err")"
-		wait "$LOADGEN_PID"
-		LOADGEN_PID=
-		"$LOADGEN" pgbench -logs "$WORK/pgbench-log.*" -summary "$OUT/pgbench-$c.txt" -conns "$c" \
-			-warmup "${WARMUP}s" -duration "${DURATION}s" -cpu "$WORK/pgbench-cpu.json" >>"$RESULTS"
+		pgbench_run create "$OUT/create.pgbench.sql" prepared "$c"
+	done
+	for c in $PLAN_CONNS; do
+		pgbench_run create-extended "$OUT/create.pgbench.sql" extended "$c"
+	done
+	# The gauge, which does not move when our SQL does: four inserts as one server-side call.
+	"$PSQL" "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -f "$BENCH/gauge/schema.sql" >/dev/null || die "gauge schema failed"
+	for c in $NESTED_CONNS; do
+		pgbench_run gauge "$BENCH/gauge/create.sql" prepared "$c"
 	done
 fi
 

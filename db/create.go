@@ -39,6 +39,7 @@ WITH org AS (
         CASE WHEN d.is_generated THEN 'VERIFIED' ELSE 'PENDING' END, CASE WHEN d.is_generated THEN $12 END,
         CASE WHEN NOT d.is_generated THEN $38::timestamptz END
     FROM org, unnest($30::text[], $31::boolean[], $32::boolean[]) AS d(domain, is_primary, is_generated)
+    RETURNING id, domain, verification_token
 ), projects AS (
     INSERT INTO projects (tenant_id, id, organization_id, name, slug, type, mode, status, is_default, contact_emails,
         send_from_email, send_from_name, deep_scan, real_time_scan, position, created_at, updated_at)
@@ -50,13 +51,20 @@ WITH org AS (
 ), owner AS (
     INSERT INTO memberships (tenant_id, id, organization_id, user_id, role, status, joined_at, created_at)
     SELECT org.tenant_id, $34, org.id, $14, 'OWNER', 'ACTIVE', $12, $12 FROM org
+    RETURNING tenant_id, id, organization_id, user_id, role, status, joined_at, created_at
 ), attributes AS (
     INSERT INTO organization_attributes (tenant_id, organization_id, key, type, value)
     SELECT org.tenant_id, org.id, a.key, a.type, a.value
     FROM org, jsonb_to_recordset($35) AS a(key text, type text, value jsonb)
+    RETURNING key, type, value
+), event AS (
+    INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, payload, created_at)
+    SELECT org.tenant_id, org.id, 1, 'organization.created', $14, $36, $37, $12 FROM org
 )
-INSERT INTO audit_events (tenant_id, organization_id, sequence, type, actor_user_id, actor_key_id, payload, created_at)
-SELECT org.tenant_id, org.id, 1, 'organization.created', $14, $36, $37, $12 FROM org`
+SELECT ` + memberColumnsSQL + `,
+    (SELECT jsonb_agg(jsonb_build_array(d.id, d.domain, d.verification_token)) FROM domains d),
+    (SELECT jsonb_agg(jsonb_build_array(a.key, a.type, a.value) ORDER BY a.key) FROM attributes a)
+FROM owner m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id`
 
 // CreateOrganizationSQL returns the statement that creates an organization with everything that comes
 // with it (qInsertOrganization), so that benchmarks can replay exactly what the server sends.
@@ -83,13 +91,14 @@ type attributeRecord struct {
 	Value json.RawMessage `json:"value"`
 }
 
-// insertOrganization runs qInsertOrganization for o (made from in) on q: the pool, or a transaction.
-// generated is the organization's generated domain, stored beside the primary one when they differ;
-// domainExpires is when the primary one's verification token expires, when it is not the generated one.
-func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, generated string, domainExpires, now time.Time) error {
+// insertOrganization runs qInsertOrganization for o (made from in) in tx, or on the pool when tx is nil,
+// and returns what it wrote beside the organization's row. generated is the organization's generated
+// domain, stored beside the primary one when they differ; domainExpires is when the primary one's
+// verification token expires, when it is not the generated one.
+func (s *Store) insertOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.Actor, o *domain.Organization, in *domain.NewOrganization, generated string, domainExpires, now time.Time) (*domain.Written, error) {
 	headquarters, plan, cycle, err := compositeColumns(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	domains, primary, gen := []string{generated}, []bool{o.PrimaryDomain == generated}, []bool{true}
 	if o.PrimaryDomain != generated {
@@ -107,7 +116,7 @@ func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Act
 	for i, at := range in.CustomAttributes {
 		v, err := json.Marshal(at.Value)
 		if err != nil {
-			return fmt.Errorf("encode attribute %s: %w", at.Key, err)
+			return nil, fmt.Errorf("encode attribute %s: %w", at.Key, err)
 		}
 		attributes[i] = attributeRecord{Key: at.Key, Type: string(at.Type), Value: v}
 	}
@@ -125,20 +134,25 @@ func insertOrganization(ctx context.Context, q sqlx.ExecerContext, a *domain.Act
 	for i, v := range []any{projects, attributes, event} {
 		b, err := json.Marshal(v)
 		if err != nil {
-			return fmt.Errorf("encode organization: %w", err)
+			return nil, fmt.Errorf("encode organization: %w", err)
 		}
 		encoded[i] = string(b)
 	}
-	_, err = q.ExecContext(ctx, qInsertOrganization, o.TenantID, o.ID, o.Name, o.Slug, o.Description,
+	var w *domain.Written
+	err = s.readPrepared(ctx, tx, func(rows *sqlx.Rows) error {
+		var err error
+		w, err = readWritten(rows, o, projects, domains, primary, gen, domainExpires, now)
+		return err
+	}, qInsertOrganization, o.TenantID, o.ID, o.Name, o.Slug, o.Description,
 		o.AvatarURL, o.CountryCode, o.LanguageCode, o.IsPrivate, o.IsDefault, o.Status, now,
 		o.ResourceOwner, o.CreatedBy, o.Locale, o.Timezone, o.Phone, headquarters, pq.Array(o.ContactEmails),
 		pq.Array(o.BillingEmails), o.PrivacyPolicyURL, o.TermsOfServiceURL, pq.Array(o.Coupons),
 		o.RegionTemplate, plan, cycle, o.TemplateID, o.PrimaryAdministratorUserID, o.TotalMembers,
 		pq.Array(domains), pq.Array(primary), pq.Array(gen), encoded[0], uuid.NewString(), encoded[1], a.KeyID, encoded[2], domainExpires)
 	if err != nil {
-		return fmt.Errorf("insert organization: %w", err)
+		return nil, fmt.Errorf("insert organization: %w", err)
 	}
-	return nil
+	return w, nil
 }
 
 // uniqueViolation returns the name of the unique constraint err violates, or "".
@@ -280,13 +294,23 @@ type Confirmation struct {
 // key, not validateOnly) is one statement, and so its own transaction and one round trip; the others
 // wrap that statement in a transaction with what they add.
 func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error {
+	_, err := s.CreateOrganizationWritten(ctx, n)
+	return err
+}
+
+// CreateOrganizationWritten is CreateOrganization returning what it wrote beside the organization's
+// row, as a read would return it (nil for ValidateOnly). The statement that writes is prepared once per
+// connection.
+func (s *Store) CreateOrganizationWritten(ctx context.Context, n NewOrganization) (*domain.Written, error) {
 	a, o, in := n.Actor, n.Organization, n.Input
 	if (in.Administrator == nil) != (n.Confirmation == nil) {
-		return errors.New("create organization: an administrator needs a confirmation, and only one")
+		return nil, errors.New("create organization: an administrator needs a confirmation, and only one")
 	}
 	if !o.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !n.ValidateOnly && n.IdempotencyKey == "" {
-		return createError(insertOrganization(ctx, s.db, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now))
+		w, err := s.insertOrganization(ctx, nil, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now)
+		return w, createError(err)
 	}
+	var w *domain.Written
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if a.ActingOrganizationID != "" {
 			if err := checkActingOrganization(ctx, tx, a); err != nil {
@@ -305,10 +329,12 @@ func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error
 			}
 			o.PrimaryAdministratorUserID, o.TotalMembers = &id, 2
 		}
-		if err := insertOrganization(ctx, tx, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now); err != nil {
+		var err error
+		if w, err = s.insertOrganization(ctx, tx, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now); err != nil {
 			return err
 		}
 		if in.Administrator != nil {
+			w.Members = nil // the administrator's membership and user are not read back
 			if err := inviteAdministrator(ctx, tx, o, in.Administrator, n.Confirmation, n.Now); err != nil {
 				return err
 			}
@@ -321,7 +347,10 @@ func (s *Store) CreateOrganization(ctx context.Context, n NewOrganization) error
 		}
 		return nil
 	})
-	return createError(err)
+	if err != nil || n.ValidateOnly {
+		return nil, createError(err)
+	}
+	return w, nil
 }
 
 // createError names the unique constraint a create broke, if any.

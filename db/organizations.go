@@ -171,11 +171,36 @@ ORDER BY ` + projectOrderSQL
 	return out, nil
 }
 
+// memberColumnsSQL are the columns of a member m and its user u that scanMember reads.
+const memberColumnsSQL = `m.id, m.organization_id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, ` + emailVerifiedSQL + `,
+       u.first_name, u.last_name, u.description, u.phone, u.locale, u.gender, u.date_of_birth, u.address,
+       u.mfa_enabled, u.mfa_expiration_minutes`
+
+// scanMember reads the memberColumnsSQL of a row, then the row's further columns into extra.
+func scanMember(rows interface{ Scan(...any) error }, extra ...any) (domain.Member, error) {
+	var m domain.Member
+	var address []byte
+	p := &m.Profile
+	if err := rows.Scan(append([]any{&m.ID, &m.OrganizationID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt, &m.EmailVerified,
+		&p.FirstName, &p.LastName, &p.Description, &p.Phone, &p.Locale, &p.Gender, &p.DateOfBirth, &address,
+		&p.MFAEnabled, &p.MFAExpirationMinutes}, extra...)...); err != nil {
+		return m, fmt.Errorf("scan member: %w", err)
+	}
+	if len(address) > 0 {
+		if err := json.Unmarshal(address, &p.Address); err != nil {
+			return m, fmt.Errorf("decode member address: %w", err)
+		}
+	}
+	if m.JoinedAt != nil {
+		t := m.JoinedAt.UTC()
+		m.JoinedAt = &t
+	}
+	return m, nil
+}
+
 func membersWhere(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) ([]domain.Member, error) {
 	query := `
-SELECT m.id, m.organization_id, m.user_id, u.email, u.name, m.role, m.status, m.joined_at, ` + emailVerifiedSQL + `,
-       u.first_name, u.last_name, u.description, u.phone, u.locale, u.gender, u.date_of_birth, u.address,
-       u.mfa_enabled, u.mfa_expiration_minutes
+SELECT ` + memberColumnsSQL + `
 FROM ` + membersWithUsersSQL + `
 WHERE ` + where + `
 ORDER BY ` + memberOrderSQL
@@ -186,22 +211,9 @@ ORDER BY ` + memberOrderSQL
 	defer rows.Close()
 	out := []domain.Member{}
 	for rows.Next() {
-		var m domain.Member
-		var address []byte
-		p := &m.Profile
-		if err := rows.Scan(&m.ID, &m.OrganizationID, &m.UserID, &m.Email, &m.Name, &m.Role, &m.Status, &m.JoinedAt, &m.EmailVerified,
-			&p.FirstName, &p.LastName, &p.Description, &p.Phone, &p.Locale, &p.Gender, &p.DateOfBirth, &address,
-			&p.MFAEnabled, &p.MFAExpirationMinutes); err != nil {
-			return nil, fmt.Errorf("scan member: %w", err)
-		}
-		if len(address) > 0 {
-			if err := json.Unmarshal(address, &p.Address); err != nil {
-				return nil, fmt.Errorf("decode member address: %w", err)
-			}
-		}
-		if m.JoinedAt != nil {
-			t := m.JoinedAt.UTC()
-			m.JoinedAt = &t
+		m, err := scanMember(rows)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, m)
 	}

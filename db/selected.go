@@ -328,6 +328,32 @@ func (s *Store) queryPrepared(ctx context.Context, q string, args ...any) (*sqlx
 	return rows, err
 }
 
+// readPrepared is queryPrepared in tx (or on the pool when tx is nil), with read reading the rows:
+// database/sql reuses the statement where the transaction's connection has it prepared, and prepares
+// it there once otherwise. The statement stays in use until read returns.
+func (s *Store) readPrepared(ctx context.Context, tx *sqlx.Tx, read func(*sqlx.Rows) error, q string, args ...any) error {
+	ps, err := s.prepared.acquire(ctx, s.db, q)
+	if err != nil {
+		return err
+	}
+	defer s.prepared.release(ps)
+	st := ps.stmt
+	if tx != nil {
+		st = tx.StmtxContext(ctx, st)
+	}
+	rows, err := st.QueryxContext(ctx, args...)
+	if err == nil {
+		err = read(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil && staleStatement(err) {
+		s.prepared.drop(ps)
+	}
+	return err
+}
+
 // staleStatement tells whether err says a prepared statement no longer fits the database: "cached plan
 // must not change result type" (feature_not_supported, after a column's type changed) or "prepared
 // statement does not exist" (invalid_sql_statement_name, after the server discarded it).

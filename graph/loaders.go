@@ -120,6 +120,24 @@ func (l *loaders) prefetch(ctx context.Context, orgs []*domain.Organization, fie
 	}
 }
 
+// primeWritten gives the loaders what the create of o wrote (w, nil when unknown), so that its answer
+// reads nothing back.
+func (l *loaders) primeWritten(o *domain.Organization, w *domain.Written) {
+	if l == nil || w == nil {
+		return
+	}
+	l.organizations.Prime(o.ID, o)
+	l.projects.Prime(o.ID, w.Projects)
+	l.domains.Prime(o.ID, w.Domains)
+	l.attributes.Prime(o.ID, w.Attributes)
+	if w.Members != nil {
+		l.members.Prime(o.ID, w.Members)
+	}
+	if w.Template != nil {
+		l.templates.Prime(w.Template.ID, w.Template)
+	}
+}
+
 // selectedNodeFields returns the fields a connection's query selects on its nodes, through edges.node
 // and nodes.
 func selectedNodeFields(ctx context.Context) map[string]bool {

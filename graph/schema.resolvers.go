@@ -48,13 +48,14 @@ func (r *memberConnectionResolver) TotalCount(ctx context.Context, obj *model.Me
 
 // CreateOrganization is the resolver for the createOrganization field.
 func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error) {
-	o, err := r.Service.CreateOrganization(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), service.CreateOptions{
+	o, written, err := r.Service.CreateOrganizationWritten(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), service.CreateOptions{
 		ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly, IdempotencyKey: idempotencyKeyOf(ctx, input.IdempotencyKey)})
 	payload := &model.CreateOrganizationPayload{ClientMutationID: input.ClientMutationID}
 	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
 		return nil, err
 	}
 	if o != nil {
+		loadersFrom(ctx).primeWritten(o, written)
 		payload.Organization = toOrganization(o)
 	}
 	return payload, nil

@@ -40,10 +40,10 @@ func requestHash(in domain.CreateOrganizationInput, actingOrganizationID string)
 }
 
 // createIdempotently runs the create under key, or answers as the key says.
-func (s *Service) createIdempotently(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, key string) (*domain.Organization, error) {
+func (s *Service) createIdempotently(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, key string) (*domain.Organization, *domain.Written, error) {
 	hash, err := requestHash(in, a.ActingOrganizationID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	field := domain.Path{"idempotencyKey"}
 	inUse := violation(field, domain.VIdempotencyInUse, "a request with this idempotency key is still running; retry later")
@@ -51,58 +51,59 @@ func (s *Service) createIdempotently(ctx context.Context, a *domain.Actor, in do
 		now := s.clock()
 		claimed, err := s.store.ClaimIdempotencyKey(ctx, a.TenantID, key, hash, now, s.idempotencyLease())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if claimed {
 			return s.createClaimed(ctx, a, in, key)
 		}
 		k, err := s.store.GetIdempotencyKey(ctx, a.TenantID, key)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if k == nil || k.ExpiresAt.Before(now) {
 			continue // gone or expired since: claim again
 		}
 		switch {
 		case !bytes.Equal(k.RequestHash, hash):
-			return nil, violation(field, domain.VIdempotencyReused, "this idempotency key was used with a different input")
+			return nil, nil, violation(field, domain.VIdempotencyReused, "this idempotency key was used with a different input")
 		case k.Done && k.OrganizationID != nil:
-			return s.store.Organization(ctx, a.TenantID, *k.OrganizationID)
+			o, err := s.store.Organization(ctx, a.TenantID, *k.OrganizationID)
+			return o, nil, err
 		case k.Done:
-			return nil, k.Violations.Err()
+			return nil, nil, k.Violations.Err()
 		case k.LockedUntil.After(now):
-			return nil, inUse
+			return nil, nil, inUse
 		}
 		// The request that held the key died: take it over.
 		took, err := s.store.TakeOverIdempotencyKey(ctx, a.TenantID, key, now, s.idempotencyLease())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if took {
 			return s.createClaimed(ctx, a, in, key)
 		}
 	}
-	return nil, inUse
+	return nil, nil, inUse
 }
 
 // createClaimed creates under the claimed key, then settles the key of a request that created nothing:
 // its violations are recorded so that retries replay them, and after any other error the key is
 // released so that a retry runs again.
-func (s *Service) createClaimed(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, key string) (*domain.Organization, error) {
-	o, err := s.createOrganization(ctx, a, in, false, key)
+func (s *Service) createClaimed(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, key string) (*domain.Organization, *domain.Written, error) {
+	o, w, err := s.createOrganization(ctx, a, in, false, key)
 	if err == nil {
-		return o, nil
+		return o, w, nil
 	}
 	ctx = context.WithoutCancel(ctx) // settle even when the request was cancelled
 	var verr *domain.ValidationError
 	if errors.As(err, &verr) {
 		if serr := s.store.FinishIdempotencyKey(ctx, a.TenantID, key, verr.Violations); serr != nil {
-			return nil, serr
+			return nil, nil, serr
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if serr := s.store.ReleaseIdempotencyKey(ctx, a.TenantID, key); serr != nil {
-		return nil, errors.Join(err, serr)
+		return nil, nil, errors.Join(err, serr)
 	}
-	return nil, err
+	return nil, nil, err
 }

@@ -32,12 +32,20 @@ type CreateOptions struct {
 // Every violation is returned at once as a *domain.ValidationError at its path, a taken slug (TAKEN,
 // with suggestions) included, and nothing is written when there is any.
 func (s *Service) CreateOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, opt CreateOptions) (*domain.Organization, error) {
+	o, _, err := s.CreateOrganizationWritten(ctx, a, in, opt)
+	return o, err
+}
+
+// CreateOrganizationWritten is CreateOrganization that also returns what the create wrote beside the
+// organization's row, as a read would return it, so that its answer needs no read; nil when this call
+// did not write the organization (a replay of its idempotency key).
+func (s *Service) CreateOrganizationWritten(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, opt CreateOptions) (*domain.Organization, *domain.Written, error) {
 	if err := requireActor(a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if key := opt.IdempotencyKey; key != nil {
 		if vs := domain.ValidateIdempotencyKey(domain.Path{"idempotencyKey"}, *key); len(vs) > 0 {
-			return nil, vs.Err()
+			return nil, nil, vs.Err()
 		}
 		if !opt.ValidateOnly {
 			return s.createIdempotently(ctx, a, in, *key)
@@ -48,12 +56,12 @@ func (s *Service) CreateOrganization(ctx context.Context, a *domain.Actor, in do
 
 // createOrganization validates and creates; key, when not empty, is the claimed idempotency key that
 // the create marks done in its transaction.
-func (s *Service) createOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, validateOnly bool, key string) (*domain.Organization, error) {
+func (s *Service) createOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, validateOnly bool, key string) (*domain.Organization, *domain.Written, error) {
 	now := s.clock()
 	var pre domain.Violations
 	template, err := s.templateOf(ctx, a.TenantID, in.TemplateID, &pre)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	o, err := domain.NewOrganizationFrom(in, domain.Rules{Regions: s.cfg.Regions, Template: template, Now: now, DomainSuffix: s.cfg.DomainSuffix}, nil)
 	if err == nil && o.Administrator != nil && strings.EqualFold(o.Administrator.Email, a.Email) {
@@ -61,16 +69,19 @@ func (s *Service) createOrganization(ctx context.Context, a *domain.Actor, in do
 			"the primary administrator must be someone other than the caller, who becomes the owner")
 	}
 	if err != nil || len(pre) > 0 {
-		return nil, s.withTakenSlug(ctx, a.TenantID, in.Slug, mergeViolations(pre, err))
+		return nil, nil, s.withTakenSlug(ctx, a.TenantID, in.Slug, mergeViolations(pre, err))
 	}
-	created, err := s.createWithFreeSlug(ctx, a, o, validateOnly, key, now)
+	created, written, err := s.createWithFreeSlug(ctx, a, o, validateOnly, key, now)
 	if err != nil {
-		return nil, fmt.Errorf("create organization: %w", err)
+		return nil, nil, fmt.Errorf("create organization: %w", err)
 	}
 	if created != nil && o.Administrator != nil {
 		s.emailQueued()
 	}
-	return created, nil
+	if written != nil {
+		written.Template = template
+	}
+	return created, written, nil
 }
 
 // maxSlugAttempts bounds the retries of a generated slug taken meanwhile by concurrent creates.
@@ -80,7 +91,7 @@ const maxSlugAttempts = 30
 // first the plain one, then, when the store says it is taken (by a committed organization or one whose
 // transaction just committed), the first free suffix. A requested slug that is taken is TAKEN with free
 // suggestions.
-func (s *Service) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, validateOnly bool, key string, now time.Time) (*domain.Organization, error) {
+func (s *Service) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, validateOnly bool, key string, now time.Time) (*domain.Organization, *domain.Written, error) {
 	requested := o.Slug != ""
 	base := o.Slug
 	if !requested {
@@ -88,47 +99,49 @@ func (s *Service) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *do
 	}
 	slug := base
 	for attempt := 1; ; attempt++ {
-		created, err := s.createAttempt(ctx, a, o, slug, validateOnly, key, now)
+		created, written, err := s.createAttempt(ctx, a, o, slug, validateOnly, key, now)
 		slugTaken, domainTaken := errors.Is(err, db.ErrSlugTaken), errors.Is(err, db.ErrDomainTaken)
 		switch {
 		case domainTaken && o.PrimaryDomain != nil:
-			return nil, violation(domain.Path{"primaryDomain"}, domain.VTaken,
+			return nil, nil, violation(domain.Path{"primaryDomain"}, domain.VTaken,
 				fmt.Sprintf("domain %q already belongs to another organization of this tenant", *o.PrimaryDomain))
 		case !slugTaken && !domainTaken: // a generated domain follows its slug
-			return created, err
+			return created, written, err
 		case requested:
 			free, err := s.store.FreeSlugs(ctx, a.TenantID, slug, 3)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return nil, &domain.ValidationError{Violations: domain.Violations{takenSlug(slug, free)}}
+			return nil, nil, &domain.ValidationError{Violations: domain.Violations{takenSlug(slug, free)}}
 		case attempt == maxSlugAttempts:
-			return nil, fmt.Errorf("no free slug for %q after %d attempts", base, attempt)
+			return nil, nil, fmt.Errorf("no free slug for %q after %d attempts", base, attempt)
 		}
 		free, err := s.store.FreeSlugs(ctx, a.TenantID, base, 1)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		slug = free[0]
 	}
 }
 
-// createAttempt writes the organization o under slug; it returns nil for validateOnly.
-func (s *Service) createAttempt(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, slug string, validateOnly bool, key string, now time.Time) (*domain.Organization, error) {
+// createAttempt writes the organization o under slug and returns it with what was written beside it;
+// nil for validateOnly.
+func (s *Service) createAttempt(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, slug string, validateOnly bool, key string, now time.Time) (*domain.Organization, *domain.Written, error) {
 	rec := newOrganizationRecord(a, o, slug, s.cfg.DomainSuffix, now)
 	n := db.NewOrganization{Actor: a, Organization: rec, Input: o, GeneratedDomain: domain.GeneratedDomain(slug, s.cfg.DomainSuffix),
 		DomainExpiresAt: now.Add(s.cfg.DomainVerificationTTL), IdempotencyKey: key, ValidateOnly: validateOnly, Now: now}
 	if o.Administrator != nil {
 		c, err := s.confirmation(a.TenantID, rec.Name, o.Administrator, *o.LandingPage, now)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		n.Confirmation = c
 	}
-	if err := s.store.CreateOrganization(ctx, n); err != nil || validateOnly {
-		return nil, err
+	written, err := s.store.CreateOrganizationWritten(ctx, n)
+	if err != nil || validateOnly {
+		return nil, nil, err
 	}
-	return rec, nil
+	return rec, written, nil
 }
 
 // mergeViolations returns the violations of pre and of err (a *domain.ValidationError or nil) as one error.

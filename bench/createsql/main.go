@@ -307,3 +307,29 @@ func (c *captureConn) ExecContext(ctx context.Context, q string, args []driver.N
 	}
 	return c.PQConn.ExecContext(ctx, q, args)
 }
+
+// PrepareContext prepares the create statement as a statement that captures its arguments: the server
+// runs it prepared.
+func (c *captureConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	if q == db.CreateOrganizationSQL() {
+		return captureStmt{}, nil
+	}
+	return c.PQConn.PrepareContext(ctx, q)
+}
+
+type captureStmt struct{}
+
+func (captureStmt) Close() error  { return nil }
+func (captureStmt) NumInput() int { return -1 }
+func (captureStmt) Exec([]driver.Value) (driver.Result, error) {
+	return nil, errors.New("captureStmt: Exec without context")
+}
+func (captureStmt) Query([]driver.Value) (driver.Rows, error) {
+	return nil, errors.New("captureStmt: Query without context")
+}
+
+// QueryContext receives the arguments after lib/pq's CheckNamedValue, as they would go on the wire.
+func (captureStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	captured = append([]driver.NamedValue(nil), args...)
+	return nil, errCaptured
+}

@@ -2,7 +2,8 @@
 // fixed number of connections for a fixed time, summarises pgbench's per-transaction logs the same way,
 // and prints the table of a run (or the medians of several).
 //
-//	loadgen run -url URL -key KEY -workload create|list -conns N [-warmup 2s] [-duration 10s] [-pid PID]
+//	loadgen run -url URL -key KEY -workload create|create-nested|list|list-full -conns N [-warmup 2s]
+//	            [-duration 10s] [-pid PID]
 //	            [-profile URL -profile-out FILE]
 //	loadgen seed -url URL -key KEY -n 60          create organizations to list
 //	loadgen wait -url URL/readyz [-pid PID]       wait until the server answers 200
@@ -79,7 +80,7 @@ func usage() {
 // result is one measured run, one JSON line.
 type result struct {
 	Source   string  `json:"source"`   // "server" (HTTP through loadgen) or "pgbench" (the SQL alone)
-	Workload string  `json:"workload"` // "create" or "list"
+	Workload string  `json:"workload"` // see workloads; pgbench: "create", "create-extended" or "gauge"
 	Conns    int     `json:"conns"`
 	Seconds  float64 `json:"seconds"`  // length of the measured window
 	Requests int     `json:"requests"` // completed in the window
@@ -125,7 +126,29 @@ func summarise(r *result, lat []time.Duration, window time.Duration) {
 
 const createQuery = `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id slug } userErrors { field code message } } }`
 
+// createNestedQuery is the create as users, the seeds and the peers of the issue ask for it: the
+// organization with its details, default project, projects and owners.
+const createNestedQuery = `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id name slug description details { sequence creationDate changeDate resourceOwner } defaultProject { id name slug isDefault createdAt } projects { id name slug isDefault createdAt } owners { userId role joinedAt } } userErrors { field code message } } }`
+
 const listQuery = `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email } } } } }`
+
+// listFullQuery is the list with every relation of an organization: the usual shape, and its domains,
+// custom attributes, template and both connections.
+const listFullQuery = `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email }
+  domains { domain isPrimary } customAttributes { key value } template { name }
+  membersConnection(first: 10) { totalCount nodes { email role } } projectsConnection { totalCount nodes { id name } } } } } }`
+
+// workloads are the workloads of run, by name.
+var workloads = map[string]struct {
+	body  func(*mrand.Rand, []byte) []byte
+	check func([]byte) error
+	label string
+}{
+	"create":        {createBody(createQuery), checkCreate, "createOrganization { id slug } (server)"},
+	"create-nested": {createBody(createNestedQuery), checkCreate, "createOrganization, nested answer (server)"},
+	"list":          {fixedBody(listQuery), checkList, "organizations(first: 50) nested (server)"},
+	"list-full":     {fixedBody(listFullQuery), checkList, "organizations(first: 50), every relation (server)"},
+}
 
 // listSize is what the list workload must read back each time.
 const listSize = 50
@@ -245,21 +268,25 @@ func (c *conn) roundTrip(body []byte) ([]byte, error) {
 	return b, nil
 }
 
-// createBody is a minimal createOrganization with a unique name ("bench" and 16 hex digits).
-func createBody(rnd *mrand.Rand, buf []byte) []byte {
-	var id [8]byte
-	binary.BigEndian.PutUint64(id[:], rnd.Uint64())
-	buf = append(buf[:0], `{"query":`...)
-	buf = strconv.AppendQuote(buf, createQuery)
-	buf = append(buf, `,"variables":{"input":{"name":"bench `...)
-	buf = hex.AppendEncode(buf, id[:])
-	return append(buf, `"}}}`...)
+// createBody makes the bodies of query, a createOrganization of a unique name ("bench" and 16 hex
+// digits).
+func createBody(query string) func(*mrand.Rand, []byte) []byte {
+	return func(rnd *mrand.Rand, buf []byte) []byte {
+		var id [8]byte
+		binary.BigEndian.PutUint64(id[:], rnd.Uint64())
+		buf = append(buf[:0], `{"query":`...)
+		buf = strconv.AppendQuote(buf, query)
+		buf = append(buf, `,"variables":{"input":{"name":"bench `...)
+		buf = hex.AppendEncode(buf, id[:])
+		return append(buf, `"}}}`...)
+	}
 }
 
-var listBody = func() []byte {
-	b, _ := json.Marshal(map[string]string{"query": listQuery})
-	return b
-}()
+// fixedBody makes the one body of query.
+func fixedBody(query string) func(*mrand.Rand, []byte) []byte {
+	b, _ := json.Marshal(map[string]string{"query": query})
+	return func(*mrand.Rand, []byte) []byte { return b }
+}
 
 // checkCreate accepts an answer with an organization, no userErrors and no GraphQL errors.
 func checkCreate(b []byte) error {
@@ -291,7 +318,7 @@ func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	url := fs.String("url", "", "GraphQL endpoint, e.g. http://127.0.0.1:8080/query")
 	key := fs.String("key", "", "API key")
-	workload := fs.String("workload", "create", "create or list")
+	workload := fs.String("workload", "create", "create, create-nested, list or list-full")
 	conns := fs.Int("conns", 1, "concurrent connections, each sending one request after the other")
 	warmup := fs.Duration("warmup", 2*time.Second, "load before the measured window")
 	duration := fs.Duration("duration", 10*time.Second, "measured window")
@@ -302,16 +329,11 @@ func cmdRun(args []string) error {
 	if *url == "" || *key == "" || *conns < 1 || *duration <= 0 {
 		return errors.New("run needs -url, -key, -conns >= 1 and -duration > 0")
 	}
-	var body func(*mrand.Rand, []byte) []byte
-	var check func([]byte) error
-	switch *workload {
-	case "create":
-		body, check = createBody, checkCreate
-	case "list":
-		body, check = func(*mrand.Rand, []byte) []byte { return listBody }, checkList
-	default:
-		return fmt.Errorf("unknown workload %q (create, list)", *workload)
+	w, ok := workloads[*workload]
+	if !ok {
+		return fmt.Errorf("unknown workload %q (create, create-nested, list, list-full)", *workload)
 	}
+	body, check := w.body, w.check
 	if _, err := newConn(*url, *key); err != nil {
 		return err
 	}
@@ -510,9 +532,11 @@ func cmdSeed(args []string) error {
 	fs.Parse(args)
 	c := newClient(*url, *key, 1)
 	for i := range *n {
-		// Each with its default project and one more, so that the nested lists are not trivial.
+		// Each with its default project and one more, and a custom attribute, so that the nested lists
+		// are not trivial.
 		b, _ := json.Marshal(map[string]any{"query": createQuery, "variables": map[string]any{
-			"input": map[string]any{"name": fmt.Sprintf("Seeded %03d", i), "projects": []map[string]any{{"name": "Extra"}}}}})
+			"input": map[string]any{"name": fmt.Sprintf("Seeded %03d", i), "projects": []map[string]any{{"name": "Extra"}},
+				"customAttributes": []map[string]any{{"key": "tier", "value": i % 3}}}}})
 		res, err := c.post(context.Background(), b)
 		if err == nil {
 			err = checkCreate(res)
@@ -670,7 +694,30 @@ const (
 	targetP99Ratio        = 2.0  // and a p99 at most twice pgbench's
 	targetListRPS         = 1000 // nested lists of 50 organizations a second
 	targetConns           = 32
+	targetGaugeRatio      = 0.6 // nested create at 32 connections: at least 0.6 of the gauge's tps
+	targetFullListRatio   = 0.5 // the list with every relation: at least half the usual list's rate
 )
+
+// rowRank orders the table: the creates, the pgbench rows, then the lists.
+var rowRank = map[key]int{
+	{"server", "create", 0}: 0, {"server", "create-nested", 0}: 1, {"pgbench", "create", 0}: 2,
+	{"pgbench", "create-extended", 0}: 3, {"pgbench", "gauge", 0}: 4, {"server", "list", 0}: 5, {"server", "list-full", 0}: 6,
+}
+
+// pgbenchLabels name the pgbench rows.
+var pgbenchLabels = map[string]string{
+	"create":          "the create statement alone (pgbench -M prepared, the limit)",
+	"create-extended": "the create statement, parsed and planned each time (pgbench -M extended)",
+	"gauge":           "4 inserts as one server-side call (pgbench, the gauge)",
+}
+
+// ratio formats a / b, or "" when b is not known.
+func ratio(a, b float64) string {
+	if b <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
 
 type key struct {
 	source, workload string
@@ -709,14 +756,10 @@ func cmdReport(files []string) error {
 	}
 	slices.SortStableFunc(order, func(a, b key) int {
 		rank := func(k key) int {
-			switch {
-			case k.source == "server" && k.workload == "create":
-				return 0
-			case k.source == "pgbench":
-				return 1
-			default:
-				return 2
+			if r, ok := rowRank[key{k.source, k.workload, 0}]; ok {
+				return r
 			}
+			return len(rowRank)
 		}
 		if c := rank(a) - rank(b); c != 0 {
 			return c
@@ -727,27 +770,30 @@ func cmdReport(files []string) error {
 	if len(files) > 1 {
 		fmt.Printf("Medians of %d runs.\n\n", len(files))
 	}
-	fmt.Println("| workload | conns | req/s | p50 ms | p90 ms | p99 ms | errors | server peak RSS | req/s ÷ limit | p99 ÷ limit p99 | CPU cores: server + loadgen + rest = machine |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	fmt.Println("| workload | conns | req/s | p50 ms | p90 ms | p99 ms | errors | server peak RSS | req/s ÷ limit | p99 ÷ limit p99 | req/s ÷ gauge | p99 ÷ gauge p99 | CPU cores: server + loadgen + rest = machine |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, k := range order {
 		r := med[k]
-		name := map[string]string{"create": "createOrganization (server)", "list": "organizations(first: 50) nested (server)"}[k.workload]
-		if k.source == "pgbench" {
-			name = "the create statement alone (pgbench, the limit)"
+		name := k.workload
+		if w, ok := workloads[k.workload]; ok && k.source == "server" {
+			name = w.label
+		} else if l, ok := pgbenchLabels[k.workload]; ok && k.source == "pgbench" {
+			name = l
 		}
-		rss, thr, p99 := "", "", ""
+		rss, thr, p99, gthr, gp99 := "", "", "", "", ""
 		if r.RSSPeakKB > 0 {
 			rss = fmt.Sprintf("%.0f MiB", float64(r.RSSPeakKB)/1024)
 		}
-		if lim, ok := med[key{"pgbench", k.workload, k.conns}]; ok && k.source == "server" && lim.RPS > 0 && lim.P99 > 0 {
-			thr, p99 = fmt.Sprintf("%.2f", r.RPS/lim.RPS), fmt.Sprintf("%.2f", r.P99/lim.P99)
+		if k.source == "server" && strings.HasPrefix(k.workload, "create") {
+			lim, gauge := med[key{"pgbench", "create", k.conns}], med[key{"pgbench", "gauge", k.conns}]
+			thr, p99, gthr, gp99 = ratio(r.RPS, lim.RPS), ratio(r.P99, lim.P99), ratio(r.RPS, gauge.RPS), ratio(r.P99, gauge.P99)
 		}
 		cpu := fmt.Sprintf("%.2f + %.2f + %.2f = %.2f", r.CPUServer, r.CPULoadgen, r.CPUMachine-r.CPUServer-r.CPULoadgen, r.CPUMachine)
 		if k.source == "pgbench" {
 			cpu = fmt.Sprintf("pgbench and PostgreSQL: %.2f", r.CPUMachine)
 		}
-		fmt.Printf("| %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %s | %s | %s | %s |\n",
-			name, k.conns, r.RPS, r.P50, r.P90, r.P99, r.Errors, rss, thr, p99, cpu)
+		fmt.Printf("| %s | %d | %.0f | %.2f | %.2f | %.2f | %d | %s | %s | %s | %s | %s | %s |\n",
+			name, k.conns, r.RPS, r.P50, r.P90, r.P99, r.Errors, rss, thr, p99, gthr, gp99, cpu)
 	}
 	fmt.Println()
 
@@ -758,6 +804,36 @@ func cmdReport(files []string) error {
 				targetConns, targetThroughputRatio, tr, s.RPS, lim.RPS, verdict(tr >= targetThroughputRatio))
 			fmt.Printf("target: create at %d connections p99 <= %.1f x the limit's p99: %.2f x (%.2f vs %.2f ms): %s\n",
 				targetConns, targetP99Ratio, pr, s.P99, lim.P99, verdict(pr <= targetP99Ratio))
+		}
+	}
+	if s, ok := med[key{"server", "create-nested", targetConns}]; ok {
+		if g, ok := med[key{"pgbench", "gauge", targetConns}]; ok && g.RPS > 0 && g.P99 > 0 {
+			tr, pr := s.RPS/g.RPS, s.P99/g.P99
+			fmt.Printf("target: nested create at %d connections >= %.1f x the gauge's throughput: %.2f x (%.0f vs %.0f req/s): %s\n",
+				targetConns, targetGaugeRatio, tr, s.RPS, g.RPS, verdict(tr >= targetGaugeRatio))
+			fmt.Printf("target: nested create at %d connections p99 <= %.1f x the gauge's p99: %.2f x (%.2f vs %.2f ms): %s\n",
+				targetConns, targetP99Ratio, pr, s.P99, g.P99, verdict(pr <= targetP99Ratio))
+		}
+		if lim, ok := med[key{"pgbench", "create", targetConns}]; ok && lim.RPS > 0 {
+			fmt.Printf("nested create at %d connections: %.2f x the limit of its own statement (%.0f vs %.0f req/s)\n",
+				targetConns, s.RPS/lim.RPS, s.RPS, lim.RPS)
+		}
+	}
+	if p, ok := med[key{"pgbench", "create", 8}]; ok {
+		if e, ok := med[key{"pgbench", "create-extended", 8}]; ok && e.RPS > 0 {
+			fmt.Printf("the create statement prepared: %.2f x its rate when parsed and planned each time, at 8 clients (%.0f vs %.0f tps)\n",
+				p.RPS/e.RPS, p.RPS, e.RPS)
+		}
+	}
+	for _, k := range order {
+		full := med[k]
+		if k.source != "server" || k.workload != "list-full" {
+			continue
+		}
+		if usual, ok := med[key{"server", "list", k.conns}]; ok && usual.RPS > 0 {
+			tr := full.RPS / usual.RPS
+			fmt.Printf("target: list with every relation >= %.1f x the usual list, at %d connections: %.2f x (%.0f vs %.0f reads/s): %s\n",
+				targetFullListRatio, k.conns, tr, full.RPS, usual.RPS, verdict(tr >= targetFullListRatio))
 		}
 	}
 	best := result{}
