@@ -165,8 +165,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Requests outlive the signal, but can tell that the server is leaving (httpapi.Draining).
+		BaseContext: func(net.Listener) context.Context {
+			return httpapi.WithDraining(context.WithoutCancel(ctx), ctx.Done())
+		},
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -180,6 +183,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	// Drained restart: /readyz answers 503 from now on (the base context says the server is leaving),
+	// while the listener still serves for SHUTDOWN_DELAY, long enough for load balancers to see it and
+	// send elsewhere; connections are closed after each answer. Then the requests in flight finish
+	// (SHUTDOWN_TIMEOUT), and the deferred calls stop the background work and close the store.
+	logger.Info("draining", "delay", cfg.ShutdownDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	srv.SetKeepAlivesEnabled(false)
+	delay := time.NewTimer(cfg.ShutdownDelay)
+	defer delay.Stop()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-delay.C:
 	}
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
