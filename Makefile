@@ -6,13 +6,19 @@ DB_URL = $$(scripts/localpg.sh)
 # staticcheck, pinned here and run with go run so that it stays out of go.mod (see make lint).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test e2e apikey build playground generate lint bench db-stop clean
+.PHONY: run test faults e2e apikey build playground generate lint bench db-stop clean
 
 run:
 	DATABASE_URL="$(DB_URL)" $(GO) run .
 
 test:
 	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 ./...
+
+# The fault tests (part of make test) with their figures: PostgreSQL crashed and restarted under load
+# on a private cluster of their own, a rolling restart of two replicas, the database cut away, the drain.
+faults:
+	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 -v -run 'TestFaults|TestDrainedShutdown' .
+	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 -run 'TestDatabaseUnavailable' ./graph
 
 # End-to-end: the built server on a fresh database, driven by the Node suites of e2e/ (GraphQL-over-HTTP
 # audits, Apollo Client, the playground in headless Chromium).

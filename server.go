@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	srv := &http.Server{
 		Addr:              cfg.ListenAddr,
-		Handler:           h,
+		Handler:           httpapi.CloseWhenDraining(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -186,10 +186,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	// Drained restart: /readyz answers 503 from now on (the base context says the server is leaving),
 	// while the listener still serves for SHUTDOWN_DELAY, long enough for load balancers to see it and
-	// send elsewhere; connections are closed after each answer. Then the requests in flight finish
-	// (SHUTDOWN_TIMEOUT), and the deferred calls stop the background work and close the store.
+	// send elsewhere; connections are closed after each answer (httpapi.CloseWhenDraining). Then the
+	// requests in flight finish (SHUTDOWN_TIMEOUT), and the deferred calls stop the background work and
+	// close the store.
 	logger.Info("draining", "delay", cfg.ShutdownDelay.String(), "timeout", cfg.ShutdownTimeout.String())
-	srv.SetKeepAlivesEnabled(false)
 	delay := time.NewTimer(cfg.ShutdownDelay)
 	defer delay.Stop()
 	select {

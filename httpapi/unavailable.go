@@ -52,3 +52,16 @@ func Draining(ctx context.Context) bool {
 		return false
 	}
 }
+
+// CloseWhenDraining asks clients to close their connection after each answer once the server is
+// leaving (Draining): a client then sends its next request on a new connection, which a load balancer
+// sends to another replica, instead of on a connection the server will close when it stops. Idle
+// connections are left open until then: closing them at once would race with requests sent on them.
+func CloseWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if Draining(r.Context()) {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
