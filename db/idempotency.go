@@ -15,7 +15,7 @@ import (
 )
 
 // Idempotency keys: the rows behind the Idempotency-Key protocol, which the service runs. A request
-// with a key first takes the key's lock (LockIdempotencyKey): a session advisory lock, on a connection
+// with a key first takes the key's lock (LockIdempotencyKey): an advisory lock held by a connection
 // of its own that it holds until it has answered. The lock says that a live request works under the key
 // (ErrIdempotencyKeyInUse for the others), and nothing else does: PostgreSQL drops it with the
 // connection, so a request whose process crashed, or whose connection a restarted server dropped,
