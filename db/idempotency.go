@@ -16,7 +16,7 @@ import (
 
 // Idempotency keys: the rows behind the Idempotency-Key protocol, which the service runs. A request
 // with a key first takes the key's lock (LockIdempotencyKey): an advisory lock held by a connection
-// of its own that it holds until it has answered. The lock says that a live request works under the key
+// of the request's own, kept until it has answered. The lock says that a live request works under the key
 // (ErrIdempotencyKeyInUse for the others), and nothing else does: PostgreSQL drops it with the
 // connection, so a request whose process crashed, or whose connection a restarted server dropped,
 // never holds its key, and a retry runs as soon as the database answers. The rows record the outcome.
