@@ -6,7 +6,7 @@ DB_URL = $$(scripts/localpg.sh)
 # staticcheck, pinned here and run with go run so that it stays out of go.mod (see make lint).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test fuzz e2e apikey build playground generate lint bench db-stop clean
+.PHONY: run test fuzz faults e2e apikey build playground generate lint bench db-stop clean
 
 # make run REPLICA=1 also starts a streaming replica of the private cluster and reads lists from it
 # (READ_DATABASE_URL): the primary is then always the private cluster, whatever DATABASE_URL says.
@@ -26,6 +26,12 @@ test:
 FUZZTIME ?= 5s
 fuzz:
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+# The fault tests (part of make test) with their figures: PostgreSQL crashed and restarted under load
+# on a private cluster of their own, a rolling restart of two replicas, the database cut away, the drain.
+faults:
+	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 -v -run 'TestFaults|TestDrainedShutdown' .
+	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 -run 'TestDatabaseUnavailable' ./graph
 
 # End-to-end: the built server on a fresh database, driven by the Node suites of e2e/ (GraphQL-over-HTTP
 # audits, Apollo Client, the playground in headless Chromium).

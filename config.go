@@ -25,6 +25,7 @@ type config struct {
 	LogFormat       string
 	Introspection   bool
 	ShutdownTimeout time.Duration
+	ShutdownDelay   time.Duration // how long a leaving server keeps serving with /readyz at 503
 	Regions         []string
 	SMTPURL         string
 	EmailFrom       string
@@ -60,6 +61,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Introspection:   true,
 		DBMaxConns:      20,
 		ShutdownTimeout: 20 * time.Second,
+		ShutdownDelay:   5 * time.Second,
 		SMTPURL:         getenv("SMTP_URL"),
 		EmailFrom:       getenv("EMAIL_FROM"),
 		ConfirmationTTL: 72 * time.Hour,
@@ -175,6 +177,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("READ_MAX_LAG"); v != "" {
 		if c.ReadMaxLag, err = time.ParseDuration(v); err != nil || c.ReadMaxLag <= 0 {
 			return c, fmt.Errorf("READ_MAX_LAG must be a positive duration such as 5s, not %q", v)
+		}
+	}
+	if v := getenv("SHUTDOWN_DELAY"); v != "" {
+		if c.ShutdownDelay, err = time.ParseDuration(v); err != nil || c.ShutdownDelay < 0 {
+			return c, fmt.Errorf("SHUTDOWN_DELAY must be a duration such as 5s (0 for none), not %q", v)
 		}
 	}
 	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {

@@ -173,13 +173,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	srv := &http.Server{
 		Addr:              cfg.ListenAddr,
-		Handler:           h,
+		Handler:           httpapi.CloseWhenDraining(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Requests outlive the signal, but can tell that the server is leaving (httpapi.Draining).
+		BaseContext: func(net.Listener) context.Context {
+			return httpapi.WithDraining(context.WithoutCancel(ctx), ctx.Done())
+		},
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	// Shutdown does not close hijacked connections: the sockets of subscriptions are closed with 1001.
 	srv.RegisterOnShutdown(events.Shutdown)
@@ -195,6 +198,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	// Drained restart: /readyz answers 503 from now on (the base context says the server is leaving),
+	// while the listener still serves for SHUTDOWN_DELAY, long enough for load balancers to see it and
+	// send elsewhere; connections are closed after each answer (httpapi.CloseWhenDraining). Then the
+	// requests in flight finish (SHUTDOWN_TIMEOUT), and the deferred calls stop the background work and
+	// close the store.
+	logger.Info("draining", "delay", cfg.ShutdownDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	delay := time.NewTimer(cfg.ShutdownDelay)
+	defer delay.Stop()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-delay.C:
 	}
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)

@@ -268,8 +268,11 @@ type NewOrganization struct {
 	// administrator.
 	Confirmation *Confirmation
 	// IdempotencyKey, when set, is marked done in the create's own transaction, so that the
-	// organization exists exactly when its key says so.
-	IdempotencyKey string
+	// organization exists exactly when its key says so (ErrIdempotencyKeySettled, and nothing written,
+	// when another request settled it meanwhile). IdempotencyHash is the request's hash, recorded with
+	// the key should a failed request have released it meanwhile.
+	IdempotencyKey  string
+	IdempotencyHash []byte
 	// ValidateOnly runs every statement (constraints included), then rolls back.
 	ValidateOnly bool
 	// Now is the create's one timestamp.
@@ -343,7 +346,7 @@ func (s *Store) CreateOrganizationWritten(ctx context.Context, n NewOrganization
 			return errRollback
 		}
 		if n.IdempotencyKey != "" {
-			return finishIdempotencyKey(ctx, tx, a.TenantID, n.IdempotencyKey, &o.ID, nil)
+			return finishIdempotencyKey(ctx, tx, a.TenantID, n.IdempotencyKey, n.IdempotencyHash, n.Now, &o.ID, nil)
 		}
 		return nil
 	})

@@ -219,7 +219,7 @@ func TestCreateOrganization(t *testing.T) {
 		t.Parallel()
 		a := newActor(t, "tenant")
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		if ok, err := store.ClaimIdempotencyKey(ctx, a.TenantID, "k1", []byte("hash"), now, time.Minute); err != nil || !ok {
+		if ok, err := store.ClaimIdempotencyKey(ctx, a.TenantID, "k1", []byte("hash"), now); err != nil || !ok {
 			t.Fatalf("ClaimIdempotencyKey = %v, %v", ok, err)
 		}
 		n := newOrganization(t, a, domain.CreateOrganizationInput{Name: "Acme"})
@@ -241,7 +241,7 @@ func TestCreateOrganization(t *testing.T) {
 		a := newActor(t, "tenant")
 		create(t, a, domain.CreateOrganizationInput{Name: "Acme"})
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		if ok, err := store.ClaimIdempotencyKey(ctx, a.TenantID, "k1", []byte("hash"), now, time.Minute); err != nil || !ok {
+		if ok, err := store.ClaimIdempotencyKey(ctx, a.TenantID, "k1", []byte("hash"), now); err != nil || !ok {
 			t.Fatalf("ClaimIdempotencyKey = %v, %v", ok, err)
 		}
 		n := newOrganization(t, a, domain.CreateOrganizationInput{Name: "Acme"})

@@ -47,6 +47,10 @@ type Store struct {
 	binaryParameters bool
 	// replica serves the reads that may lag, when there is one (replica.go).
 	replica *Replica
+	// availability follows whether the database can be reached (unavailable.go).
+	availability *availability
+	// keyLocks bounds the idempotency keys locked at once (idempotency.go); nil for no bound.
+	keyLocks chan struct{}
 }
 
 // Options tune the connection pool.
@@ -90,19 +94,28 @@ func usesBinaryParameters(dsn string) bool {
 
 // Open connects to PostgreSQL at dsn and checks the connection.
 func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
-	dsn = withBinaryParameters(dsn)
+	dsn = withConnectTimeout(withBinaryParameters(dsn))
 	drv := opt.Driver
 	if drv == "" {
 		drv = "postgres"
 	}
-	conn, err := sqlx.Open(drv, dsn)
+	logger := opt.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	avail := &availability{logger: logger}
+	pool, err := openPool(drv, dsn, avail)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	conn := sqlx.NewDb(pool, drv)
+	maxIdle := 2 // database/sql's default
 	if opt.MaxOpenConns > 0 {
 		conn.SetMaxOpenConns(opt.MaxOpenConns)
-		conn.SetMaxIdleConns(opt.MaxOpenConns)
+		maxIdle = opt.MaxOpenConns
+		conn.SetMaxIdleConns(maxIdle)
 	}
+	avail.dropIdle = func() { conn.SetMaxIdleConns(-1); conn.SetMaxIdleConns(maxIdle) }
 	conn.SetConnMaxIdleTime(5 * time.Minute)
 	// A connection keeps the plans of its foreign-key checks; renewing connections lets them follow
 	// the tables' statistics as the tables grow.
@@ -111,11 +124,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	logger := opt.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	s := &Store{db: conn, now: time.Now, logger: logger,
+	s := &Store{db: conn, availability: avail, keyLocks: keyLockSlots(opt.MaxOpenConns), now: time.Now, logger: logger,
 		auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{}, stop: make(chan struct{}),
 		prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
 	if opt.AuthCacheTTL > 0 {
@@ -125,6 +134,15 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		s.background.Go(func() { s.flushLastUsedEvery(opt.LastUsedFlushInterval, s.stop) })
 	}
 	return s, nil
+}
+
+// keyLockSlots bounds the idempotency keys locked at once to half a pool of maxOpen connections (at
+// least one); nil when the pool is not bounded.
+func keyLockSlots(maxOpen int) chan struct{} {
+	if maxOpen <= 0 {
+		return nil
+	}
+	return make(chan struct{}, max(1, maxOpen/2))
 }
 
 // Close writes the keys' last uses still in memory, stops the background work and closes the pool;

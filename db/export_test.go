@@ -1,6 +1,9 @@
 package db
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetClock replaces the store's clock: the tests of the outbox move time instead of waiting for it.
 func SetClock(s *Store, now func() time.Time) { s.now = now }
@@ -8,3 +11,10 @@ func SetClock(s *Store, now func() time.Time) { s.now = now }
 // SetAuthCacheTTL changes how long s remembers keys, so that a test can show what the revocation
 // notifications do alone. Call it before s authenticates anything.
 func (s *Store) SetAuthCacheTTL(d time.Duration) { s.auth.ttl = d }
+
+// BackendPID returns the server process of the lock's connection.
+func (l *IdempotencyLock) BackendPID(ctx context.Context) (int, error) {
+	var pid int
+	err := l.conn.GetContext(ctx, &pid, `SELECT pg_backend_pid()`)
+	return pid, err
+}

@@ -3,6 +3,8 @@ package db_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -18,13 +20,13 @@ func TestIdempotencyKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	const lease = time.Minute
+	const later = time.Minute
 	hash, otherHash := []byte("hash of the request"), []byte("hash of another request")
 
 	// claim claims key for hash at at, and fails the test unless the claim reports want.
 	claim := func(t *testing.T, tenantID, key string, hash []byte, at time.Time, want bool) {
 		t.Helper()
-		ok, err := store.ClaimIdempotencyKey(ctx, tenantID, key, hash, at, lease)
+		ok, err := store.ClaimIdempotencyKey(ctx, tenantID, key, hash, at)
 		if err != nil || ok != want {
 			t.Fatalf("ClaimIdempotencyKey(%q) at %s = %v, %v; want %v", key, at, ok, err, want)
 		}
@@ -44,13 +46,13 @@ func TestIdempotencyKeys(t *testing.T) {
 		claim(t, a.TenantID, "k", hash, now, true)
 		k := get(t, a.TenantID, "k")
 		if k == nil || !bytes.Equal(k.RequestHash, hash) || k.Done || k.OrganizationID != nil || k.Violations != nil ||
-			!k.LockedUntil.Equal(now.Add(lease)) || !k.ExpiresAt.Equal(now.Add(db.IdempotencyTTL)) {
-			t.Errorf("claimed key = %+v, want running with hash, locked until %s, expiring at %s", k, now.Add(lease), now.Add(db.IdempotencyTTL))
+			!k.ExpiresAt.Equal(now.Add(db.IdempotencyTTL)) {
+			t.Errorf("claimed key = %+v, want running with hash, expiring at %s", k, now.Add(db.IdempotencyTTL))
 		}
 		// A second claim fails, whatever its input and time, as long as the key has not expired.
 		claim(t, a.TenantID, "k", hash, now, false)
-		claim(t, a.TenantID, "k", otherHash, now.Add(2*lease), false)
-		if k := get(t, a.TenantID, "k"); !bytes.Equal(k.RequestHash, hash) || !k.LockedUntil.Equal(now.Add(lease)) {
+		claim(t, a.TenantID, "k", otherHash, now.Add(2*later), false)
+		if k := get(t, a.TenantID, "k"); !bytes.Equal(k.RequestHash, hash) || !k.ExpiresAt.Equal(now.Add(db.IdempotencyTTL)) {
 			t.Errorf("key after refused claims = %+v", k)
 		}
 	})
@@ -77,81 +79,149 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Parallel()
 		a := newActor(t, "tenant")
 		claim(t, a.TenantID, "k", hash, now.Add(-db.IdempotencyTTL-time.Hour), true)
-		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "k", domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
+		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "k", hash, now, domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
 			t.Fatal(err)
 		}
 		claim(t, a.TenantID, "k", otherHash, now, true)
 		k := get(t, a.TenantID, "k")
 		if !bytes.Equal(k.RequestHash, otherHash) || k.Done || k.Violations != nil || k.OrganizationID != nil ||
-			!k.LockedUntil.Equal(now.Add(lease)) || !k.ExpiresAt.Equal(now.Add(db.IdempotencyTTL)) {
+			!k.ExpiresAt.Equal(now.Add(db.IdempotencyTTL)) {
 			t.Errorf("key claimed afresh = %+v", k)
 		}
 	})
 
-	t.Run("TakeOver", func(t *testing.T) {
+	// A key is in use while, and only while, a live connection holds its lock: PostgreSQL drops the
+	// lock with the connection (a crashed process, a restarted server), and the key is free at once,
+	// with no lease to wait for.
+	t.Run("InUseOnlyWhileALiveConnectionHoldsIt", func(t *testing.T) {
 		t.Parallel()
 		a := newActor(t, "tenant")
-		claim(t, a.TenantID, "k", hash, now, true)
-		for _, tc := range []struct {
-			at   time.Time
-			want bool
-		}{
-			{now, false},
-			{now.Add(lease - time.Microsecond), false},
-			{now.Add(lease), true},                // the lease has ended: locked until now + 2 leases
-			{now.Add(lease + time.Second), false}, // the new lease holds
-			{now.Add(2 * lease), true},
-		} {
-			took, err := store.TakeOverIdempotencyKey(ctx, a.TenantID, "k", tc.at, lease)
-			if err != nil || took != tc.want {
-				t.Fatalf("TakeOverIdempotencyKey at now+%s = %v, %v; want %v", tc.at.Sub(now), took, err, tc.want)
+		lock := func(t *testing.T) *db.IdempotencyLock {
+			t.Helper()
+			l, err := store.LockIdempotencyKey(ctx, a.TenantID, "k")
+			if err != nil {
+				t.Fatalf("LockIdempotencyKey of a free key: %v", err)
+			}
+			return l
+		}
+		inUse := func(t *testing.T) {
+			t.Helper()
+			if l, err := store.LockIdempotencyKey(ctx, a.TenantID, "k"); !errors.Is(err, db.ErrIdempotencyKeyInUse) {
+				if l != nil {
+					l.Unlock()
+				}
+				t.Fatalf("LockIdempotencyKey of a held key = %v, want ErrIdempotencyKeyInUse", err)
 			}
 		}
-		if k := get(t, a.TenantID, "k"); !k.LockedUntil.Equal(now.Add(3*lease)) || k.Done || !bytes.Equal(k.RequestHash, hash) {
-			t.Errorf("key taken over = %+v, want running locked until now+%s", k, 3*lease)
+		first := lock(t)
+		inUse(t)
+		// Another tenant's key of the same name is another key.
+		b := newActor(t, "other tenant")
+		if l, err := store.LockIdempotencyKey(ctx, b.TenantID, "k"); err != nil {
+			t.Errorf("lock of another tenant's key: %v", err)
+		} else {
+			l.Unlock()
 		}
-	})
+		first.Unlock()
+		second := lock(t)
+		inUse(t)
 
-	t.Run("TakeOverOnceOfConcurrent", func(t *testing.T) {
-		t.Parallel()
-		a := newActor(t, "tenant")
-		claim(t, a.TenantID, "k", hash, now, true)
-		const takers = 10
-		var wg sync.WaitGroup
-		took := make([]bool, takers)
-		errs := make([]error, takers)
-		for i := range takers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				took[i], errs[i] = store.TakeOverIdempotencyKey(ctx, a.TenantID, "k", now.Add(2*lease), lease)
-			}()
-		}
-		wg.Wait()
-		wins := 0
-		for i := range takers {
-			if errs[i] != nil {
-				t.Errorf("takeover %d: %v", i, errs[i])
-			}
-			if took[i] {
-				wins++
-			}
-		}
-		if wins != 1 {
-			t.Errorf("%d of %d concurrent takeovers won, want 1", wins, takers)
-		}
-	})
-
-	t.Run("TakeOverDone", func(t *testing.T) {
-		t.Parallel()
-		a := newActor(t, "tenant")
-		claim(t, a.TenantID, "k", hash, now, true)
-		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "k", domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
+		// The holder's connection dies, as in a crash: the key is free at once.
+		pid, err := second.BackendPID(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if took, err := store.TakeOverIdempotencyKey(ctx, a.TenantID, "k", now.Add(2*lease), lease); err != nil || took {
-			t.Errorf("TakeOverIdempotencyKey of a done key = %v, %v; want false", took, err)
+		var killed bool
+		if err := store.DB().GetContext(ctx, &killed, `SELECT pg_terminate_backend($1, 5000)`, pid); err != nil || !killed {
+			t.Fatalf("terminate the holder's backend = %v, %v", killed, err)
 		}
+		third := lock(t)
+		second.Unlock() // its connection is dead: discarded, not handed to anyone
+		inUse(t)
+		third.Unlock()
+		lock(t).Unlock()
+	})
+
+	t.Run("OneOfConcurrentLocks", func(t *testing.T) {
+		t.Parallel()
+		a := newActor(t, "tenant")
+		const lockers = 8
+		var wg sync.WaitGroup
+		locks := make([]*db.IdempotencyLock, lockers)
+		errs := make([]error, lockers)
+		start := make(chan struct{})
+		for i := range lockers {
+			wg.Go(func() {
+				<-start
+				locks[i], errs[i] = store.LockIdempotencyKey(ctx, a.TenantID, "k")
+			})
+		}
+		close(start)
+		wg.Wait()
+		held := 0
+		for i := range lockers {
+			switch {
+			case errs[i] == nil:
+				held++
+				defer locks[i].Unlock()
+			case !errors.Is(errs[i], db.ErrIdempotencyKeyInUse):
+				t.Errorf("lock %d: %v", i, errs[i])
+			}
+		}
+		if held != 1 {
+			t.Errorf("%d of %d concurrent locks held, want 1", held, lockers)
+		}
+	})
+
+	// Should two requests ever create under one key (one that lost its lock with its connection, but
+	// not yet its transaction), one outcome is recorded and one organization created.
+	t.Run("OneOfConcurrentCreatesUnderAKey", func(t *testing.T) {
+		t.Parallel()
+		a := newActor(t, "tenant")
+		claim(t, a.TenantID, "k", hash, now, true)
+		const creators = 10
+		var wg sync.WaitGroup
+		ns := make([]db.NewOrganization, creators)
+		errs := make([]error, creators)
+		for i := range creators {
+			ns[i] = newOrganization(t, a, domain.CreateOrganizationInput{Name: fmt.Sprintf("Acme %d", i)})
+			ns[i].IdempotencyKey, ns[i].IdempotencyHash = "k", hash
+			wg.Go(func() { errs[i] = store.CreateOrganization(ctx, ns[i]) })
+		}
+		wg.Wait()
+		var winner string
+		for i, err := range errs {
+			switch {
+			case err == nil && winner == "":
+				winner = ns[i].Organization.ID
+			case err == nil:
+				t.Errorf("create %d succeeded too", i)
+			case !errors.Is(err, db.ErrIdempotencyKeySettled):
+				t.Errorf("create %d: %v, want ErrIdempotencyKeySettled", i, err)
+			}
+		}
+		if c := counts(t, a.TenantID)["organizations"]; winner == "" || c != 1 {
+			t.Errorf("%d organizations, winner %q; want exactly one", c, winner)
+		}
+		if k := get(t, a.TenantID, "k"); !k.Done || k.OrganizationID == nil || *k.OrganizationID != winner {
+			t.Errorf("key = %+v, want done with the one organization %s", k, winner)
+		}
+	})
+
+	t.Run("SettledKeyIsNotCreatedAgain", func(t *testing.T) {
+		t.Parallel()
+		a := newActor(t, "tenant")
+		claim(t, a.TenantID, "k", hash, now, true)
+		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "k", hash, now, domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
+			t.Fatal(err)
+		}
+		before := counts(t, a.TenantID)
+		n := newOrganization(t, a, domain.CreateOrganizationInput{Name: "Acme"})
+		n.IdempotencyKey, n.IdempotencyHash = "k", hash
+		if err := store.CreateOrganization(ctx, n); !errors.Is(err, db.ErrIdempotencyKeySettled) {
+			t.Errorf("create under a done key = %v, want ErrIdempotencyKeySettled", err)
+		}
+		assertCounts(t, a.TenantID, before)
 	})
 
 	t.Run("FinishReplaysViolations", func(t *testing.T) {
@@ -162,7 +232,7 @@ func TestIdempotencyKeys(t *testing.T) {
 			{Field: []string{"name"}, Code: domain.VBlank, Message: "name can't be blank"},
 			{Field: []string{"slug"}, Code: domain.VTaken, Message: `slug "acme" is already taken`, Suggestions: []string{"acme-2", "acme-3", "acme-4"}},
 		}
-		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "k", vs); err != nil {
+		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "k", hash, now, vs); err != nil {
 			t.Fatalf("FinishIdempotencyKey: %v", err)
 		}
 		k := get(t, a.TenantID, "k")
@@ -172,7 +242,14 @@ func TestIdempotencyKeys(t *testing.T) {
 		if !reflect.DeepEqual(k.Violations, vs) {
 			t.Errorf("replayed violations = %+v, want %+v", k.Violations, vs)
 		}
-		claim(t, a.TenantID, "k", hash, now.Add(2*lease), false)
+		claim(t, a.TenantID, "k", hash, now.Add(2*later), false)
+		// Settled once: a second outcome is refused.
+		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "k", hash, now, nil); !errors.Is(err, db.ErrIdempotencyKeySettled) {
+			t.Errorf("FinishIdempotencyKey of a done key = %v, want ErrIdempotencyKeySettled", err)
+		}
+		if k := get(t, a.TenantID, "k"); !reflect.DeepEqual(k.Violations, vs) {
+			t.Errorf("violations after a refused second outcome = %+v, want %+v", k.Violations, vs)
+		}
 	})
 
 	t.Run("ReleaseRunning", func(t *testing.T) {
@@ -198,7 +275,7 @@ func TestIdempotencyKeys(t *testing.T) {
 			a.TenantID, o.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "refused", domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
+		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "refused", hash, now, domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, key := range []string{"created", "refused"} {
@@ -219,7 +296,7 @@ func TestIdempotencyKeys(t *testing.T) {
 		expired := []string{"expired-running", "expired-done"}
 		claim(t, a.TenantID, "expired-running", hash, now.Add(-db.IdempotencyTTL-time.Hour), true)
 		claim(t, a.TenantID, "expired-done", hash, now.Add(-db.IdempotencyTTL-time.Hour), true)
-		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "expired-done", domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
+		if err := store.FinishIdempotencyKey(ctx, a.TenantID, "expired-done", hash, now, domain.Violations{{Field: []string{"name"}, Code: domain.VBlank}}); err != nil {
 			t.Fatal(err)
 		}
 		claim(t, a.TenantID, "almost-expired", hash, now.Add(-db.IdempotencyTTL+time.Second), true)

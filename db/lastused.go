@@ -107,7 +107,8 @@ func (s *Store) flushLastUsedEvery(interval time.Duration, stop <-chan struct{})
 			return
 		case <-tick.C:
 			ctx, cancel := context.WithTimeout(context.Background(), interval)
-			if err := s.FlushLastUsed(ctx); err != nil {
+			// While the database is away the uses wait in memory; the store logs the outage once.
+			if err := s.FlushLastUsed(ctx); err != nil && !Unavailable(err) {
 				s.logger.Warn("flush API keys' last use", "error", err.Error())
 			}
 			cancel()

@@ -10,12 +10,14 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"orgs/db"
 	"orgs/domain"
 	"orgs/httpapi"
 )
 
 // errorPresenter is the one place where errors become GraphQL errors. Domain errors keep their safe
 // message and get extensions.code; gqlgen's own parse, validation and coercion errors pass unchanged;
+// errors that say the database cannot be reached (db.Unavailable) are UNAVAILABLE, not logged;
 // anything else is logged once, with the request id, and answered as INTERNAL_SERVER_ERROR without detail.
 func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
@@ -30,6 +32,12 @@ func errorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			return gqlErr
 		case isGraphQLError(err):
+			return gqlErr
+		case db.Unavailable(err):
+			// Not a defect: the transport answers the whole request 503 with Retry-After; the request's
+			// own log line is enough, and the store logs the outage once.
+			gqlErr.Message = httpapi.UnavailableMessage
+			gqlErr.Extensions = map[string]any{"code": string(domain.EUNAVAILABLE), "requestId": httpapi.RequestIDFrom(ctx)}
 			return gqlErr
 		}
 		var logged *loggedError

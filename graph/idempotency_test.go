@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 func (a *api) postWithHeaders(key string, headers map[string]string, query string, vars map[string]any) response {
@@ -118,29 +120,59 @@ func TestIdempotency(t *testing.T) {
 			t.Errorf("%d organizations, want 1", c)
 		}
 	})
-	t.Run("InUseWhileRunningThenTakenOverAfterACrash", func(t *testing.T) {
+	// While the first request runs, a retry is IN_USE; what a request that died leaves (its claim,
+	// running, and no organization) holds nothing: a retry creates at once, with no lease to wait for.
+	t.Run("InUseWhileRunningThenRetriedAtOnceAfterACrash", func(t *testing.T) {
 		t.Parallel()
 		a := newAPI(t)
-		in := map[string]any{"name": "Crashy", "idempotencyKey": "crash"}
-		a.create(a.key, in)
-		// What a request that died mid-way leaves: its claim, running, and (its transaction rolled back)
-		// no organization.
-		a.store.DB().MustExec(`DELETE FROM organizations WHERE tenant_id = $1`, a.actor.TenantID)
-		a.store.DB().MustExec(`UPDATE idempotency_keys SET state = 'running', organization_id = NULL,
-			locked_until = now() + interval '1 minute' WHERE tenant_id = $1`, a.actor.TenantID)
+		in := map[string]any{"name": "Crashy", "idempotencyKey": "crash " + t.Name() + fmt.Sprint(time.Now().UnixNano())}
+		// The first request is held inside its transaction by a lock on the caller's user row, which
+		// the organization refers to.
+		tx := a.store.DB().MustBegin()
+		defer tx.Rollback()
+		tx.MustExec(`SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, a.actor.TenantID, a.actor.UserID)
+		first := make(chan map[string]any, 1)
+		go func() {
+			p, err := a.tryCreate(a.key, in)
+			if err != nil {
+				t.Error(err)
+			}
+			first <- p
+		}()
+		// It claims its key once it holds the key's lock.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+			var claims int
+			a.store.DB().Get(&claims, `SELECT count(*) FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`, a.actor.TenantID, in["idempotencyKey"])
+			if claims > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the first request never claimed its key")
+			}
+		}
 		if errs := userErrors(a.create(a.key, in)); len(errs) != 1 || errs[0].Code != "IDEMPOTENCY_KEY_IN_USE" {
 			t.Errorf("while running: userErrors = %+v, want IDEMPOTENCY_KEY_IN_USE", errs)
 		}
-		// Its lease runs out: a retry runs again, and creates the one organization.
-		a.store.DB().MustExec(`UPDATE idempotency_keys SET locked_until = now() - interval '1 second' WHERE tenant_id = $1`, a.actor.TenantID)
-		if p := a.create(a.key, in); p["organization"] == nil {
-			t.Errorf("after the lease: %+v", userErrors(p))
+		tx.Rollback()
+		if p := <-first; p == nil || p["organization"] == nil {
+			t.Fatalf("first request: %+v", p)
 		}
-		if n := a.count("organizations"); n != 1 {
+
+		// What a request that died mid-way leaves: its claim, running, and (its transaction rolled back)
+		// no organization. A retry creates the one organization at once.
+		a.store.DB().MustExec(`DELETE FROM organizations WHERE tenant_id = $1 AND name = 'Crashy'`, a.actor.TenantID)
+		a.store.DB().MustExec(`UPDATE idempotency_keys SET state = 'running', organization_id = NULL,
+			locked_until = now() + interval '1 minute' WHERE tenant_id = $1 AND key = $2`, a.actor.TenantID, in["idempotencyKey"])
+		if p := a.create(a.key, in); p["organization"] == nil {
+			t.Errorf("after the crash: %+v", userErrors(p))
+		}
+		var n int
+		a.store.DB().Get(&n, `SELECT count(*) FROM organizations WHERE tenant_id = $1 AND name = 'Crashy'`, a.actor.TenantID)
+		if n != 1 {
 			t.Errorf("%d organizations, want 1", n)
 		}
 		var state string
-		a.store.DB().Get(&state, `SELECT state FROM idempotency_keys WHERE tenant_id = $1`, a.actor.TenantID)
+		a.store.DB().Get(&state, `SELECT state FROM idempotency_keys WHERE tenant_id = $1 AND key = $2`, a.actor.TenantID, in["idempotencyKey"])
 		if state != "done" {
 			t.Errorf("key state %q after the create, want done", state)
 		}

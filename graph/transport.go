@@ -28,7 +28,8 @@ import (
 //     (httpapi.GraphQLRequest.RequestErrorStatus); malformed requests never get here, the guard
 //     answers them 400;
 //   - a mutation sent with GET is 405 with Allow: POST, and does not run;
-//   - execution results, partial or not, are 200.
+//   - execution results, partial or not, are 200, except that a request any error of which says the
+//     database cannot be reached (UNAVAILABLE) is 503 with Retry-After and that one error alone.
 //
 // Unlike gqlgen's transports, which write every answer through json.Marshal (which scans and compacts
 // again the data that gqlgen, or the direct path, has just written as compact JSON: 15 % of the
@@ -78,8 +79,13 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	w.Header().Set("Content-Type", req.Media+"; charset=utf-8")
 	rc, opErr := exec.CreateOperationContext(ctx, req.Params)
 	if opErr != nil {
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr)
+		if unavailable(resp) {
+			httpapi.WriteUnavailable(w, req.Media, httpapi.RequestIDFrom(ctx))
+			return
+		}
 		w.WriteHeader(req.RequestErrorStatus())
-		writeErrors(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
+		writeErrors(w, resp)
 		return
 	}
 	if queryOnly && rc.Operation.Operation != ast.Query {
@@ -92,10 +98,29 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
 	resp := responses(ctx)
+	if unavailable(resp) {
+		httpapi.WriteUnavailable(w, req.Media, httpapi.RequestIDFrom(ctx))
+		return
+	}
 	if dataOnly(resp) { // a known length: sent as is rather than in chunks
 		w.Header().Set("Content-Length", strconv.Itoa(len(`{"data":}`)+len(resp.Data)))
 	}
 	writeResponse(w, resp)
+}
+
+// unavailable tells whether an error of resp says that the database cannot be reached (the error
+// presenter made it UNAVAILABLE): the whole request is then answered 503 with Retry-After and that one
+// error, without data, so that load balancers and clients retry it later.
+func unavailable(resp *graphql.Response) bool {
+	if resp == nil {
+		return false
+	}
+	for _, e := range resp.Errors {
+		if e.Extensions["code"] == string(domain.EUNAVAILABLE) {
+			return true
+		}
+	}
+	return false
 }
 
 // dataOnly tells whether resp holds data and nothing else.

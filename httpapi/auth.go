@@ -22,7 +22,8 @@ type Authenticator interface {
 // with the organization of X-Organization-ID it acts in, and keeps the Idempotency-Key header in the
 // context. A missing or unknown key is HTTP 401 with WWW-Authenticate and one UNAUTHENTICATED error,
 // except that a request made only of introspection (the playground loading the schema) needs no valid
-// key.
+// key. When the key cannot be looked up because the database is away (auth is a Classifier that says
+// so), the answer is 503 UNAVAILABLE with Retry-After.
 func Authenticate(auth Authenticator, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := apiKeyOf(r)
@@ -43,6 +44,10 @@ func Authenticate(auth Authenticator, logger *slog.Logger, next http.Handler) ht
 					return
 				}
 				unauthenticated(w, "unknown, revoked or expired API key")
+				return
+			}
+			if c, ok := auth.(Classifier); ok && c.Unavailable(err) {
+				WriteUnavailable(w, MediaJSON, RequestIDFrom(r.Context()))
 				return
 			}
 			logger.ErrorContext(r.Context(), "authenticate", "error", err.Error())

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,16 +49,29 @@ type Readier interface {
 }
 
 // Ready answers 200 when r is ready and 503 UNAVAILABLE otherwise: the readiness probe. Each check gets
-// two seconds.
+// two seconds. A server that is leaving (Draining) is not ready, whatever r says, so that load balancers
+// stop sending to it while it still serves. It logs when the answer changes, not at every probe.
 func Ready(r Readier, logger *slog.Logger) http.Handler {
+	var notReady atomic.Bool
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 		defer cancel()
+		w.Header().Set("Cache-Control", "no-store")
+		if Draining(ctx) {
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+			WriteError(w, http.StatusServiceUnavailable, domain.EUNAVAILABLE, "shutting down", RequestIDFrom(ctx))
+			return
+		}
 		if err := r.Ready(ctx); err != nil {
-			logger.WarnContext(ctx, "not ready", "error", err.Error())
-			w.Header().Set("Cache-Control", "no-store")
+			if !notReady.Swap(true) {
+				logger.WarnContext(ctx, "not ready", "error", err.Error())
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
 			WriteError(w, http.StatusServiceUnavailable, domain.EUNAVAILABLE, "database unreachable or not migrated", RequestIDFrom(ctx))
 			return
+		}
+		if notReady.Swap(false) {
+			logger.InfoContext(ctx, "ready")
 		}
 		writeOK(w)
 	})

@@ -167,7 +167,7 @@ func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
 	start := time.Now() // the leases end no sooner than start + lease
 	emails, err := w.Store.ClaimEmails(ctx, w.batch(), w.lease())
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !db.Unavailable(err) { // the store logs an outage once
 			w.logger().ErrorContext(ctx, "claim emails", "error", err.Error())
 		}
 		return time.Time{}, false

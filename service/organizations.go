@@ -51,12 +51,12 @@ func (s *Service) CreateOrganizationWritten(ctx context.Context, a *domain.Actor
 			return s.createIdempotently(ctx, a, in, *key)
 		}
 	}
-	return s.createOrganization(ctx, a, in, opt.ValidateOnly, "")
+	return s.createOrganization(ctx, a, in, opt.ValidateOnly, idempotency{})
 }
 
-// createOrganization validates and creates; key, when not empty, is the claimed idempotency key that
-// the create marks done in its transaction.
-func (s *Service) createOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, validateOnly bool, key string) (*domain.Organization, *domain.Written, error) {
+// createOrganization validates and creates; key, when its key is not empty, is the claimed idempotency
+// key that the create marks done in its transaction.
+func (s *Service) createOrganization(ctx context.Context, a *domain.Actor, in domain.CreateOrganizationInput, validateOnly bool, key idempotency) (*domain.Organization, *domain.Written, error) {
 	now := s.clock()
 	var pre domain.Violations
 	template, err := s.templateOf(ctx, a.TenantID, in.TemplateID, &pre)
@@ -91,7 +91,7 @@ const maxSlugAttempts = 30
 // first the plain one, then, when the store says it is taken (by a committed organization or one whose
 // transaction just committed), the first free suffix. A requested slug that is taken is TAKEN with free
 // suggestions.
-func (s *Service) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, validateOnly bool, key string, now time.Time) (*domain.Organization, *domain.Written, error) {
+func (s *Service) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, validateOnly bool, key idempotency, now time.Time) (*domain.Organization, *domain.Written, error) {
 	requested := o.Slug != ""
 	base := o.Slug
 	if !requested {
@@ -126,10 +126,11 @@ func (s *Service) createWithFreeSlug(ctx context.Context, a *domain.Actor, o *do
 
 // createAttempt writes the organization o under slug and returns it with what was written beside it;
 // nil for validateOnly.
-func (s *Service) createAttempt(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, slug string, validateOnly bool, key string, now time.Time) (*domain.Organization, *domain.Written, error) {
+func (s *Service) createAttempt(ctx context.Context, a *domain.Actor, o *domain.NewOrganization, slug string, validateOnly bool, key idempotency, now time.Time) (*domain.Organization, *domain.Written, error) {
 	rec := newOrganizationRecord(a, o, slug, s.cfg.DomainSuffix, now)
 	n := db.NewOrganization{Actor: a, Organization: rec, Input: o, GeneratedDomain: domain.GeneratedDomain(slug, s.cfg.DomainSuffix),
-		DomainExpiresAt: now.Add(s.cfg.DomainVerificationTTL), IdempotencyKey: key, ValidateOnly: validateOnly, Now: now}
+		DomainExpiresAt: now.Add(s.cfg.DomainVerificationTTL), IdempotencyKey: key.key, IdempotencyHash: key.hash,
+		ValidateOnly: validateOnly, Now: now}
 	if o.Administrator != nil {
 		c, err := s.confirmation(a.TenantID, rec.Name, o.Administrator, *o.LandingPage, now)
 		if err != nil {

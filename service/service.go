@@ -25,8 +25,7 @@ type Config struct {
 	DomainSuffix string
 	// ConfirmationTTL is how long an administrator's confirmation link works; default 72h.
 	ConfirmationTTL time.Duration
-	// RequestTimeout is the deadline of a request: an idempotency key is held for twice that (at least
-	// a minute) before a retry may take over the key of a request that died.
+	// RequestTimeout is the deadline of a request.
 	RequestTimeout time.Duration
 	// OrgRetention is how long a deleted organization can be restored; then it is purged. Default 720h.
 	OrgRetention time.Duration
