@@ -6,7 +6,7 @@ DB_URL = $$(scripts/localpg.sh)
 # staticcheck, pinned here and run with go run so that it stays out of go.mod (see make lint).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run test fuzz faults e2e apikey build playground generate lint bench db-stop clean
+.PHONY: run test fuzz faults e2e apikey build playground generate lint bench soak db-stop clean
 
 # make run REPLICA=1 also starts a streaming replica of the private cluster and reads lists from it
 # (READ_DATABASE_URL): the primary is then always the private cluster, whatever DATABASE_URL says.
@@ -66,6 +66,11 @@ lint:
 # minutes. See BENCHMARKS.md.
 bench:
 	@bench/run.sh
+
+# The soak: nested creates and lists mixed for 10 minutes (BENCH_SOAK=2m make soak for a quick check),
+# the server's RSS sampled each second; the same as BENCH_SOAK=10m make bench. See BENCHMARKS.md.
+soak:
+	@BENCH_SOAK=$${BENCH_SOAK:-10m} bench/run.sh
 
 # Stops the private PostgreSQL cluster and its replica, if scripts/localpg.sh started them.
 db-stop:

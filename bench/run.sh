@@ -38,6 +38,11 @@
 #   BENCH_GO_BENCHTIME [1s]   -benchtime of the Go benchmarks
 #   BENCH_PGBENCH [1]         0 skips pgbench
 #   BENCH_ANALYZE [1]         0: no ANALYZE before each run (see prepare_db)
+#   BENCH_SOAK []             a duration (10m, 2m, 90s): instead of steps 3 to 6, a soak (`make soak`):
+#                             nested creates and lists mixed for that long, the server's VmRSS sampled
+#                             each second; prints the rates, the errors and whether the RSS stayed flat
+#                             (the last minute's median within 10% of the second minute's)
+#   BENCH_SOAK_CONNS [8]      connections of the soak
 #   DATABASE_URL              the server to create the database on (else scripts/localpg.sh decides)
 set -euo pipefail
 
@@ -55,6 +60,8 @@ RUN_GO="${BENCH_GO:-1}"
 GO_BENCHTIME="${BENCH_GO_BENCHTIME:-1s}"
 RUN_PGBENCH="${BENCH_PGBENCH:-1}"
 ANALYZE="${BENCH_ANALYZE:-1}"
+SOAK="${BENCH_SOAK:-}"
+SOAK_CONNS="${BENCH_SOAK_CONNS:-8}"
 SEEDED=60
 
 log() { echo "bench: $*" >&2; }
@@ -70,6 +77,9 @@ done
 for c in $CONNS $NESTED_CONNS $PLAN_CONNS; do
 	[[ $c =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONNS, BENCH_NESTED_CONNS and BENCH_PLAN_CONNS must list positive numbers"
 done
+[[ -z $SOAK || $SOAK =~ ^[0-9]+[hms]$|^[0-9]+m[0-9]+s$ ]] || die "BENCH_SOAK must be a duration such as 10m or 90s, not $SOAK"
+[[ $SOAK_CONNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SOAK_CONNS must be a positive number"
+[[ -z $SOAK ]] || RUN_PGBENCH=0
 command -v "$GO" >/dev/null 2>&1 || die "Go is required"
 
 # --- cleanup ----------------------------------------------------------------------------------------
@@ -190,6 +200,26 @@ SERVER_PID=$!
 URL="http://127.0.0.1:$port/query"
 log "server ready on 127.0.0.1:$port (DB_MAX_CONNS=$DB_MAX_CONNS, pprof on 127.0.0.1:$pprof_port)"
 "$LOADGEN" seed -url "$URL" -key "$LIST_KEY" -n "$SEEDED"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- the soak (BENCH_SOAK) --------------------------------------------------------------------------
+if [[ -n $SOAK ]]; then
+	"$PSQL" "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c ANALYZE >/dev/null || die "ANALYZE failed"
+	log "soak: nested creates and lists mixed at $SOAK_CONNS connections for $SOAK"
+	"$LOADGEN" soak -url "$URL" -key "$KEY" -list-key "$LIST_KEY" -pid "$SERVER_PID" -conns "$SOAK_CONNS" \
+		-duration "$SOAK" -samples "$OUT/soak-rss.tsv" >"$OUT/soak.txt" &
+	LOADGEN_PID=$!
+	wait "$LOADGEN_PID" || die "loadgen soak failed"
+	LOADGEN_PID=
+	stop_server
+	echo
+	echo "## orgs soak: $(nproc) cores, DB_MAX_CONNS=$DB_MAX_CONNS, $SOAK_CONNS connections for $SOAK, load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+	cat "$OUT/soak.txt"
+	echo
+	log "done in $((SECONDS - started))s; the soak's per-second samples and the server log in $OUT"
+	exit 0
+fi
 
 # --- HTTP load ---------------------------------------------------------------------------------------
 RESULTS="$OUT/results.jsonl"

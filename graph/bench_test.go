@@ -30,6 +30,12 @@ const benchCreateMutation = `mutation($input: CreateOrganizationInput!) { create
 
 const benchListQuery = `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email } } } } }`
 
+// benchListFullQuery is the list with every relation of bench/loadgen's list-full workload, which the
+// direct path does not serve.
+const benchListFullQuery = `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email }
+  domains { domain isPrimary } customAttributes { key value } template { name }
+  membersConnection(first: 10) { totalCount nodes { email role } } projectsConnection { totalCount nodes { id name } } } } } }`
+
 // benchAPI is the handler as the server builds it for /query, over a store that counts its
 // statements, with a key of a tenant of its own.
 type benchAPI struct {
@@ -99,7 +105,7 @@ func BenchmarkCreateOrganization(b *testing.B) {
 // BenchmarkListOrganizations50Nested reads 50 organizations with their default project, projects and
 // owners: the nested list of bench/loadgen, answered by the direct path (direct.go).
 func BenchmarkListOrganizations50Nested(b *testing.B) {
-	benchList(b, newBenchAPI(b, "bench list"))
+	benchList(b, newBenchAPI(b, "bench list"), benchListQuery)
 }
 
 // BenchmarkListOrganizations50NestedGqlgen is the same list executed by gqlgen field by field
@@ -107,15 +113,21 @@ func BenchmarkListOrganizations50Nested(b *testing.B) {
 func BenchmarkListOrganizations50NestedGqlgen(b *testing.B) {
 	opt := graph.DefaultHandlerOptions
 	opt.GqlgenOnly = true
-	benchList(b, newBenchAPIWith(b, "bench list gqlgen", opt))
+	benchList(b, newBenchAPIWith(b, "bench list gqlgen", opt), benchListQuery)
 }
 
-func benchList(b *testing.B, a *benchAPI) {
+// BenchmarkListOrganizations50Full reads the same 50 organizations with every relation (domains,
+// custom attributes, template, both connections): the direct path hands it to gqlgen.
+func BenchmarkListOrganizations50Full(b *testing.B) {
+	benchList(b, newBenchAPI(b, "bench list full"), benchListFullQuery)
+}
+
+func benchList(b *testing.B, a *benchAPI, query string) {
 	for i := range 50 {
 		createdOK(b, a.do(b, benchBody(benchCreateMutation, map[string]any{"input": map[string]any{
 			"name": fmt.Sprintf("Seeded %02d", i), "projects": []map[string]any{{"name": "Extra"}}}})))
 	}
-	body := benchBody(benchListQuery, nil)
+	body := benchBody(query, nil)
 	n := 0
 	before := dbtest.Statements.Load()
 	for b.Loop() {

@@ -5,6 +5,7 @@
 //	loadgen run -url URL -key KEY -workload create|create-nested|list|list-full -conns N [-warmup 2s]
 //	            [-duration 10s] [-pid PID]
 //	            [-profile URL -profile-out FILE]
+//	loadgen soak -url URL -key KEY -list-key KEY -pid PID [-duration 10m] [-conns 8] [-samples FILE]
 //	loadgen seed -url URL -key KEY -n 60          create organizations to list
 //	loadgen wait -url URL/readyz [-pid PID]       wait until the server answers 200
 //	loadgen freeport                              print a free TCP port of 127.0.0.1
@@ -51,6 +52,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		err = cmdRun(args)
+	case "soak":
+		err = cmdSoak(args)
 	case "seed":
 		err = cmdSeed(args)
 	case "wait":
@@ -73,7 +76,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadgen run|seed|wait|freeport|pgbench|cpu|report [flags]  (see the package comment)")
+	fmt.Fprintln(os.Stderr, "usage: loadgen run|soak|seed|wait|freeport|pgbench|cpu|report [flags]  (see the package comment)")
 	os.Exit(2)
 }
 
