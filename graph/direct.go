@@ -236,11 +236,10 @@ type needs struct {
 
 // listData is what a list read from the database.
 type listData struct {
-	page     *db.OrganizationPage
-	cursors  []string
-	projects map[string][]domain.Project
-	members  map[string][]domain.Member
-	total    int
+	page    *db.OrganizationPage
+	cursors []string
+	related *db.Related
+	total   int
 }
 
 // planList checks the arguments and the permission as gqlgen would, and compiles the selection.
@@ -282,7 +281,7 @@ func (d directReads) planList(ctx context.Context, op *graphql.OperationContext,
 	return p, nil
 }
 
-// read runs the plan's statements: the page, then the projects and members of its organizations.
+// read runs the plan's statements: the page, then the relations of its organizations.
 func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error) {
 	page, err := store.ListOrganizationsSelected(ctx, p.tenantID, p.filter, p.order, p.page, p.need.org, p.need.cursors)
 	if err != nil {
@@ -299,7 +298,7 @@ func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error)
 	for i, o := range page.Organizations {
 		ids[i] = o.ID
 	}
-	if data.projects, data.members, err = store.RelationsSelected(ctx, p.tenantID, ids, p.need.relations); err != nil {
+	if data.related, err = store.RelationsSelected(ctx, p.tenantID, ids, p.need.relations); err != nil {
 		return nil, err
 	}
 	if p.need.total {
@@ -407,7 +406,8 @@ func (t *table[T]) served() (string, []string) {
 func directFields() map[string][]string {
 	out := map[string][]string{}
 	for _, served := range []func() (string, []string){connectionTable.served, edgeTable.served,
-		pageInfoTable.served, organizationTable.served, projectTable.served, memberTable.served} {
+		pageInfoTable.served, organizationTable.served, projectTable.served, memberTable.served,
+		domainTable.served, verificationTable.served, attributeTable.served} {
 		typ, names := served()
 		out[typ] = names
 	}
@@ -498,6 +498,24 @@ func writeInt(w *bytes.Buffer, n int) { w.WriteString(strconv.Itoa(n)) }
 
 func writeTime(w *bytes.Buffer, t time.Time) { dateTime(t).MarshalGQL(w) }
 
+func writeOptDateTime(w *bytes.Buffer, t *model.DateTime) {
+	if t == nil {
+		w.WriteString("null")
+		return
+	}
+	t.MarshalGQL(w)
+}
+
+// writeJSONScalar writes a value of the JSON scalar as the generated marshalOJSON2interface does: null, or
+// graphql.MarshalAny's encoding, which ends with a newline.
+func writeJSONScalar(w *bytes.Buffer, v any) {
+	if v == nil {
+		w.WriteString("null")
+		return
+	}
+	graphql.MarshalAny(v).MarshalGQL(w)
+}
+
 func writeOptTime(w *bytes.Buffer, t *time.Time) {
 	if t == nil {
 		w.WriteString("null")
@@ -542,7 +560,7 @@ var organizationTable = &table[*domain.Organization]{
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				if p := domain.DefaultProject(data.projects[o.ID]); p != nil {
+				if p := domain.DefaultProject(data.related.Projects[o.ID]); p != nil {
 					return write(w, p, data)
 				}
 				return &unwritable{fmt.Sprintf("organization %s has no default project", o.ID)} // gqlgen reports it
@@ -554,12 +572,85 @@ var organizationTable = &table[*domain.Organization]{
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				ps := data.projects[o.ID]
+				ps := data.related.Projects[o.ID]
 				return array(w, len(ps), nil, func(i int) error { return write(w, &ps[i], data) })
 			}, nil
 		},
 		"owners":  compileMembers(true),
 		"members": compileMembers(false),
+		"domains": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			c.need.relations.Domains = true
+			write, err := domainTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				ds := data.related.Domains[o.ID]
+				return array(w, len(ds), nil, func(i int) error { return write(w, toOrganizationDomain(&ds[i]), data) })
+			}, nil
+		},
+		"customAttributes": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			c.need.relations.Attributes = true
+			write, err := attributeTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				as := data.related.Attributes[o.ID]
+				return array(w, len(as), nil, func(i int) error { return write(w, &as[i], data) })
+			}, nil
+		},
+	},
+}
+
+// domainTable writes a domain as the API shows it (toOrganizationDomain, which says when it has a
+// verification to publish). Its relation is read whole: no column to choose.
+var domainTable = &table[*model.OrganizationDomain]{
+	implementors: organizationDomainImplementors,
+	scalars: map[string]scalar[*model.OrganizationDomain]{
+		"id":          {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeString(w, d.ID) }},
+		"domain":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeString(w, d.Domain) }},
+		"isPrimary":   {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsPrimary) }},
+		"isVerified":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsVerified) }},
+		"isGenerated": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsGenerated) }},
+		"status":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { d.Status.MarshalGQL(w) }},
+		"verifiedAt":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptDateTime(w, d.VerifiedAt) }},
+		"lastFailure": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptString(w, d.LastFailure) }},
+	},
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*model.OrganizationDomain], error){
+		"verification": func(c *compiler, f graphql.CollectedField) (writer[*model.OrganizationDomain], error) {
+			write, err := verificationTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, d *model.OrganizationDomain, data *listData) error {
+				if d.Verification == nil {
+					w.WriteString("null")
+					return nil
+				}
+				return write(w, d.Verification, data)
+			}, nil
+		},
+	},
+}
+
+var verificationTable = &table[*model.DomainVerification]{
+	implementors: domainVerificationImplementors,
+	scalars: map[string]scalar[*model.DomainVerification]{
+		"dnsRecordName":  {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.DNSRecordName) }},
+		"dnsRecordValue": {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.DNSRecordValue) }},
+		"httpUrl":        {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.HTTPURL) }},
+		"httpBody":       {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.HTTPBody) }},
+		"expiresAt":      {nil, func(w *bytes.Buffer, v *model.DomainVerification) { v.ExpiresAt.MarshalGQL(w) }},
+	},
+}
+
+var attributeTable = &table[*domain.Attribute]{
+	implementors: customAttributeImplementors,
+	scalars: map[string]scalar[*domain.Attribute]{
+		"key":   {nil, func(w *bytes.Buffer, a *domain.Attribute) { writeString(w, a.Key) }},
+		"type":  {nil, func(w *bytes.Buffer, a *domain.Attribute) { model.CustomAttributeType(a.Type).MarshalGQL(w) }},
+		"value": {nil, func(w *bytes.Buffer, a *domain.Attribute) { writeJSONScalar(w, a.Value) }},
 	},
 }
 
@@ -579,7 +670,7 @@ func compileMembers(owners bool) func(*compiler, graphql.CollectedField) (writer
 			return nil, err
 		}
 		return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-			ms := data.members[o.ID]
+			ms := data.related.Members[o.ID]
 			keep := func(i int) bool { return !owners || ms[i].IsOwner() }
 			return array(w, len(ms), keep, func(i int) error { return write(w, &ms[i], data) })
 		}, nil

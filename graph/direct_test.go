@@ -113,7 +113,15 @@ func seedDirect(t *testing.T, a *api) {
 			{"name": "Other", "type": "OTHER"}},
 		"emailConfirmationLandingPage": "https://app.example.com/confirm",
 		"primaryAdministrator":         map[string]any{"email": "admin@direct.example", "firstName": "Ada", "lastName": "Lovelace"},
+		"primaryDomain":                "quote.direct.example",
+		"customAttributes": attrs("billing", map[string]any{"iban": "FR76", "vat": 20.5, "html": "<b>&</b>", "z": nil, "a": []any{1, true}},
+			"seats", 5, "tier", "gold \"plus\"", "flag", true, "ratio", 0.1, "empty", map[string]any{}),
 	})
+	// A failed verification: a reason to write.
+	if _, err := a.store.DB().ExecContext(context.Background(), `UPDATE organization_domains SET status = 'FAILED',
+	  last_failure = 'no TXT record "found"' WHERE tenant_id = $1 AND domain = 'quote.direct.example'`, a.actor.TenantID); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 7 {
 		a.createOK(map[string]any{"name": fmt.Sprintf("Org %02d", i), "countryCode": []string{"FR", "DE"}[i%2],
 			"projects": []map[string]any{{"name": "Extra"}}})
@@ -151,6 +159,8 @@ fragment O on Organization { name id owners { e: email ... on Member { role } } 
 			map[string]any{"f": map[string]any{"countryCode": "FR", "search": "org", "status": "ACTIVE", "isPrivate": false}}},
 		{"nothing matches", `{ organizations(filter: {search: "no such organization"}) { totalCount pageInfo { startCursor endCursor hasNextPage } edges { cursor } nodes { id } } }`, nil},
 		{"the default page", `{ organizations { nodes { name owners { email } } } }`, nil},
+		{"domains and custom attributes", `{ organizations(first: 50) { nodes { id domains { domain isPrimary status verification { expiresAt } }
+  customAttributes { key value } } } }`, nil},
 	}
 	for _, c := range cases {
 		before := p.directCount("answered")
@@ -164,6 +174,15 @@ fragment O on Organization { name id owners { e: email ... on Member { role } } 
 	}
 	if n := p.directCount("fallback"); n != 0 {
 		t.Errorf("%v fallbacks", n)
+	}
+
+	// The seeds reach what is written: a verification and its failure, JSON values as gqlgen encodes them.
+	r := p.compare(t, `{ organizations(first: 50) { nodes { domains { lastFailure verification { httpBody } } customAttributes { key value } } } }`, nil)
+	for _, want := range []string{`"lastFailure":"no TXT record \"found\"","verification":{"httpBody":"`, `"verification":null`,
+		`"value":5` + "\n}", `"value":{"a":[1,true],"html":"\u003cb\u003e\u0026\u003c/b\u003e","iban":"FR76","vat":20.5,"z":null}` + "\n}"} {
+		if !strings.Contains(r.Raw, want) {
+			t.Errorf("no %q in %s", want, r.Raw)
+		}
 	}
 }
 
@@ -229,7 +248,7 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 // to the direct path's tables (direct.go) or here.
 var notDirect = map[string][]string{
 	"Organization": {"headquarters", "contactEmails", "billingEmails", "privacyPolicyUrl", "termsOfServiceUrl",
-		"coupons", "subscription", "template", "customAttributes", "primaryAdministrator", "domains", "details",
+		"coupons", "subscription", "template", "primaryAdministrator", "details",
 		"membersConnection", "projectsConnection", "removedAt", "events", "invitations"},
 	"Project": {"organization", "contactEmails", "sendFromEmail", "settings"},
 	"Member":  {"user"},
