@@ -273,7 +273,7 @@ func (d directReads) planList(ctx context.Context, op *graphql.OperationContext,
 	if p.page, err = domain.NewPageRequest(first, after, last, before, p.order.Field); err != nil {
 		return nil, errIndirect
 	}
-	write, err := connectionTable.compile(&compiler{op: op, need: p.need}, f.Selections)
+	write, err := connectionTable.compile(&compiler{op: op, ec: ec, ctx: fctx, need: p.need}, f.Selections)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +315,8 @@ type writer[T any] func(w *bytes.Buffer, v T, data *listData) error
 // compiler compiles the selection of one list: the operation, and what the list's plan reads.
 type compiler struct {
 	op   *graphql.OperationContext
+	ec   *executionContext // for the arguments of fields below the list
+	ctx  context.Context
 	need *needs
 }
 
@@ -407,7 +409,8 @@ func directFields() map[string][]string {
 	out := map[string][]string{}
 	for _, served := range []func() (string, []string){connectionTable.served, edgeTable.served,
 		pageInfoTable.served, organizationTable.served, projectTable.served, memberTable.served,
-		domainTable.served, verificationTable.served, attributeTable.served} {
+		domainTable.served, verificationTable.served, attributeTable.served, memberConnectionTable.served,
+		memberEdgeTable.served, projectConnectionTable.served, projectEdgeTable.served} {
 		typ, names := served()
 		out[typ] = names
 	}
@@ -589,6 +592,51 @@ var organizationTable = &table[*domain.Organization]{
 				return array(w, len(ds), nil, func(i int) error { return write(w, toOrganizationDomain(&ds[i]), data) })
 			}, nil
 		},
+		"membersConnection": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			args, err := c.ec.field_Organization_membersConnection_args(c.ctx, f.ArgumentMap(c.op.Variables))
+			if err != nil {
+				return nil, errIndirect
+			}
+			role, _ := args["role"].(*model.MemberRole)
+			status, _ := args["status"].(*model.MemberStatus)
+			first, _ := args["first"].(*int)
+			after, _ := args["after"].(*string)
+			if _, err := domain.NewPageRequest(first, after, nil, nil, ""); err != nil {
+				return nil, errIndirect // gqlgen reports it
+			}
+			rel := &c.need.relations
+			rel.Members, rel.AllMembers = true, true
+			if status != nil {
+				rel.MemberColumns = append(rel.MemberColumns, "status")
+			}
+			write, err := memberConnectionTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				return writeRelPage(w, membersMatching(data.related.Members[o.ID], role, status),
+					func(m domain.Member) string { return m.ID }, first, after, write, data)
+			}, nil
+		},
+		"projectsConnection": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			args, err := c.ec.field_Organization_projectsConnection_args(c.ctx, f.ArgumentMap(c.op.Variables))
+			if err != nil {
+				return nil, errIndirect
+			}
+			first, _ := args["first"].(*int)
+			after, _ := args["after"].(*string)
+			if _, err := domain.NewPageRequest(first, after, nil, nil, ""); err != nil {
+				return nil, errIndirect // gqlgen reports it
+			}
+			c.need.relations.Projects = true
+			write, err := projectConnectionTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				return writeRelPage(w, data.related.Projects[o.ID], func(p domain.Project) string { return p.ID }, first, after, write, data)
+			}, nil
+		},
 		"customAttributes": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
 			c.need.relations.Attributes = true
 			write, err := attributeTable.compile(c, f.Selections)
@@ -602,6 +650,88 @@ var organizationTable = &table[*domain.Organization]{
 		},
 	},
 }
+
+// relPage is a page of an organization's projects or members as a connection (pageOf's).
+type relPage[T any] struct {
+	rows    []T
+	cursors []string
+	info    *model.PageInfo
+	total   int
+}
+
+// relEdge is the edge of a row of a relPage.
+type relEdge[T any] struct {
+	row    *T
+	cursor string
+}
+
+// writeRelPage writes the page of all that first and after select, as the connection resolvers page it;
+// a cursor whose row has gone is gqlgen's to report.
+func writeRelPage[T any](w *bytes.Buffer, all []T, id func(T) string, first *int, after *string, write writer[*relPage[T]], data *listData) error {
+	rows, cursors, info, err := pageOf(all, id, first, after)
+	if err != nil {
+		return &unwritable{err.Error()}
+	}
+	return write(w, &relPage[T]{rows: rows, cursors: cursors, info: info, total: len(all)}, data)
+}
+
+// relConnection is the tables of the connection and the edge of a relation whose rows node writes.
+func relConnection[T any](connection, edge []string, node *table[*T]) (*table[*relPage[T]], *table[relEdge[T]]) {
+	edges := &table[relEdge[T]]{
+		implementors: edge,
+		scalars: map[string]scalar[relEdge[T]]{
+			"cursor": {nil, func(w *bytes.Buffer, e relEdge[T]) { writeString(w, e.cursor) }},
+		},
+		compiled: map[string]func(*compiler, graphql.CollectedField) (writer[relEdge[T]], error){
+			"node": func(c *compiler, f graphql.CollectedField) (writer[relEdge[T]], error) {
+				write, err := node.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, e relEdge[T], data *listData) error { return write(w, e.row, data) }, nil
+			},
+		},
+	}
+	conn := &table[*relPage[T]]{
+		implementors: connection,
+		scalars: map[string]scalar[*relPage[T]]{
+			"totalCount": {nil, func(w *bytes.Buffer, p *relPage[T]) { writeInt(w, p.total) }},
+		},
+		compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*relPage[T]], error){
+			"edges": func(c *compiler, f graphql.CollectedField) (writer[*relPage[T]], error) {
+				write, err := edges.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, p *relPage[T], data *listData) error {
+					return array(w, len(p.rows), nil, func(i int) error { return write(w, relEdge[T]{&p.rows[i], p.cursors[i]}, data) })
+				}, nil
+			},
+			"nodes": func(c *compiler, f graphql.CollectedField) (writer[*relPage[T]], error) {
+				write, err := node.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, p *relPage[T], data *listData) error {
+					return array(w, len(p.rows), nil, func(i int) error { return write(w, &p.rows[i], data) })
+				}, nil
+			},
+			"pageInfo": func(c *compiler, f graphql.CollectedField) (writer[*relPage[T]], error) {
+				write, err := pageInfoTable.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, p *relPage[T], data *listData) error { return write(w, p.info, data) }, nil
+			},
+		},
+	}
+	return conn, edges
+}
+
+var (
+	memberConnectionTable, memberEdgeTable   = relConnection(memberConnectionImplementors, memberEdgeImplementors, memberTable)
+	projectConnectionTable, projectEdgeTable = relConnection(projectConnectionImplementors, projectEdgeImplementors, projectTable)
+)
 
 // domainTable writes a domain as the API shows it (toOrganizationDomain, which says when it has a
 // verification to publish). Its relation is read whole: no column to choose.
