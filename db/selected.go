@@ -50,6 +50,7 @@ var organizationSelectable = map[string]column[domain.Organization]{
 	"created_by":        {"o.created_by::text", func(o *domain.Organization) any { return &o.CreatedBy }},
 	"created_at":        {"o.created_at", func(o *domain.Organization) any { return &o.CreatedAt }},
 	"updated_at":        {"o.updated_at", func(o *domain.Organization) any { return &o.UpdatedAt }},
+	"template_id":       {"o.template_id::text", func(o *domain.Organization) any { return &o.TemplateID }},
 	"primary_domain":    {primaryDomainSQL, func(o *domain.Organization) any { return &o.PrimaryDomain }},
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"slices"
@@ -232,14 +233,16 @@ type needs struct {
 	relations db.Relations
 	cursors   bool
 	total     bool
+	templates bool
 }
 
 // listData is what a list read from the database.
 type listData struct {
-	page    *db.OrganizationPage
-	cursors []string
-	related *db.Related
-	total   int
+	page      *db.OrganizationPage
+	cursors   []string
+	related   *db.Related
+	templates map[string]*domain.Template
+	total     int
 }
 
 // planList checks the arguments and the permission as gqlgen would, and compiles the selection.
@@ -300,6 +303,17 @@ func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error)
 	}
 	if data.related, err = store.RelationsSelected(ctx, p.tenantID, ids, p.need.relations); err != nil {
 		return nil, err
+	}
+	if p.need.templates {
+		var tids []string
+		for _, o := range page.Organizations {
+			if o.TemplateID != nil && !slices.Contains(tids, *o.TemplateID) {
+				tids = append(tids, *o.TemplateID)
+			}
+		}
+		if data.templates, err = store.TemplatesSelected(ctx, p.tenantID, tids); err != nil {
+			return nil, err
+		}
 	}
 	if p.need.total {
 		if data.total, err = store.CountOrganizations(ctx, p.tenantID, p.filter); err != nil {
@@ -410,7 +424,8 @@ func directFields() map[string][]string {
 	for _, served := range []func() (string, []string){connectionTable.served, edgeTable.served,
 		pageInfoTable.served, organizationTable.served, projectTable.served, memberTable.served,
 		domainTable.served, verificationTable.served, attributeTable.served, memberConnectionTable.served,
-		memberEdgeTable.served, projectConnectionTable.served, projectEdgeTable.served} {
+		memberEdgeTable.served, projectConnectionTable.served, projectEdgeTable.served, templateTable.served,
+		projectTemplateTable.served, definitionTable.served} {
 		typ, names := served()
 		out[typ] = names
 	}
@@ -500,6 +515,23 @@ func writeBool(w *bytes.Buffer, b bool) { graphql.MarshalBoolean(b).MarshalGQL(w
 func writeInt(w *bytes.Buffer, n int) { w.WriteString(strconv.Itoa(n)) }
 
 func writeTime(w *bytes.Buffer, t time.Time) { dateTime(t).MarshalGQL(w) }
+
+func writeOptBool(w *bytes.Buffer, b *bool) {
+	if b == nil {
+		w.WriteString("null")
+		return
+	}
+	writeBool(w, *b)
+}
+
+// writeOptEnum writes an optional value of an enum with its MarshalGQL.
+func writeOptEnum[E interface{ MarshalGQL(io.Writer) }](w *bytes.Buffer, e *E) {
+	if e == nil {
+		w.WriteString("null")
+		return
+	}
+	(*e).MarshalGQL(w)
+}
 
 func writeOptDateTime(w *bytes.Buffer, t *model.DateTime) {
 	if t == nil {
@@ -637,6 +669,24 @@ var organizationTable = &table[*domain.Organization]{
 				return writeRelPage(w, data.related.Projects[o.ID], func(p domain.Project) string { return p.ID }, first, after, write, data)
 			}, nil
 		},
+		"template": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			c.need.org, c.need.templates = append(c.need.org, "template_id"), true
+			write, err := templateTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				var t *domain.Template
+				if o.TemplateID != nil {
+					t = data.templates[*o.TemplateID]
+				}
+				if t == nil { // none, or deleted since
+					w.WriteString("null")
+					return nil
+				}
+				return write(w, toTemplate(t), data)
+			}, nil
+		},
 		"customAttributes": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
 			c.need.relations.Attributes = true
 			write, err := attributeTable.compile(c, f.Selections)
@@ -732,6 +782,74 @@ var (
 	memberConnectionTable, memberEdgeTable   = relConnection(memberConnectionImplementors, memberEdgeImplementors, memberTable)
 	projectConnectionTable, projectEdgeTable = relConnection(projectConnectionImplementors, projectEdgeImplementors, projectTable)
 )
+
+// templateTable writes a template as the API shows it (toTemplate).
+var templateTable = &table[*model.OrganizationTemplate]{
+	implementors: organizationTemplateImplementors,
+	scalars: map[string]scalar[*model.OrganizationTemplate]{
+		"id":             {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeString(w, t.ID) }},
+		"name":           {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeString(w, t.Name) }},
+		"description":    {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.Description) }},
+		"countryCode":    {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.CountryCode) }},
+		"languageCode":   {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.LanguageCode) }},
+		"locale":         {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.Locale) }},
+		"timezone":       {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.Timezone) }},
+		"isPrivate":      {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptBool(w, t.IsPrivate) }},
+		"regionTemplate": {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.RegionTemplate) }},
+		"createdAt":      {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { t.CreatedAt.MarshalGQL(w) }},
+	},
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*model.OrganizationTemplate], error){
+		"defaultProject": func(c *compiler, f graphql.CollectedField) (writer[*model.OrganizationTemplate], error) {
+			write, err := projectTemplateTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, t *model.OrganizationTemplate, data *listData) error {
+				if t.DefaultProject == nil {
+					w.WriteString("null")
+					return nil
+				}
+				return write(w, t.DefaultProject, data)
+			}, nil
+		},
+		"customAttributeDefinitions": func(c *compiler, f graphql.CollectedField) (writer[*model.OrganizationTemplate], error) {
+			write, err := definitionTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, t *model.OrganizationTemplate, data *listData) error {
+				ds := t.CustomAttributeDefinitions
+				return array(w, len(ds), nil, func(i int) error { return write(w, &ds[i], data) })
+			}, nil
+		},
+	},
+}
+
+var projectTemplateTable = &table[*model.ProjectTemplate]{
+	implementors: projectTemplateImplementors,
+	scalars: map[string]scalar[*model.ProjectTemplate]{
+		"name": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptString(w, p.Name) }},
+		"type": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Type) }},
+		"mode": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Mode) }},
+		"contactEmails": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) {
+			if p.ContactEmails == nil {
+				w.WriteString("null")
+				return
+			}
+			_ = array(w, len(p.ContactEmails), nil, func(i int) error { writeString(w, p.ContactEmails[i]); return nil })
+		}},
+	},
+}
+
+var definitionTable = &table[*model.CustomAttributeDefinition]{
+	implementors: customAttributeDefinitionImplementors,
+	scalars: map[string]scalar[*model.CustomAttributeDefinition]{
+		"key":          {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeString(w, d.Key) }},
+		"type":         {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { d.Type.MarshalGQL(w) }},
+		"required":     {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeBool(w, d.Required) }},
+		"defaultValue": {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeJSONScalar(w, d.DefaultValue) }},
+	},
+}
 
 // domainTable writes a domain as the API shows it (toOrganizationDomain, which says when it has a
 // verification to publish). Its relation is read whole: no column to choose.
