@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"orgs/domain"
@@ -253,25 +254,51 @@ func (s *Store) MembersOf(ctx context.Context, tenantID string, ids []string) (m
 	return out, nil
 }
 
-// DomainsOf returns the domains of each organization of ids, the primary first.
-func (s *Store) DomainsOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Domain, error) {
-	var rows []domainRow
-	q := `SELECT ` + domainColumns + `
+// domainsOfSQL reads the domains of the organizations $2 of tenant $1, by organization, the primary
+// first.
+const domainsOfSQL = `SELECT ` + domainColumns + `
 FROM organization_domains d WHERE d.tenant_id = $1 AND d.organization_id = ANY($2)
 ORDER BY d.organization_id, d.is_primary DESC, d.domain`
-	if err := s.db.SelectContext(ctx, &rows, q, tenantID, pq.Array(ids)); err != nil {
+
+// DomainsOf returns the domains of each organization of ids, the primary first.
+func (s *Store) DomainsOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Domain, error) {
+	rows, err := s.db.QueryxContext(ctx, domainsOfSQL, tenantID, pq.Array(ids))
+	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
-	out := make(map[string][]domain.Domain, len(ids))
-	for _, r := range rows {
+	defer rows.Close()
+	return scanDomains(rows, len(ids))
+}
+
+// scanDomains reads the rows of domainsOfSQL, grouped by organization.
+func scanDomains(rows *sqlx.Rows, sizeHint int) (map[string][]domain.Domain, error) {
+	out := make(map[string][]domain.Domain, sizeHint)
+	for rows.Next() {
+		var r domainRow
+		if err := rows.StructScan(&r); err != nil {
+			return nil, fmt.Errorf("scan domain: %w", err)
+		}
 		out[r.OrganizationID] = append(out[r.OrganizationID], r.domain())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
 	}
 	return out, nil
 }
 
+// attributesOfSQL reads the custom attributes of the organizations $2 of tenant $1, by organization,
+// then by key.
+const attributesOfSQL = `SELECT organization_id, key, type, value FROM organization_attributes
+WHERE tenant_id = $1 AND organization_id = ANY($2) ORDER BY organization_id, key`
+
 // AttributesOf returns the custom attributes of each organization of ids, by key.
 func (s *Store) AttributesOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Attribute, error) {
-	return s.attributesWhere(ctx, `tenant_id = $1 AND organization_id = ANY($2)`, tenantID, pq.Array(ids))
+	rows, err := s.db.QueryContext(ctx, attributesOfSQL, tenantID, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("list attributes: %w", err)
+	}
+	defer rows.Close()
+	return scanAttributes(rows)
 }
 
 // OrganizationsOf returns the tenant's organizations with the given ids.

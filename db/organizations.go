@@ -223,13 +223,8 @@ ORDER BY ` + memberOrderSQL
 	return out, nil
 }
 
-func (s *Store) attributesWhere(ctx context.Context, where string, args ...any) (map[string][]domain.Attribute, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, key, type, value FROM organization_attributes
-WHERE `+where+` ORDER BY organization_id, key`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list attributes: %w", err)
-	}
-	defer rows.Close()
+// scanAttributes reads the rows of attributesOfSQL, grouped by organization.
+func scanAttributes(rows *sql.Rows) (map[string][]domain.Attribute, error) {
 	out := map[string][]domain.Attribute{}
 	for rows.Next() {
 		var org string

@@ -50,6 +50,7 @@ var organizationSelectable = map[string]column[domain.Organization]{
 	"created_by":        {"o.created_by::text", func(o *domain.Organization) any { return &o.CreatedBy }},
 	"created_at":        {"o.created_at", func(o *domain.Organization) any { return &o.CreatedAt }},
 	"updated_at":        {"o.updated_at", func(o *domain.Organization) any { return &o.UpdatedAt }},
+	"template_id":       {"o.template_id::text", func(o *domain.Organization) any { return &o.TemplateID }},
 	"primary_domain":    {primaryDomainSQL, func(o *domain.Organization) any { return &o.PrimaryDomain }},
 }
 
@@ -216,22 +217,33 @@ type Relations struct {
 	Members        bool
 	MemberColumns  []string
 	AllMembers     bool // every member, not only the owners
+	Domains        bool // every column of the domains
+	Attributes     bool
 }
 
-// RelationsSelected returns the projects and members of each organization of ids, as rel asks, in the
-// orders of ProjectsOf and MembersOf: one statement per relation, the ids sent once encoded.
-// Projects come with their id, organization and default flag, members with their id, organization and
-// role, besides the columns asked for.
-func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []string, rel Relations) (projects map[string][]domain.Project, members map[string][]domain.Member, err error) {
-	if len(ids) == 0 || !rel.Projects && !rel.Members {
-		return nil, nil, nil
+// Related are the relations of a page's organizations that RelationsSelected read, by organization.
+type Related struct {
+	Projects   map[string][]domain.Project
+	Members    map[string][]domain.Member
+	Domains    map[string][]domain.Domain
+	Attributes map[string][]domain.Attribute
+}
+
+// RelationsSelected returns the projects, members, domains and custom attributes of each organization
+// of ids, as rel asks, in the orders of ProjectsOf, MembersOf, DomainsOf and AttributesOf: one
+// statement per relation, the ids sent once encoded. Projects come with their id, organization and
+// default flag, members with their id, organization and role, besides the columns asked for.
+func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []string, rel Relations) (*Related, error) {
+	out := &Related{}
+	if len(ids) == 0 || !rel.Projects && !rel.Members && !rel.Domains && !rel.Attributes {
+		return out, nil
 	}
 	idArray, err := s.idArray(ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if rel.Projects {
-		projects, err = selectByOrganization(ctx, s, "projects", projectSelectable, []column[domain.Project]{
+		out.Projects, err = selectByOrganization(ctx, s, "projects", projectSelectable, []column[domain.Project]{
 			{"organization_id::text", func(p *domain.Project) any { return &p.OrganizationID }},
 			{"id::text", func(p *domain.Project) any { return &p.ID }},
 			{"is_default", func(p *domain.Project) any { return &p.IsDefault }},
@@ -240,11 +252,11 @@ func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []st
 ORDER BY ` + projectOrderSQL
 		}, tenantID, idArray, domain.Project{TenantID: tenantID}, func(p *domain.Project) string { return p.OrganizationID }, 2*len(ids))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if rel.Members {
-		members, err = selectByOrganization(ctx, s, "members", memberSelectable, []column[domain.Member]{
+		out.Members, err = selectByOrganization(ctx, s, "members", memberSelectable, []column[domain.Member]{
 			{"m.organization_id::text", func(m *domain.Member) any { return &m.OrganizationID }},
 			{"m.id::text", func(m *domain.Member) any { return &m.ID }},
 			{"m.role", func(m *domain.Member) any { return &m.Role }},
@@ -260,10 +272,36 @@ ORDER BY ` + projectOrderSQL
 ORDER BY ` + memberOrderSQL
 		}, tenantID, idArray, domain.Member{}, func(m *domain.Member) string { return m.OrganizationID }, 2*len(ids))
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return projects, members, nil
+	if rel.Domains {
+		if out.Domains, err = readByOrganization(ctx, s, "domains", domainsOfSQL, tenantID, idArray, func(rows *sqlx.Rows) (map[string][]domain.Domain, error) {
+			return scanDomains(rows, len(ids))
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if rel.Attributes {
+		if out.Attributes, err = readByOrganization(ctx, s, "attributes", attributesOfSQL, tenantID, idArray, func(rows *sqlx.Rows) (map[string][]domain.Attribute, error) {
+			return scanAttributes(rows.Rows)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readByOrganization runs the prepared statement q with the tenant and the organizations' ids as $1 and
+// $2, and reads its rows with scan (which wraps its own errors).
+func readByOrganization[T any](ctx context.Context, s *Store, what, q, tenantID string, idArray any,
+	scan func(*sqlx.Rows) (map[string][]T, error)) (map[string][]T, error) {
+	rows, err := s.queryPrepared(ctx, q, tenantID, idArray)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	defer rows.Close()
+	return scan(rows)
 }
 
 // selectByOrganization runs the statement query builds for the fixed and named columns of table, with

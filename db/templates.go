@@ -125,12 +125,18 @@ func (s *Store) Templates(ctx context.Context, tenantID string, ids ...string) (
 	q := templateSelect + ` WHERE t.tenant_id = $1 ORDER BY t.name`
 	args := []any{tenantID}
 	if ids != nil {
-		q = templateSelect + ` WHERE t.tenant_id = $1 AND t.id = ANY($2) ORDER BY t.name`
-		args = append(args, pq.Array(ids))
+		q, args = templatesOfSQL, append(args, pq.Array(ids))
 	}
 	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("list templates: %w", err)
 	}
+	return templatesOf(rows)
+}
+
+// templatesOfSQL reads the templates $2 of tenant $1.
+const templatesOfSQL = templateSelect + ` WHERE t.tenant_id = $1 AND t.id = ANY($2) ORDER BY t.name`
+
+func templatesOf(rows []templateRow) ([]*domain.Template, error) {
 	out := make([]*domain.Template, len(rows))
 	for i, r := range rows {
 		t, err := r.template()
@@ -138,6 +144,30 @@ func (s *Store) Templates(ctx context.Context, tenantID string, ids ...string) (
 			return nil, err
 		}
 		out[i] = t
+	}
+	return out, nil
+}
+
+// TemplatesSelected is Templates of ids, through a prepared statement, by id.
+func (s *Store) TemplatesSelected(ctx context.Context, tenantID string, ids []string) (map[string]*domain.Template, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	idArray, err := s.idArray(ids)
+	if err != nil {
+		return nil, err
+	}
+	var rows []templateRow
+	if err := s.readPrepared(ctx, nil, func(r *sqlx.Rows) error { return sqlx.StructScan(r, &rows) }, templatesOfSQL, tenantID, idArray); err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	ts, err := templatesOf(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*domain.Template, len(ts))
+	for _, t := range ts {
+		out[t.ID] = t
 	}
 	return out, nil
 }

@@ -108,7 +108,7 @@ func writtenDomains(orgID string, triples []byte, names []string, primary, gener
 	return out, nil
 }
 
-// writtenAttributes decodes [key, type, value] triples, ordered by key, as attributesWhere decodes
+// writtenAttributes decodes [key, type, value] triples, ordered by key, as scanAttributes decodes
 // each value.
 func writtenAttributes(triples []byte) ([]domain.Attribute, error) {
 	out := []domain.Attribute{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"slices"
@@ -232,15 +233,16 @@ type needs struct {
 	relations db.Relations
 	cursors   bool
 	total     bool
+	templates bool
 }
 
 // listData is what a list read from the database.
 type listData struct {
-	page     *db.OrganizationPage
-	cursors  []string
-	projects map[string][]domain.Project
-	members  map[string][]domain.Member
-	total    int
+	page      *db.OrganizationPage
+	cursors   []string
+	related   *db.Related
+	templates map[string]*domain.Template
+	total     int
 }
 
 // planList checks the arguments and the permission as gqlgen would, and compiles the selection.
@@ -274,7 +276,7 @@ func (d directReads) planList(ctx context.Context, op *graphql.OperationContext,
 	if p.page, err = domain.NewPageRequest(first, after, last, before, p.order.Field); err != nil {
 		return nil, errIndirect
 	}
-	write, err := connectionTable.compile(&compiler{op: op, need: p.need}, f.Selections)
+	write, err := connectionTable.compile(&compiler{op: op, ec: ec, ctx: fctx, need: p.need}, f.Selections)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +284,7 @@ func (d directReads) planList(ctx context.Context, op *graphql.OperationContext,
 	return p, nil
 }
 
-// read runs the plan's statements: the page, then the projects and members of its organizations.
+// read runs the plan's statements: the page, then the relations of its organizations.
 func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error) {
 	page, err := store.ListOrganizationsSelected(ctx, p.tenantID, p.filter, p.order, p.page, p.need.org, p.need.cursors)
 	if err != nil {
@@ -299,8 +301,19 @@ func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error)
 	for i, o := range page.Organizations {
 		ids[i] = o.ID
 	}
-	if data.projects, data.members, err = store.RelationsSelected(ctx, p.tenantID, ids, p.need.relations); err != nil {
+	if data.related, err = store.RelationsSelected(ctx, p.tenantID, ids, p.need.relations); err != nil {
 		return nil, err
+	}
+	if p.need.templates {
+		var tids []string
+		for _, o := range page.Organizations {
+			if o.TemplateID != nil && !slices.Contains(tids, *o.TemplateID) {
+				tids = append(tids, *o.TemplateID)
+			}
+		}
+		if data.templates, err = store.TemplatesSelected(ctx, p.tenantID, tids); err != nil {
+			return nil, err
+		}
 	}
 	if p.need.total {
 		if data.total, err = store.CountOrganizations(ctx, p.tenantID, p.filter); err != nil {
@@ -316,6 +329,8 @@ type writer[T any] func(w *bytes.Buffer, v T, data *listData) error
 // compiler compiles the selection of one list: the operation, and what the list's plan reads.
 type compiler struct {
 	op   *graphql.OperationContext
+	ec   *executionContext // for the arguments of fields below the list
+	ctx  context.Context
 	need *needs
 }
 
@@ -407,7 +422,10 @@ func (t *table[T]) served() (string, []string) {
 func directFields() map[string][]string {
 	out := map[string][]string{}
 	for _, served := range []func() (string, []string){connectionTable.served, edgeTable.served,
-		pageInfoTable.served, organizationTable.served, projectTable.served, memberTable.served} {
+		pageInfoTable.served, organizationTable.served, projectTable.served, memberTable.served,
+		domainTable.served, verificationTable.served, attributeTable.served, memberConnectionTable.served,
+		memberEdgeTable.served, projectConnectionTable.served, projectEdgeTable.served, templateTable.served,
+		projectTemplateTable.served, definitionTable.served} {
 		typ, names := served()
 		out[typ] = names
 	}
@@ -498,6 +516,41 @@ func writeInt(w *bytes.Buffer, n int) { w.WriteString(strconv.Itoa(n)) }
 
 func writeTime(w *bytes.Buffer, t time.Time) { dateTime(t).MarshalGQL(w) }
 
+func writeOptBool(w *bytes.Buffer, b *bool) {
+	if b == nil {
+		w.WriteString("null")
+		return
+	}
+	writeBool(w, *b)
+}
+
+// writeOptEnum writes an optional value of an enum with its MarshalGQL.
+func writeOptEnum[E interface{ MarshalGQL(io.Writer) }](w *bytes.Buffer, e *E) {
+	if e == nil {
+		w.WriteString("null")
+		return
+	}
+	(*e).MarshalGQL(w)
+}
+
+func writeOptDateTime(w *bytes.Buffer, t *model.DateTime) {
+	if t == nil {
+		w.WriteString("null")
+		return
+	}
+	t.MarshalGQL(w)
+}
+
+// writeJSONScalar writes a value of the JSON scalar as the generated marshalOJSON2interface does: null, or
+// graphql.MarshalAny's encoding, which ends with a newline.
+func writeJSONScalar(w *bytes.Buffer, v any) {
+	if v == nil {
+		w.WriteString("null")
+		return
+	}
+	graphql.MarshalAny(v).MarshalGQL(w)
+}
+
 func writeOptTime(w *bytes.Buffer, t *time.Time) {
 	if t == nil {
 		w.WriteString("null")
@@ -542,7 +595,7 @@ var organizationTable = &table[*domain.Organization]{
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				if p := domain.DefaultProject(data.projects[o.ID]); p != nil {
+				if p := domain.DefaultProject(data.related.Projects[o.ID]); p != nil {
 					return write(w, p, data)
 				}
 				return &unwritable{fmt.Sprintf("organization %s has no default project", o.ID)} // gqlgen reports it
@@ -554,12 +607,298 @@ var organizationTable = &table[*domain.Organization]{
 				return nil, err
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-				ps := data.projects[o.ID]
+				ps := data.related.Projects[o.ID]
 				return array(w, len(ps), nil, func(i int) error { return write(w, &ps[i], data) })
 			}, nil
 		},
 		"owners":  compileMembers(true),
 		"members": compileMembers(false),
+		"domains": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			c.need.relations.Domains = true
+			write, err := domainTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				ds := data.related.Domains[o.ID]
+				return array(w, len(ds), nil, func(i int) error { return write(w, toOrganizationDomain(&ds[i]), data) })
+			}, nil
+		},
+		"membersConnection": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			args, err := c.ec.field_Organization_membersConnection_args(c.ctx, f.ArgumentMap(c.op.Variables))
+			if err != nil {
+				return nil, errIndirect
+			}
+			role, _ := args["role"].(*model.MemberRole)
+			status, _ := args["status"].(*model.MemberStatus)
+			first, _ := args["first"].(*int)
+			after, _ := args["after"].(*string)
+			if _, err := domain.NewPageRequest(first, after, nil, nil, ""); err != nil {
+				return nil, errIndirect // gqlgen reports it
+			}
+			rel := &c.need.relations
+			rel.Members, rel.AllMembers = true, true
+			if status != nil {
+				rel.MemberColumns = append(rel.MemberColumns, "status")
+			}
+			write, err := memberConnectionTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				return writeRelPage(w, membersMatching(data.related.Members[o.ID], role, status),
+					func(m domain.Member) string { return m.ID }, first, after, write, data)
+			}, nil
+		},
+		"projectsConnection": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			args, err := c.ec.field_Organization_projectsConnection_args(c.ctx, f.ArgumentMap(c.op.Variables))
+			if err != nil {
+				return nil, errIndirect
+			}
+			first, _ := args["first"].(*int)
+			after, _ := args["after"].(*string)
+			if _, err := domain.NewPageRequest(first, after, nil, nil, ""); err != nil {
+				return nil, errIndirect // gqlgen reports it
+			}
+			c.need.relations.Projects = true
+			write, err := projectConnectionTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				return writeRelPage(w, data.related.Projects[o.ID], func(p domain.Project) string { return p.ID }, first, after, write, data)
+			}, nil
+		},
+		"template": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			c.need.org, c.need.templates = append(c.need.org, "template_id"), true
+			write, err := templateTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				var t *domain.Template
+				if o.TemplateID != nil {
+					t = data.templates[*o.TemplateID]
+				}
+				if t == nil { // none, or deleted since
+					w.WriteString("null")
+					return nil
+				}
+				return write(w, toTemplate(t), data)
+			}, nil
+		},
+		"customAttributes": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
+			c.need.relations.Attributes = true
+			write, err := attributeTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
+				as := data.related.Attributes[o.ID]
+				return array(w, len(as), nil, func(i int) error { return write(w, &as[i], data) })
+			}, nil
+		},
+	},
+}
+
+// relPage is a page of an organization's projects or members as a connection (pageOf's).
+type relPage[T any] struct {
+	rows    []T
+	cursors []string
+	info    *model.PageInfo
+	total   int
+}
+
+// relEdge is the edge of a row of a relPage.
+type relEdge[T any] struct {
+	row    *T
+	cursor string
+}
+
+// writeRelPage writes the page of all that first and after select, as the connection resolvers page it;
+// a cursor whose row has gone is gqlgen's to report.
+func writeRelPage[T any](w *bytes.Buffer, all []T, id func(T) string, first *int, after *string, write writer[*relPage[T]], data *listData) error {
+	rows, cursors, info, err := pageOf(all, id, first, after)
+	if err != nil {
+		return &unwritable{err.Error()}
+	}
+	return write(w, &relPage[T]{rows: rows, cursors: cursors, info: info, total: len(all)}, data)
+}
+
+// relConnection is the tables of the connection and the edge of a relation whose rows node writes.
+func relConnection[T any](connection, edge []string, node *table[*T]) (*table[*relPage[T]], *table[relEdge[T]]) {
+	edges := &table[relEdge[T]]{
+		implementors: edge,
+		scalars: map[string]scalar[relEdge[T]]{
+			"cursor": {nil, func(w *bytes.Buffer, e relEdge[T]) { writeString(w, e.cursor) }},
+		},
+		compiled: map[string]func(*compiler, graphql.CollectedField) (writer[relEdge[T]], error){
+			"node": func(c *compiler, f graphql.CollectedField) (writer[relEdge[T]], error) {
+				write, err := node.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, e relEdge[T], data *listData) error { return write(w, e.row, data) }, nil
+			},
+		},
+	}
+	conn := &table[*relPage[T]]{
+		implementors: connection,
+		scalars: map[string]scalar[*relPage[T]]{
+			"totalCount": {nil, func(w *bytes.Buffer, p *relPage[T]) { writeInt(w, p.total) }},
+		},
+		compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*relPage[T]], error){
+			"edges": func(c *compiler, f graphql.CollectedField) (writer[*relPage[T]], error) {
+				write, err := edges.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, p *relPage[T], data *listData) error {
+					return array(w, len(p.rows), nil, func(i int) error { return write(w, relEdge[T]{&p.rows[i], p.cursors[i]}, data) })
+				}, nil
+			},
+			"nodes": func(c *compiler, f graphql.CollectedField) (writer[*relPage[T]], error) {
+				write, err := node.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, p *relPage[T], data *listData) error {
+					return array(w, len(p.rows), nil, func(i int) error { return write(w, &p.rows[i], data) })
+				}, nil
+			},
+			"pageInfo": func(c *compiler, f graphql.CollectedField) (writer[*relPage[T]], error) {
+				write, err := pageInfoTable.compile(c, f.Selections)
+				if err != nil {
+					return nil, err
+				}
+				return func(w *bytes.Buffer, p *relPage[T], data *listData) error { return write(w, p.info, data) }, nil
+			},
+		},
+	}
+	return conn, edges
+}
+
+var (
+	memberConnectionTable, memberEdgeTable   = relConnection(memberConnectionImplementors, memberEdgeImplementors, memberTable)
+	projectConnectionTable, projectEdgeTable = relConnection(projectConnectionImplementors, projectEdgeImplementors, projectTable)
+)
+
+// templateTable writes a template as the API shows it (toTemplate).
+var templateTable = &table[*model.OrganizationTemplate]{
+	implementors: organizationTemplateImplementors,
+	scalars: map[string]scalar[*model.OrganizationTemplate]{
+		"id":             {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeString(w, t.ID) }},
+		"name":           {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeString(w, t.Name) }},
+		"description":    {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.Description) }},
+		"countryCode":    {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.CountryCode) }},
+		"languageCode":   {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.LanguageCode) }},
+		"locale":         {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.Locale) }},
+		"timezone":       {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.Timezone) }},
+		"isPrivate":      {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptBool(w, t.IsPrivate) }},
+		"regionTemplate": {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { writeOptString(w, t.RegionTemplate) }},
+		"createdAt":      {nil, func(w *bytes.Buffer, t *model.OrganizationTemplate) { t.CreatedAt.MarshalGQL(w) }},
+	},
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*model.OrganizationTemplate], error){
+		"defaultProject": func(c *compiler, f graphql.CollectedField) (writer[*model.OrganizationTemplate], error) {
+			write, err := projectTemplateTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, t *model.OrganizationTemplate, data *listData) error {
+				if t.DefaultProject == nil {
+					w.WriteString("null")
+					return nil
+				}
+				return write(w, t.DefaultProject, data)
+			}, nil
+		},
+		"customAttributeDefinitions": func(c *compiler, f graphql.CollectedField) (writer[*model.OrganizationTemplate], error) {
+			write, err := definitionTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, t *model.OrganizationTemplate, data *listData) error {
+				ds := t.CustomAttributeDefinitions
+				return array(w, len(ds), nil, func(i int) error { return write(w, &ds[i], data) })
+			}, nil
+		},
+	},
+}
+
+var projectTemplateTable = &table[*model.ProjectTemplate]{
+	implementors: projectTemplateImplementors,
+	scalars: map[string]scalar[*model.ProjectTemplate]{
+		"name": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptString(w, p.Name) }},
+		"type": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Type) }},
+		"mode": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Mode) }},
+		"contactEmails": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) {
+			if p.ContactEmails == nil {
+				w.WriteString("null")
+				return
+			}
+			_ = array(w, len(p.ContactEmails), nil, func(i int) error { writeString(w, p.ContactEmails[i]); return nil })
+		}},
+	},
+}
+
+var definitionTable = &table[*model.CustomAttributeDefinition]{
+	implementors: customAttributeDefinitionImplementors,
+	scalars: map[string]scalar[*model.CustomAttributeDefinition]{
+		"key":          {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeString(w, d.Key) }},
+		"type":         {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { d.Type.MarshalGQL(w) }},
+		"required":     {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeBool(w, d.Required) }},
+		"defaultValue": {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeJSONScalar(w, d.DefaultValue) }},
+	},
+}
+
+// domainTable writes a domain as the API shows it (toOrganizationDomain, which says when it has a
+// verification to publish). Its relation is read whole: no column to choose.
+var domainTable = &table[*model.OrganizationDomain]{
+	implementors: organizationDomainImplementors,
+	scalars: map[string]scalar[*model.OrganizationDomain]{
+		"id":          {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeString(w, d.ID) }},
+		"domain":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeString(w, d.Domain) }},
+		"isPrimary":   {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsPrimary) }},
+		"isVerified":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsVerified) }},
+		"isGenerated": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsGenerated) }},
+		"status":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { d.Status.MarshalGQL(w) }},
+		"verifiedAt":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptDateTime(w, d.VerifiedAt) }},
+		"lastFailure": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptString(w, d.LastFailure) }},
+	},
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*model.OrganizationDomain], error){
+		"verification": func(c *compiler, f graphql.CollectedField) (writer[*model.OrganizationDomain], error) {
+			write, err := verificationTable.compile(c, f.Selections)
+			if err != nil {
+				return nil, err
+			}
+			return func(w *bytes.Buffer, d *model.OrganizationDomain, data *listData) error {
+				if d.Verification == nil {
+					w.WriteString("null")
+					return nil
+				}
+				return write(w, d.Verification, data)
+			}, nil
+		},
+	},
+}
+
+var verificationTable = &table[*model.DomainVerification]{
+	implementors: domainVerificationImplementors,
+	scalars: map[string]scalar[*model.DomainVerification]{
+		"dnsRecordName":  {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.DNSRecordName) }},
+		"dnsRecordValue": {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.DNSRecordValue) }},
+		"httpUrl":        {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.HTTPURL) }},
+		"httpBody":       {nil, func(w *bytes.Buffer, v *model.DomainVerification) { writeString(w, v.HTTPBody) }},
+		"expiresAt":      {nil, func(w *bytes.Buffer, v *model.DomainVerification) { v.ExpiresAt.MarshalGQL(w) }},
+	},
+}
+
+var attributeTable = &table[*domain.Attribute]{
+	implementors: customAttributeImplementors,
+	scalars: map[string]scalar[*domain.Attribute]{
+		"key":   {nil, func(w *bytes.Buffer, a *domain.Attribute) { writeString(w, a.Key) }},
+		"type":  {nil, func(w *bytes.Buffer, a *domain.Attribute) { model.CustomAttributeType(a.Type).MarshalGQL(w) }},
+		"value": {nil, func(w *bytes.Buffer, a *domain.Attribute) { writeJSONScalar(w, a.Value) }},
 	},
 }
 
@@ -579,7 +918,7 @@ func compileMembers(owners bool) func(*compiler, graphql.CollectedField) (writer
 			return nil, err
 		}
 		return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
-			ms := data.members[o.ID]
+			ms := data.related.Members[o.ID]
 			keep := func(i int) bool { return !owners || ms[i].IsOwner() }
 			return array(w, len(ms), keep, func(i int) error { return write(w, &ms[i], data) })
 		}, nil

@@ -113,10 +113,36 @@ func seedDirect(t *testing.T, a *api) {
 			{"name": "Other", "type": "OTHER"}},
 		"emailConfirmationLandingPage": "https://app.example.com/confirm",
 		"primaryAdministrator":         map[string]any{"email": "admin@direct.example", "firstName": "Ada", "lastName": "Lovelace"},
+		"primaryDomain":                "quote.direct.example",
+		"customAttributes": attrs("billing", map[string]any{"iban": "FR76", "vat": 20.5, "html": "<b>&</b>", "z": nil, "a": []any{1, true}},
+			"seats", 5, "tier", "gold \"plus\"", "flag", true, "ratio", 0.1, "empty", map[string]any{}),
 	})
+	// A failed verification: a reason to write.
+	if _, err := a.store.DB().ExecContext(context.Background(), `UPDATE organization_domains SET status = 'FAILED',
+	  last_failure = 'no TXT record "found"' WHERE tenant_id = $1 AND domain = 'quote.direct.example'`, a.actor.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	// Two of them made from templates: one with every field, one with a name alone.
+	templates := []any{nil, nil}
+	for i, input := range []map[string]any{{"name": "Full \"template\"", "description": "All <set>", "countryCode": "FR",
+		"languageCode": "fr", "locale": "fr-FR", "timezone": "Europe/Paris", "isPrivate": false, "regionTemplate": "eu",
+		"defaultProject": map[string]any{"name": "Shop", "type": "WEBSITE", "mode": "TEST", "contactEmails": []string{"a@direct.example"}},
+		"customAttributeDefinitions": []map[string]any{{"key": "seats", "type": "NUMBER", "defaultValue": 5},
+			{"key": "tags", "type": "JSON", "defaultValue": map[string]any{"b": []any{1, "<x>"}}}, {"key": "note", "type": "STRING"}}},
+		{"name": "Bare"}} {
+		payload := a.createTemplate(a.key, input)
+		if errs := userErrors(payload); len(errs) != 0 {
+			t.Fatalf("template: %+v", errs)
+		}
+		templates[i] = payload["template"].(map[string]any)["id"]
+	}
 	for i := range 7 {
-		a.createOK(map[string]any{"name": fmt.Sprintf("Org %02d", i), "countryCode": []string{"FR", "DE"}[i%2],
-			"projects": []map[string]any{{"name": "Extra"}}})
+		input := map[string]any{"name": fmt.Sprintf("Org %02d", i), "countryCode": []string{"FR", "DE"}[i%2],
+			"projects": []map[string]any{{"name": "Extra"}}}
+		if i < len(templates) {
+			input["templateId"] = templates[i]
+		}
+		a.createOK(input)
 	}
 }
 
@@ -133,7 +159,7 @@ func TestDirectPathAnswersAsGqlgen(t *testing.T) {
 		vars        map[string]any
 	}{
 		{"the benchmark's list", `{ organizations(first: 50) { edges { node { id name slug defaultProject { id name } projects { id name } owners { id email } } } } }`, nil},
-		{"every field", `{ __typename organizations(first: 20) { ` + selectServed(graph.DirectFields(), "OrganizationConnection") + ` } }`, nil},
+		{"every field", `{ __typename organizations(first: 10) { ` + selectServed(graph.DirectFields(), "OrganizationConnection") + ` } }`, nil},
 		{"aliases, duplicates and fragments", `query { a: organizations(first: 2) { edges { c: cursor node { ...O ... on Organization { slug n: name } } } }
   b: organizations(last: 2, orderBy: {field: NAME, direction: DESC}) { total: totalCount nodes { id ...O name } } }
 fragment O on Organization { name id owners { e: email ... on Member { role } } }`, nil},
@@ -151,6 +177,13 @@ fragment O on Organization { name id owners { e: email ... on Member { role } } 
 			map[string]any{"f": map[string]any{"countryCode": "FR", "search": "org", "status": "ACTIVE", "isPrivate": false}}},
 		{"nothing matches", `{ organizations(filter: {search: "no such organization"}) { totalCount pageInfo { startCursor endCursor hasNextPage } edges { cursor } nodes { id } } }`, nil},
 		{"the default page", `{ organizations { nodes { name owners { email } } } }`, nil},
+		{"connections of relations", `{ organizations(first: 50) { nodes { id
+  membersConnection(first: 1) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { email role status } } }
+  owners: membersConnection(role: OWNER) { totalCount nodes { id } }
+  invited: membersConnection(status: INVITED, role: ADMIN) { totalCount nodes { id email } }
+  projectsConnection(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id name isDefault } } nodes { type } } } } }`, nil},
+		{"domains and custom attributes", `{ organizations(first: 50) { nodes { id domains { domain isPrimary status verification { expiresAt } }
+  customAttributes { key value } } } }`, nil},
 	}
 	for _, c := range cases {
 		before := p.directCount("answered")
@@ -165,6 +198,17 @@ fragment O on Organization { name id owners { e: email ... on Member { role } } 
 	if n := p.directCount("fallback"); n != 0 {
 		t.Errorf("%v fallbacks", n)
 	}
+
+	// The seeds reach what is written: a verification and its failure, JSON values as gqlgen encodes them.
+	r := p.compare(t, `{ organizations(first: 50) { nodes { domains { lastFailure verification { httpBody } } customAttributes { key value }
+  template { name defaultProject { contactEmails } customAttributeDefinitions { defaultValue } } } } }`, nil)
+	for _, want := range []string{`"template":null`, `"template":{"name":"Bare","defaultProject":null,"customAttributeDefinitions":[]}`,
+		`"defaultProject":{"contactEmails":["a@direct.example"]}`, `{"defaultValue":{"b":[1,"\u003cx\u003e"]}` + "\n}", `"lastFailure":"no TXT record \"found\"","verification":{"httpBody":"`, `"verification":null`,
+		`"value":5` + "\n}", `"value":{"a":[1,true],"html":"\u003cb\u003e\u0026\u003c/b\u003e","iban":"FR76","vat":20.5,"z":null}` + "\n}"} {
+		if !strings.Contains(r.Raw, want) {
+			t.Errorf("no %q in %s", want, r.Raw)
+		}
+	}
 }
 
 func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
@@ -177,9 +221,11 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 	// Not for the direct path: answered by gqlgen alone, identically.
 	for _, q := range []string{
 		`{ organizations(first: 2) { nodes { id headquarters { city } } } }`,
-		`{ organizations(first: 2) { nodes { id template { name } domains { domain } } } }`,
+		`{ organizations(first: 2) { nodes { id template { name } domains { domain } subscription { plan } } } }`,
 		`{ organizations(first: 2) { nodes { projects { id organization { slug } } } } }`,
-		`{ organizations(first: 2) { nodes { membersConnection(first: 1) { totalCount } } } }`,
+		`{ organizations(first: 2) { nodes { membersConnection(first: 1) { totalCount nodes { user { id } } } } } }`,
+		`{ organizations(first: 2) { nodes { projectsConnection(first: 101) { totalCount } } } }`,
+		`{ organizations(first: 1) { nodes { membersConnection(after: "not a cursor") { totalCount } } } }`,
 		`{ organizationTemplates { id } organizations(first: 1) { totalCount } }`,
 		`{ organizations(first: 101) { totalCount } }`,
 		`{ organizations(first: 1, after: "not a cursor") { totalCount } }`,
@@ -229,8 +275,8 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 // to the direct path's tables (direct.go) or here.
 var notDirect = map[string][]string{
 	"Organization": {"headquarters", "contactEmails", "billingEmails", "privacyPolicyUrl", "termsOfServiceUrl",
-		"coupons", "subscription", "template", "customAttributes", "primaryAdministrator", "domains", "details",
-		"membersConnection", "projectsConnection", "removedAt", "events", "invitations"},
+		"coupons", "subscription", "primaryAdministrator", "details",
+		"removedAt", "events", "invitations"},
 	"Project": {"organization", "contactEmails", "sendFromEmail", "settings"},
 	"Member":  {"user"},
 }
@@ -243,6 +289,9 @@ func selectServed(served map[string][]string, typ string) string {
 	sel := []string{"__typename"}
 	for _, name := range served[typ] {
 		f := schema.Types[typ].Fields.ForName(name)
+		if f.Arguments.ForName("first") != nil { // a connection below the list: small pages, for the complexity limit
+			name += "(first: 1)"
+		}
 		if sub := f.Type.Name(); schema.Types[sub].Kind == ast.Object {
 			name += " { " + selectServed(served, sub) + " }"
 		}
@@ -540,5 +589,19 @@ func TestDirectPathStaleStatement(t *testing.T) {
 	}
 	if directCount(reg, "answered") != 2 || directCount(reg, "failed") != 1 {
 		t.Errorf("answered %v, failed %v: want 2 and 1", directCount(reg, "answered"), directCount(reg, "failed"))
+	}
+}
+
+// TestDirectPathGoneCursor pages a relation after a cursor whose row is not in it: the direct path
+// hands the operation to gqlgen, which reports it.
+func TestDirectPathGoneCursor(t *testing.T) {
+	t.Parallel()
+	p := newDirectPair(t)
+	p.direct.createOK(map[string]any{"name": "Gone"})
+	gone := domain.Cursor{ID: "00000000-0000-4000-8000-000000000000"}.Encode()
+	r := p.compare(t, `query($c: String) { organizations(first: 1) { nodes { projectsConnection(after: $c) { totalCount } } } }`,
+		map[string]any{"c": gone})
+	if len(r.Errors) != 1 || r.Data != nil || p.directCount("fallback") != 1 || p.directCount("answered") != 0 {
+		t.Errorf("fallback %v, answered %v: %s", p.directCount("fallback"), p.directCount("answered"), r.Raw)
 	}
 }

@@ -72,6 +72,17 @@ func pageOf[T any](items []T, id func(T) string, first *int, after *string) ([]T
 	return page, cursors, pageInfo(cursors, end < len(items), start > 0), nil
 }
 
+// membersMatching are the members of ms with the role and the status, when given.
+func membersMatching(ms []domain.Member, role *model.MemberRole, status *model.MemberStatus) []domain.Member {
+	var matching []domain.Member
+	for _, m := range ms {
+		if (role == nil || string(m.Role) == string(*role)) && (status == nil || string(m.Status) == string(*status)) {
+			matching = append(matching, m)
+		}
+	}
+	return matching
+}
+
 // nodesOf returns the nodes of a connection's edges.
 func nodesOf[E, N any](edges []E, node func(E) *N) []N {
 	out := make([]N, len(edges))

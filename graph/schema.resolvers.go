@@ -527,12 +527,7 @@ func (r *organizationResolver) MembersConnection(ctx context.Context, obj *model
 	if err != nil {
 		return nil, err
 	}
-	var matching []domain.Member
-	for _, m := range ms {
-		if (role == nil || string(m.Role) == string(*role)) && (status == nil || string(m.Status) == string(*status)) {
-			matching = append(matching, m)
-		}
-	}
+	matching := membersMatching(ms, role, status)
 	page, cursors, info, err := pageOf(matching, func(m domain.Member) string { return m.ID }, first, after)
 	if err != nil {
 		return nil, err
