@@ -179,9 +179,7 @@ func TestWorkerDeliversQueuedEmail(t *testing.T) {
 	if d.Subject != e.Subject || d.Text != e.TextBody || d.HTML != e.HTMLBody {
 		t.Errorf("got subject %q, text %q, html %q; want %q, %q, %q", d.Subject, d.Text, d.HTML, e.Subject, e.TextBody, e.HTMLBody)
 	}
-	if !strings.Contains(logs.String(), `"msg":"email sent"`) {
-		t.Errorf("no 'email sent' log line:\n%s", logs)
-	}
+	waitFor(t, "the 'email sent' log line", func() bool { return strings.Contains(logs.String(), `"msg":"email sent"`) })
 }
 
 // (b) A server failing twice: the email goes out at the third attempt, each retry after the backoff.
@@ -323,9 +321,9 @@ func TestWorkerGivesUpAfterMaxAttempts(t *testing.T) {
 	if n := len(srv.Messages()); n != 0 || srv.DataAttempts() != 3 {
 		t.Errorf("server got %d messages in %d attempts, want 0 in 3", n, srv.DataAttempts())
 	}
-	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"email delivery failed; given up after the last attempt"`) {
-		t.Errorf("no ERROR log of the given-up email:\n%s", logs)
-	}
+	waitFor(t, "the ERROR log of the given-up email", func() bool {
+		return strings.Contains(logs.String(), `"level":"ERROR","msg":"email delivery failed; given up after the last attempt"`)
+	})
 }
 
 // A recipient the server refuses for good (550) is given up at once.
@@ -349,9 +347,8 @@ func TestWorkerGivesUpOnPermanentRefusal(t *testing.T) {
 	if srv.DataAttempts() != 0 {
 		t.Errorf("server got %d DATA commands, want 0", srv.DataAttempts())
 	}
-	if !strings.Contains(logs.String(), `"level":"ERROR"`) {
-		t.Errorf("no ERROR log:\n%s", logs)
-	}
+	// The worker logs right after it records the outcome: wait for the line rather than race it.
+	waitFor(t, "an ERROR log", func() bool { return strings.Contains(logs.String(), `"level":"ERROR"`) })
 }
 
 // A send in progress when the worker stops is cut off and its email made due again at once.
