@@ -224,7 +224,7 @@ func TestDirectPathLeavesTheRestToGqlgen(t *testing.T) {
 		`{ organizations(first: 2) { nodes { id template { name } domains { domain } subscription { plan } } } }`,
 		`{ organizations(first: 2) { nodes { projects { id organization { slug } } } } }`,
 		`{ organizations(first: 2) { nodes { membersConnection(first: 1) { totalCount nodes { user { id } } } } } }`,
-		`{ organizations(first: 2) { nodes { projectsConnection(first: 101) { totalCount } } } }`,
+		`{ organizations(first: 1) { nodes { projectsConnection(first: 101) { totalCount } } } }`, // one error: gqlgen orders several as its goroutines end
 		`{ organizations(first: 1) { nodes { membersConnection(after: "not a cursor") { totalCount } } } }`,
 		`{ organizationTemplates { id } organizations(first: 1) { totalCount } }`,
 		`{ organizations(first: 101) { totalCount } }`,
