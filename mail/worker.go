@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"orgs/db"
+	"orgs/outbox"
 )
 
 // Worker delivers the emails of the outbox through a Sender, retrying failures with a backoff.
@@ -49,8 +50,7 @@ type Worker struct {
 	// (1 for the first). Default: DefaultBackoff.
 	Backoff func(attempt int) time.Duration
 
-	wakeOnce sync.Once
-	wake     chan struct{}
+	loop outbox.Loop
 }
 
 // DefaultBackoff waits 2s after the first failed attempt and doubles the delay with each further
@@ -69,20 +69,10 @@ func DefaultBackoff(attempt int) time.Duration {
 	return min(d+jitter, ceiling)
 }
 
-func (w *Worker) wakeChan() chan struct{} {
-	w.wakeOnce.Do(func() { w.wake = make(chan struct{}, 1) })
-	return w.wake
-}
-
 // Wake makes the worker check the outbox now rather than at its next poll, e.g. right after a
 // transaction that queued an email committed. It never blocks; wakes that come while the worker is busy
 // fold into one more check.
-func (w *Worker) Wake() {
-	select {
-	case w.wakeChan() <- struct{}{}:
-	default:
-	}
-}
+func (w *Worker) Wake() { w.loop.Wake() }
 
 func (w *Worker) logger() *slog.Logger {
 	if w.Logger != nil {
@@ -136,29 +126,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if _, err := netmail.ParseAddress(w.From); err != nil {
 		return fmt.Errorf("mail worker: invalid From %q: %w", w.From, err)
 	}
-	wake := w.wakeChan()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		next, full := w.deliverBatch(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if full {
-			continue // more may be due
-		}
-		wait := w.pollInterval()
-		if !next.IsZero() {
-			wait = max(min(wait, time.Until(next)), 0)
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-timer.C:
-		}
-	}
+	w.loop.Run(ctx, w.pollInterval(), time.Now, w.deliverBatch)
+	return nil
 }
 
 // deliverBatch claims a batch and sends its emails in parallel. It returns when the soonest retry it

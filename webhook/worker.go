@@ -16,6 +16,7 @@ import (
 
 	"orgs/db"
 	"orgs/outbound"
+	"orgs/outbox"
 )
 
 // DefaultSchedule is the wait before each retry: after the first failed attempt 5 seconds, after the
@@ -80,8 +81,7 @@ type Worker struct {
 	// Now is the clock of claims, retries and signatures (default time.Now); tests move it.
 	Now func() time.Time
 
-	wakeOnce sync.Once
-	wake     chan struct{}
+	loop outbox.Loop
 }
 
 // Metrics are the Prometheus metrics of webhook deliveries.
@@ -118,20 +118,10 @@ func (m *Metrics) endpointDisabled() {
 	}
 }
 
-func (w *Worker) wakeChan() chan struct{} {
-	w.wakeOnce.Do(func() { w.wake = make(chan struct{}, 1) })
-	return w.wake
-}
-
 // Wake makes the worker look for due deliveries now rather than at its next poll (e.g. when a
 // transaction that made deliveries committed: db.ListenForWebhookDeliveries). It never blocks; wakes that
 // come while the worker is busy fold into one more look.
-func (w *Worker) Wake() {
-	select {
-	case w.wakeChan() <- struct{}{}:
-	default:
-	}
-}
+func (w *Worker) Wake() { w.loop.Wake() }
 
 func (w *Worker) logger() *slog.Logger {
 	if w.Logger != nil {
@@ -189,29 +179,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.Store == nil || w.Client == nil {
 		return errors.New("webhook worker: Store and Client are required")
 	}
-	wake := w.wakeChan()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		next, full := w.deliverBatch(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if full {
-			continue // more may be due
-		}
-		wait := w.pollInterval()
-		if !next.IsZero() {
-			wait = max(min(wait, next.Sub(w.now())), 0)
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-timer.C:
-		}
-	}
+	w.loop.Run(ctx, w.pollInterval(), w.now, w.deliverBatch)
+	return nil
 }
 
 // deliverBatch claims a batch and sends it in parallel. It returns when the soonest retry it scheduled

@@ -1,0 +1,60 @@
+// Package outbox is the loop shared by the workers that deliver what transactions left in an outbox
+// table (the mail worker's emails, the webhook worker's deliveries): claim a batch, send it, then look
+// again at once when the batch was full, else at the soonest retry it scheduled, at the next poll, or
+// when woken, whichever comes first.
+package outbox
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Loop runs a worker's batches. Its zero value is ready; Wake may be called before Run and from any
+// goroutine.
+type Loop struct {
+	once sync.Once
+	wake chan struct{}
+}
+
+func (l *Loop) wakeChan() chan struct{} {
+	l.once.Do(func() { l.wake = make(chan struct{}, 1) })
+	return l.wake
+}
+
+// Wake makes the loop look for due work now rather than at its next poll, e.g. when a transaction that
+// queued work committed. It never blocks; wakes that come while a batch runs fold into one more look.
+func (l *Loop) Wake() {
+	select {
+	case l.wakeChan() <- struct{}{}:
+	default:
+	}
+}
+
+// Run calls batch until ctx is done. batch returns when the soonest retry it scheduled is due (zero if
+// none) and whether it was full; now is the clock of those times; poll bounds the wait between batches.
+func (l *Loop) Run(ctx context.Context, poll time.Duration, now func() time.Time, batch func(context.Context) (next time.Time, full bool)) {
+	wake := l.wakeChan()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next, full := batch(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if full {
+			continue // more may be due
+		}
+		wait := poll
+		if !next.IsZero() {
+			wait = max(min(wait, next.Sub(now())), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+	}
+}
