@@ -189,7 +189,7 @@ func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
 	start := time.Now() // the leases end no sooner than start + lease
 	ds, err := w.Store.ClaimWebhookDeliveries(ctx, w.batch(), w.lease(), w.now())
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !db.Unavailable(err) { // the store logs an outage once
 			w.logger().ErrorContext(ctx, "claim webhook deliveries", "error", err.Error())
 		}
 		return time.Time{}, false
