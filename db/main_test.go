@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,22 +24,9 @@ var store *db.Store
 var packageURL string
 
 func TestMain(m *testing.M) {
-	url, drop, err := dbtest.NewDatabase("db")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test database:", err)
-		os.Exit(1)
-	}
-	packageURL = url
-	store, err = db.Open(context.Background(), url, db.Options{MaxOpenConns: 40})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "open test database:", err)
-		drop()
-		os.Exit(1)
-	}
-	code := m.Run()
-	store.Close()
-	drop()
-	os.Exit(code)
+	dbtest.Main(m, "db", db.Options{MaxOpenConns: 40}, func(url string, s *db.Store) {
+		packageURL, store = url, s
+	})
 }
 
 // newActor creates an API key in a new tenant of its own, named after the test and label (and unique,
@@ -120,17 +106,7 @@ func create(t *testing.T, a *domain.Actor, in domain.CreateOrganizationInput) *d
 // parameters start at $2).
 func count(t *testing.T, tenantID, table string, where ...any) int {
 	t.Helper()
-	q := `SELECT count(*) FROM ` + table + ` WHERE tenant_id = $1`
-	args := []any{tenantID}
-	if len(where) > 0 {
-		q += ` AND (` + where[0].(string) + `)`
-		args = append(args, where[1:]...)
-	}
-	var n int
-	if err := store.DB().Get(&n, q, args...); err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
-	return n
+	return dbtest.Count(t, store.DB(), tenantID, table, where...)
 }
 
 // tenantTables are the tables a create writes to, with the users a create may add.

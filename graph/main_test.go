@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,22 +31,9 @@ var store *db.Store
 var packageURL string
 
 func TestMain(m *testing.M) {
-	url, drop, err := dbtest.NewDatabase("graph")
-	packageURL = url
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test database:", err)
-		os.Exit(1)
-	}
-	store, err = db.Open(context.Background(), url, db.Options{MaxOpenConns: 40})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "open test database:", err)
-		drop()
-		os.Exit(1)
-	}
-	code := m.Run()
-	store.Close()
-	drop()
-	os.Exit(code)
+	dbtest.Main(m, "graph", db.Options{MaxOpenConns: 40}, func(url string, s *db.Store) {
+		packageURL, store = url, s
+	})
 }
 
 // syncBuffer collects log output safely across goroutines.

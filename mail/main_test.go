@@ -2,18 +2,15 @@ package mail
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -31,21 +28,9 @@ import (
 var store *db.Store
 
 func TestMain(m *testing.M) {
-	url, drop, err := dbtest.NewDatabase("mail")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test database:", err)
-		os.Exit(1)
-	}
-	store, err = db.Open(context.Background(), url, db.Options{MaxOpenConns: 20})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "open test database:", err)
-		drop()
-		os.Exit(1)
-	}
-	code := m.Run()
-	store.Close()
-	drop()
-	os.Exit(code)
+	dbtest.Main(m, "mail", db.Options{MaxOpenConns: 20}, func(url string, s *db.Store) {
+		store = s
+	})
 }
 
 // newTenant inserts a tenant for the test and returns its id.

@@ -3,8 +3,6 @@ package service_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/google/uuid"
@@ -20,21 +18,9 @@ import (
 var store *db.Store
 
 func TestMain(m *testing.M) {
-	url, drop, err := dbtest.NewDatabase("service")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test database:", err)
-		os.Exit(1)
-	}
-	store, err = db.Open(context.Background(), url, db.Options{MaxOpenConns: 40})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "open test database:", err)
-		drop()
-		os.Exit(1)
-	}
-	code := m.Run()
-	store.Close()
-	drop()
-	os.Exit(code)
+	dbtest.Main(m, "service", db.Options{MaxOpenConns: 40}, func(url string, s *db.Store) {
+		store = s
+	})
 }
 
 // newService returns a service over the package's database with cfg, generating domains under
@@ -72,17 +58,7 @@ func violationsOf(t *testing.T, err error) domain.Violations {
 // parameters start at $2).
 func count(t *testing.T, tenantID, table string, where ...any) int {
 	t.Helper()
-	q := `SELECT count(*) FROM ` + table + ` WHERE tenant_id = $1`
-	args := []any{tenantID}
-	if len(where) > 0 {
-		q += ` AND (` + where[0].(string) + `)`
-		args = append(args, where[1:]...)
-	}
-	var n int
-	if err := store.DB().Get(&n, q, args...); err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
-	return n
+	return dbtest.Count(t, store.DB(), tenantID, table, where...)
 }
 
 // writtenTables are the tables a create writes to.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the PostgreSQL driver
 
 	"orgs/db"
@@ -186,4 +187,43 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 		return "", fmt.Errorf("rename template: %w", err)
 	}
 	return name, nil
+}
+
+// Main is a test package's TestMain: it runs the tests over a database of the package's own (see
+// NewDatabase), opened with opt and handed to use with its URL first, then closes and drops it and
+// exits with the tests' code.
+func Main(m *testing.M, label string, opt db.Options, use func(url string, s *db.Store)) {
+	url, drop, err := NewDatabase(label)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test database:", err)
+		os.Exit(1)
+	}
+	s, err := db.Open(context.Background(), url, opt)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open test database:", err)
+		drop()
+		os.Exit(1)
+	}
+	use(url, s)
+	code := m.Run()
+	s.Close()
+	drop()
+	os.Exit(code)
+}
+
+// Count returns the number of rows of table in the tenant that match the optional condition where[0]
+// (whose parameters, where[1:], start at $2).
+func Count(tb testing.TB, conn *sqlx.DB, tenantID, table string, where ...any) int {
+	tb.Helper()
+	q := `SELECT count(*) FROM ` + table + ` WHERE tenant_id = $1`
+	args := []any{tenantID}
+	if len(where) > 0 {
+		q += ` AND (` + where[0].(string) + `)`
+		args = append(args, where[1:]...)
+	}
+	var n int
+	if err := conn.Get(&n, q, args...); err != nil {
+		tb.Fatalf("count %s: %v", table, err)
+	}
+	return n
 }
