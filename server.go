@@ -225,8 +225,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 // webhookTimeout bounds one webhook request: connection, headers and the little of the answer read.
 const webhookTimeout = 10 * time.Second
 
-// startWebhooks runs the webhook worker until ctx ends, woken by the commits that make deliveries on
-// any replica (and polling meanwhile).
+// startWebhooks runs the webhook worker until ctx ends, woken by the announcements of committed events
+// of every replica (and polling meanwhile).
 func startWebhooks(ctx context.Context, background *sync.WaitGroup, store *db.Store, cfg config, logger *slog.Logger, reg prometheus.Registerer) {
 	w := &webhook.Worker{Store: store, Logger: logger, Metrics: webhook.NewMetrics(reg),
 		Client: outbound.NewHTTPClient(outbound.Options{Resolver: cfg.DNSResolver, AllowPrivate: cfg.OutboundAllowPrivate,

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,156 +14,178 @@ import (
 	"orgs/domain"
 )
 
-// EventsChannel is the channel the trigger audit_events_notify announces every committed audit event
-// on (migration 00014), as "<tenant id> <organization id> <sequence>".
+// The log of audit events, read as it grows (migration 00015). Every event records the id of the
+// transaction that wrote it (tx, a 64-bit xid8). A transaction id below a snapshot's xmin belongs to a
+// transaction that has ended, committed or not: below that horizon the log no longer changes, so a
+// reader that reads it in (tx, tenant, organization, sequence) order, a page after the other, sees every
+// committed event once, with no gap, whatever order the writers committed in. An event waits for the
+// horizon to pass it, that is for the transactions older than its own to end: milliseconds, unless a
+// transaction that wrote something stays open (a long migration, a session idle in a transaction).
+
+// EventsChannel is the channel of the announcements: hints, with no payload, that events were committed,
+// sent after the commit by the replica that wrote them (Store.Announce), on which readers of the log
+// look sooner than their next poll. The log, not the announcements, says what happened: a lost
+// announcement only delays.
 const EventsChannel = "orgs_events"
 
-// EventRef identifies an audit event, as its announcement names it.
-type EventRef struct {
+// Announce tells the listeners of EventsChannel, on every replica, that events were committed. It is its
+// own transaction: a NOTIFY in the transaction that writes the events would make every writer wait for
+// the others' commits (migration 00015).
+func (s *Store) Announce(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, '')`, EventsChannel); err != nil {
+		return fmt.Errorf("announce events: %w", err)
+	}
+	return nil
+}
+
+// TailCursor is a position in the log, between two events in (tx, tenant, organization, sequence) order.
+type TailCursor struct {
+	Tx             uint64
 	TenantID       string
 	OrganizationID string
 	Sequence       int64
 }
 
-// parseEventRef reads an announcement of EventsChannel.
-func parseEventRef(s string) (EventRef, bool) {
-	f := strings.Fields(s)
-	if len(f) != 3 {
-		return EventRef{}, false
+// TailStart returns the cursor before every event that is not yet below the horizon: where a reader
+// starting now begins.
+func (s *Store) TailStart(ctx context.Context) (TailCursor, error) {
+	var h string
+	if err := s.db.GetContext(ctx, &h, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`); err != nil {
+		return TailCursor{}, fmt.Errorf("read the log's horizon: %w", err)
 	}
-	seq, err := strconv.ParseInt(f[2], 10, 64)
+	x, err := strconv.ParseUint(h, 10, 64)
 	if err != nil {
-		return EventRef{}, false
+		return TailCursor{}, fmt.Errorf("read the log's horizon %q: %w", h, err)
 	}
-	return EventRef{TenantID: f[0], OrganizationID: f[1], Sequence: seq}, true
+	return cursorBefore(x), nil
 }
 
-// EventNotice is what an EventListener hands on: an announced event, or (Ref nil) word that
-// announcements may have been lost, those of the events recorded since Since.
-type EventNotice struct {
-	Ref   *EventRef
-	Since time.Time
+// cursorBefore is the cursor before the first event of transaction tx.
+func cursorBefore(tx uint64) TailCursor {
+	return TailCursor{Tx: tx, TenantID: uuid.Nil.String(), OrganizationID: uuid.Nil.String(), Sequence: -1}
 }
 
-// EventListener listens to EventsChannel on a connection of its own, reconnecting by itself.
-type EventListener struct {
-	l      *pq.Listener
-	notice chan EventNotice
-	done   chan struct{}
-
-	mu           sync.Mutex
-	disconnected time.Time // when the connection was lost, zero while it is up
+// Snapshot tells which transactions had committed when it was taken (pg_current_snapshot).
+type Snapshot struct {
+	Xmin, Xmax uint64
+	Running    map[uint64]bool
 }
 
-// resyncMargin goes back before the loss of the connection: an event's created_at is its transaction's
-// start, which may precede its commit by that much.
-const resyncMargin = 30 * time.Second
+// Committed reports whether transaction tx, which committed at some time, had committed when the
+// snapshot was taken.
+func (s Snapshot) Committed(tx uint64) bool {
+	return tx < s.Xmin || (tx < s.Xmax && !s.Running[tx])
+}
 
-// ListenEvents starts listening to EventsChannel on dsn. Its notices arrive in commit order; after a
-// reconnection, a notice without Ref says which announcements may have been missed.
-func ListenEvents(ctx context.Context, dsn string, logger *slog.Logger) (*EventListener, error) {
-	if logger == nil {
-		logger = slog.Default()
+// CurrentSnapshot returns a snapshot taken now.
+func (s *Store) CurrentSnapshot(ctx context.Context) (Snapshot, error) {
+	var text string
+	if err := s.db.GetContext(ctx, &text, `SELECT pg_current_snapshot()::text`); err != nil {
+		return Snapshot{}, fmt.Errorf("take a snapshot: %w", err)
 	}
-	e := &EventListener{notice: make(chan EventNotice, 256), done: make(chan struct{})}
-	e.l = pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
-		switch ev {
-		case pq.ListenerEventDisconnected:
-			e.mu.Lock()
-			if e.disconnected.IsZero() {
-				e.disconnected = time.Now()
+	return parseSnapshot(text)
+}
+
+// parseSnapshot reads pg_snapshot's text form, xmin:xmax:xip,xip,...
+func parseSnapshot(text string) (Snapshot, error) {
+	parts := strings.Split(text, ":")
+	if len(parts) != 3 {
+		return Snapshot{}, fmt.Errorf("read snapshot %q: want xmin:xmax:xip_list", text)
+	}
+	var snap Snapshot
+	var err error
+	if snap.Xmin, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
+		return Snapshot{}, fmt.Errorf("read snapshot %q: %w", text, err)
+	}
+	if snap.Xmax, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
+		return Snapshot{}, fmt.Errorf("read snapshot %q: %w", text, err)
+	}
+	if parts[2] != "" {
+		snap.Running = map[uint64]bool{}
+		for _, x := range strings.Split(parts[2], ",") {
+			tx, err := strconv.ParseUint(x, 10, 64)
+			if err != nil {
+				return Snapshot{}, fmt.Errorf("read snapshot %q: %w", text, err)
 			}
-			e.mu.Unlock()
-			logger.Warn("event listener disconnected; reconnecting", "error", fmt.Sprint(err))
-		case pq.ListenerEventReconnected:
-			logger.Info("event listener reconnected")
+			snap.Running[tx] = true
 		}
-	})
-	listening := make(chan error, 1)
-	go func() { listening <- e.l.Listen(EventsChannel) }()
-	select {
-	case err := <-listening:
+	}
+	return snap, nil
+}
+
+// TailedEvent is an event read from the log with the transaction that wrote it.
+type TailedEvent struct {
+	domain.Event
+	Tx uint64
+}
+
+// EventTail returns up to limit events after c that are below the horizon of the statement's snapshot,
+// in log order, and the cursor to read on from: after the last one returned, or, when fewer than limit
+// came back (more is false), before the horizon.
+func (s *Store) EventTail(ctx context.Context, c TailCursor, limit int) (events []TailedEvent, next TailCursor, more bool, err error) {
+	const q = `
+WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
+SELECT h.horizon::text AS horizon, e.tx::text AS tx, e.tenant_id, e.id, e.organization_id, e.sequence, e.type,
+       e.actor_user_id, e.actor_key_id, e.changes, e.payload, e.created_at
+FROM h LEFT JOIN LATERAL (
+    SELECT * FROM audit_events e
+    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)
+    ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
+    LIMIT $5
+) e ON true`
+	rows, err := s.db.QueryxContext(ctx, q, strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit)
+	if err != nil {
+		return nil, c, false, fmt.Errorf("read the log: %w", err)
+	}
+	defer rows.Close()
+	horizon := c.Tx
+	for rows.Next() {
+		var r struct {
+			Horizon        string     `db:"horizon"`
+			Tx             *string    `db:"tx"`
+			TenantID       *string    `db:"tenant_id"`
+			ID             *string    `db:"id"`
+			OrganizationID *string    `db:"organization_id"`
+			Sequence       *int64     `db:"sequence"`
+			Type           *string    `db:"type"`
+			ActorUserID    *string    `db:"actor_user_id"`
+			ActorKeyID     *string    `db:"actor_key_id"`
+			Changes        []byte     `db:"changes"`
+			Payload        []byte     `db:"payload"`
+			CreatedAt      *time.Time `db:"created_at"`
+		}
+		if err := rows.StructScan(&r); err != nil {
+			return nil, c, false, fmt.Errorf("read the log: %w", err)
+		}
+		if horizon, err = strconv.ParseUint(r.Horizon, 10, 64); err != nil {
+			return nil, c, false, fmt.Errorf("read the log's horizon %q: %w", r.Horizon, err)
+		}
+		if r.Tx == nil { // no event below the horizon after c
+			continue
+		}
+		tx, err := strconv.ParseUint(*r.Tx, 10, 64)
 		if err != nil {
-			e.l.Close()
-			return nil, fmt.Errorf("listen to %s: %w", EventsChannel, err)
+			return nil, c, false, fmt.Errorf("read an event's transaction %q: %w", *r.Tx, err)
 		}
-	case <-ctx.Done():
-		e.l.Close()
-		return nil, fmt.Errorf("listen to %s: %w", EventsChannel, ctx.Err())
-	}
-	go e.forward(logger)
-	return e, nil
-}
-
-// forward turns pq's notifications into notices until the listener closes.
-func (e *EventListener) forward(logger *slog.Logger) {
-	defer close(e.done)
-	defer close(e.notice)
-	for n := range e.l.Notify {
-		if n == nil { // pq reconnected: what was announced meanwhile is lost
-			e.mu.Lock()
-			since := e.disconnected
-			e.disconnected = time.Time{}
-			e.mu.Unlock()
-			if since.IsZero() {
-				since = time.Now()
-			}
-			e.notice <- EventNotice{Since: since.Add(-resyncMargin)}
-			continue
+		e, err := eventRow{TenantID: *r.TenantID, ID: *r.ID, OrganizationID: *r.OrganizationID, Sequence: *r.Sequence,
+			Type: *r.Type, ActorUserID: r.ActorUserID, ActorKeyID: r.ActorKeyID, Changes: r.Changes, Payload: r.Payload,
+			CreatedAt: *r.CreatedAt}.event()
+		if err != nil {
+			return nil, c, false, err
 		}
-		ref, ok := parseEventRef(n.Extra)
-		if !ok {
-			logger.Warn("event listener: unreadable announcement", "payload", n.Extra)
-			continue
-		}
-		e.notice <- EventNotice{Ref: &ref}
+		events = append(events, TailedEvent{Event: e, Tx: tx})
 	}
-}
-
-// Notices returns the listener's notices; the channel closes with the listener.
-func (e *EventListener) Notices() <-chan EventNotice { return e.notice }
-
-// Close stops listening. The reader of Notices must keep reading until the channel closes.
-func (e *EventListener) Close() error {
-	err := e.l.Close()
-	return err
-}
-
-// EventsAt returns the events refs name, by tenant, organization and sequence; those that do not exist
-// (any more) are left out.
-func (s *Store) EventsAt(ctx context.Context, refs []EventRef) ([]domain.Event, error) {
-	if len(refs) == 0 {
-		return nil, nil
+	if err := rows.Err(); err != nil {
+		return nil, c, false, fmt.Errorf("read the log: %w", err)
 	}
-	tenants, orgs, seqs := make([]string, len(refs)), make([]string, len(refs)), make([]int64, len(refs))
-	for i, r := range refs {
-		tenants[i], orgs[i], seqs[i] = r.TenantID, r.OrganizationID, r.Sequence
+	if len(events) == limit {
+		last := events[len(events)-1]
+		return events, TailCursor{Tx: last.Tx, TenantID: last.TenantID, OrganizationID: last.OrganizationID, Sequence: last.Sequence}, true, nil
 	}
-	const q = `
-SELECT e.tenant_id, e.id, e.organization_id, e.sequence, e.type, e.actor_user_id, e.actor_key_id, e.changes, e.payload, e.created_at
-FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS r(tenant_id, organization_id, sequence)
-JOIN audit_events e ON e.tenant_id = r.tenant_id AND e.organization_id = r.organization_id AND e.sequence = r.sequence
-ORDER BY e.tenant_id, e.organization_id, e.sequence`
-	var rows []eventRow
-	if err := s.db.SelectContext(ctx, &rows, q, pq.Array(tenants), pq.Array(orgs), pq.Array(seqs)); err != nil {
-		return nil, fmt.Errorf("read announced events: %w", err)
+	if horizon < c.Tx { // the horizon never goes back; keep the cursor if it did
+		return events, c, false, nil
 	}
-	return eventsOf(rows)
-}
-
-// TenantEventsSince returns up to limit of the tenant's events recorded since since, oldest first.
-func (s *Store) TenantEventsSince(ctx context.Context, tenantID string, since time.Time, limit int) ([]domain.Event, error) {
-	const q = `
-SELECT tenant_id, id, organization_id, sequence, type, actor_user_id, actor_key_id, changes, payload, created_at
-FROM audit_events
-WHERE tenant_id = $1 AND created_at >= $2
-ORDER BY created_at, organization_id, sequence
-LIMIT $3`
-	var rows []eventRow
-	if err := s.db.SelectContext(ctx, &rows, q, tenantID, since, limit); err != nil {
-		return nil, fmt.Errorf("read recent events: %w", err)
-	}
-	return eventsOf(rows)
+	return events, cursorBefore(horizon), false, nil
 }
 
 // OrganizationSequence returns the sequence of the tenant's organization id (deleted or not), or an
@@ -184,14 +205,60 @@ func (s *Store) OrganizationSequence(ctx context.Context, tenantID, id string) (
 	return seq[0], nil
 }
 
-func eventsOf(rows []eventRow) ([]domain.Event, error) {
-	out := make([]domain.Event, len(rows))
-	for i, r := range rows {
-		e, err := r.event()
-		if err != nil {
-			return nil, err
-		}
-		out[i] = e
+// EventListener listens to EventsChannel on a connection of its own, reconnecting by itself.
+type EventListener struct {
+	l    *pq.Listener
+	wake chan struct{}
+	done chan struct{}
+}
+
+// ListenEvents starts listening to EventsChannel on dsn.
+func ListenEvents(ctx context.Context, dsn string, logger *slog.Logger) (*EventListener, error) {
+	if logger == nil {
+		logger = slog.Default()
 	}
-	return out, nil
+	e := &EventListener{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	e.l = pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
+		switch ev {
+		case pq.ListenerEventDisconnected:
+			logger.Warn("event listener disconnected; reconnecting, polling meanwhile", "error", fmt.Sprint(err))
+		case pq.ListenerEventReconnected:
+			logger.Info("event listener reconnected")
+		}
+	})
+	listening := make(chan error, 1)
+	go func() { listening <- e.l.Listen(EventsChannel) }()
+	select {
+	case err := <-listening:
+		if err != nil {
+			e.l.Close()
+			return nil, fmt.Errorf("listen to %s: %w", EventsChannel, err)
+		}
+	case <-ctx.Done():
+		e.l.Close()
+		return nil, fmt.Errorf("listen to %s: %w", EventsChannel, ctx.Err())
+	}
+	go e.forward()
+	return e, nil
+}
+
+// forward turns pq's notifications, and its reconnections, into wakes until the listener closes.
+func (e *EventListener) forward() {
+	defer close(e.done)
+	for range e.l.Notify {
+		select {
+		case e.wake <- struct{}{}:
+		default: // a wake is pending already
+		}
+	}
+}
+
+// Wakes receives a value after announcements arrived (several announcements may make one wake).
+func (e *EventListener) Wakes() <-chan struct{} { return e.wake }
+
+// Close stops listening.
+func (e *EventListener) Close() error {
+	err := e.l.Close()
+	<-e.done
+	return err
 }

@@ -25,10 +25,6 @@ import (
 // statements (a change, the one-statement create, the demotion of a default, a confirmation, a purge),
 // and one that forgot the call would lose its webhooks silently; the trigger sees them all.
 
-// WebhookDeliveriesChannel is the PostgreSQL notification channel on which the trigger announces, at
-// commit, that deliveries were made.
-const WebhookDeliveriesChannel = "webhook_deliveries"
-
 // ErrWebhookEndpointNotFound is an endpoint that is not one of the tenant's.
 var ErrWebhookEndpointNotFound = errors.New("webhook endpoint not found")
 
@@ -475,9 +471,10 @@ WHERE tenant_id = $1 AND id = $2`
 	return disabled, nil
 }
 
-// ListenForWebhookDeliveries calls wake whenever a transaction that made deliveries commits, on any
-// replica (the trigger's notification), until the returned stop is called. While the listener is
-// disconnected nothing wakes: the caller polls as well.
+// ListenForWebhookDeliveries calls wake whenever a replica announces committed events (EventsChannel:
+// after mutations, at most one announcement every few milliseconds per replica), which may have made
+// deliveries, until the returned stop is called. While the listener is disconnected nothing wakes: the
+// caller polls as well.
 func ListenForWebhookDeliveries(dsn string, logger *slog.Logger, wake func()) (stop func()) {
 	l := pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
@@ -496,7 +493,7 @@ func ListenForWebhookDeliveries(dsn string, logger *slog.Logger, wake func()) (s
 		}
 	}()
 	go func() {
-		if err := l.Listen(WebhookDeliveriesChannel); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := l.Listen(EventsChannel); err != nil && !errors.Is(err, net.ErrClosed) {
 			logger.Warn("webhook deliveries: cannot listen; the worker polls", "error", err.Error())
 		}
 	}()

@@ -68,6 +68,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 		}
 		srv.AddTransport(websocketTransport(ws))
 		r.Events.OnShutdown(func() { ss.closeAll(CloseGoingAway, "server shutting down") })
+		srv.AroundOperations(announceMutations(r.Events))
 	}
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opt.TokenLimit > 0 {
@@ -151,4 +152,20 @@ func hasPermission(ctx context.Context, _ any, next graphql.Resolver, permission
 		return nil, err
 	}
 	return next(ctx)
+}
+
+// announceMutations tells the hub, after each mutation, that events may have been committed, so that the
+// subscriptions of every replica read them now (realtime.Hub.Announce) rather than at their next poll.
+func announceMutations(hub interface{ Announce() }) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		respond := next(ctx)
+		if op := graphql.GetOperationContext(ctx).Operation; op == nil || op.Operation != ast.Mutation {
+			return respond
+		}
+		return func(ctx context.Context) *graphql.Response {
+			resp := respond(ctx)
+			hub.Announce()
+			return resp
+		}
+	}
 }

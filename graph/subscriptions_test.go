@@ -464,6 +464,44 @@ VALUES ($1, $2, 2, 'organization.updated', now())`, a.actor.TenantID, id); err !
 	}
 }
 
+// TestSubscriptionWaitsForOlderTransactions: a tenant's subscriber gets every event committed after it
+// started, once, in the order of the transactions that wrote them, and none from before. The event of a
+// transaction still open when a younger one commits is not skipped: the younger one's waits for it.
+func TestSubscriptionWaitsForOlderTransactions(t *testing.T) {
+	t.Parallel()
+	a, hub := newRealtimeAPI(t, realtime.Options{})
+	id := a.createOK(map[string]any{"name": "Older"})["id"].(string)
+	id2 := a.createOK(map[string]any{"name": "Younger"})["id"].(string)
+	w := connect(t, a.url, a.key)
+	w.subscribe("1", map[string]any{})
+	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+
+	older, err := a.store.DB().Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback()
+	if _, err := older.Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
+VALUES ($1, $2, 2, 'organization.updated', now())`, a.actor.TenantID, id); err != nil {
+		t.Fatal(err)
+	}
+	a.updateOK(id2, map[string]any{"description": "younger"})
+	// Committed and announced; let the hub read the log after it, before the older transaction ends.
+	reads := hub.Stats().LogReads
+	waitFor(t, "two reads of the log", 20*time.Second, func() bool { return hub.Stats().LogReads >= reads+2 })
+	if err := older.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		org string
+		seq int
+	}{{id, 2}, {id2, 2}} {
+		if e := w.next("1"); e.OrganizationID != want.org || e.Sequence != want.seq {
+			t.Fatalf("event %d: %+v, want organization %s sequence %d (the creations came before the subscription)", i, e, want.org, want.seq)
+		}
+	}
+}
+
 // TestSubscriptionAcrossReplicas: two servers, each with its own store and listener, on one database; a
 // subscriber on one gets the changes made through the other.
 func TestSubscriptionAcrossReplicas(t *testing.T) {

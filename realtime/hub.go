@@ -1,11 +1,13 @@
 // Package realtime delivers the audit events of organizations to subscribers as they are committed, on
-// every replica. The database announces each committed event (the trigger of migration 00014, with
-// NOTIFY, which leaves only on commit); each replica's Hub listens on one connection, reads the events
-// of a burst of announcements with one statement, and hands them to its subscriptions, each of which has
-// a bounded queue: a subscriber that falls behind is dropped (ErrSlow), never buffered without bound.
-// A subscription of one organization is gapless and in order: it resumes after a sequence from the log
-// (AfterSequence), drops what it has delivered already, and reads from the log any sequence it missed
-// (an announcement lost while the listener reconnected).
+// every replica. Each replica's Hub reads the log of events as it grows (db.EventTail: in the order of
+// the transactions that wrote them, each event once, without a gap) and hands the new events to its
+// subscriptions, each of which has a bounded queue: a subscriber that falls behind is dropped (ErrSlow),
+// never buffered without bound. The hub reads the log when this replica committed events (Announce,
+// after each mutation), when another replica announces some (NOTIFY on db.EventsChannel, sent after
+// the commit, never in the writing transaction: see migration 00015), and every PollInterval while it
+// has subscriptions, so that a lost announcement only delays. A subscription receives the events
+// committed after it started; one of one organization is in sequence order and can resume after a
+// sequence from the log (AfterSequence).
 package realtime
 
 import (
@@ -34,6 +36,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer, when set, registers the hub's metrics.
 	Registerer prometheus.Registerer
+	// PollInterval is how often a hub with subscriptions reads the log when nothing woke it (default
+	// 100ms): the longest an event waits when its announcement is lost.
+	PollInterval time.Duration
 }
 
 // DefaultMaxPerKey is the default of Options.MaxPerKey.
@@ -47,8 +52,16 @@ var (
 	ErrShutdown = errors.New("server shutting down")
 )
 
-// batchMax bounds the announcements read with one statement.
+// batchMax bounds the events read from the log with one statement.
 const batchMax = 500
+
+// announceEvery spaces this replica's announcements: at most one is sent in that time, however many
+// mutations commit meanwhile (each is a small transaction of its own).
+const announceEvery = 20 * time.Millisecond
+
+// idleEvery is how often a hub without subscriptions moves its place in the log up to the present, so
+// that its first subscription does not start with a backlog to read.
+const idleEvery = time.Second
 
 // pageSize is how many events a subscription reads from the log at once when it catches up.
 const pageSize = 100
@@ -66,9 +79,19 @@ type Hub struct {
 	hooks    []func()
 	// slowCount counts the subscriptions dropped as too slow.
 	slowCount int64
+	// count is the number of subscriptions; added counts those ever added.
+	count, added int
+	// reads counts the reads of the log that found it readable.
+	reads int64
 
 	listener *db.EventListener
-	done     chan struct{}
+	cursor   db.TailCursor // where run reads the log on from; only run uses it
+	idleAt   time.Time     // when run last moved the cursor without subscriptions
+	failing  bool          // the last read of the log failed; only run uses it
+	poke     chan struct{} // this replica committed events
+	hint     chan struct{} // announce them to the other replicas
+	stop     chan struct{}
+	wg       sync.WaitGroup
 
 	active    prometheus.Gauge
 	delivered prometheus.Counter
@@ -83,8 +106,11 @@ func New(store *db.Store, opt Options) *Hub {
 	if opt.QueueSize <= 0 {
 		opt.QueueSize = 256
 	}
+	if opt.PollInterval <= 0 {
+		opt.PollInterval = 100 * time.Millisecond
+	}
 	h := &Hub{store: store, opt: opt, logger: opt.Logger, byTenant: map[string]map[*Subscription]struct{}{},
-		perKey: map[string]int{}, done: make(chan struct{}),
+		perKey: map[string]int{}, poke: make(chan struct{}, 1), hint: make(chan struct{}, 1), stop: make(chan struct{}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "orgs_subscriptions_active",
 			Help: "GraphQL subscriptions open on this replica."}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "orgs_subscription_events_delivered_total",
@@ -101,25 +127,74 @@ func New(store *db.Store, opt Options) *Hub {
 	return h
 }
 
-// Start listens to the database's announcements on dsn (a connection of its own) until Close.
+// Start reads the log from the present on, and listens to the announcements of every replica on dsn
+// (a connection of its own), until Close.
 func (h *Hub) Start(ctx context.Context, dsn string) error {
+	c, err := h.store.TailStart(ctx)
+	if err != nil {
+		return err
+	}
 	l, err := db.ListenEvents(ctx, dsn, h.logger)
 	if err != nil {
 		return err
 	}
-	h.listener = l
+	h.listener, h.cursor, h.idleAt = l, c, time.Now()
+	h.wg.Add(2)
 	go h.run()
+	go h.announce()
 	return nil
 }
 
-// Close stops listening (after Shutdown, or when no subscription is left).
+// Close stops reading and listening (after Shutdown, or when no subscription is left).
 func (h *Hub) Close() error {
 	if h.listener == nil {
 		return nil
 	}
-	err := h.listener.Close()
-	<-h.done
-	return err
+	close(h.stop)
+	h.wg.Wait()
+	return h.listener.Close()
+}
+
+// Announce says that this replica has just committed events (after a mutation): its subscriptions read
+// them now rather than at the next poll, and the other replicas are told, with at most one
+// announcement every announceEvery. It never blocks.
+func (h *Hub) Announce() {
+	select {
+	case h.poke <- struct{}{}:
+	default:
+	}
+	select {
+	case h.hint <- struct{}{}:
+	default:
+	}
+}
+
+// announce sends the announcements Announce asks for, one at a time, until Close.
+func (h *Hub) announce() {
+	defer h.wg.Done()
+	failing := false
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.hint:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := h.store.Announce(ctx)
+		cancel()
+		switch { // the other replicas poll meanwhile: say so once, not at every mutation
+		case err != nil && !failing:
+			h.logger.Warn("announce events to the other replicas; they poll meanwhile", "error", err.Error())
+		case err == nil && failing:
+			h.logger.Info("announcing events again")
+		}
+		failing = err != nil
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(announceEvery):
+		}
+	}
 }
 
 // OnShutdown registers f to run when Shutdown is called (the transport closing its sockets).
@@ -153,6 +228,8 @@ func (h *Hub) Shutdown() {
 type Stats struct {
 	Active          int
 	SlowDisconnects int
+	// LogReads counts the reads of the log made for subscriptions.
+	LogReads int64
 }
 
 // Stats returns the hub's counts.
@@ -163,70 +240,83 @@ func (h *Hub) Stats() Stats {
 	for _, set := range h.byTenant {
 		n += len(set)
 	}
-	return Stats{Active: n, SlowDisconnects: int(h.slowCount)}
+	return Stats{Active: n, SlowDisconnects: int(h.slowCount), LogReads: h.reads}
 }
 
-// run reads the listener's notices until it closes: the announcements of a burst are read from the log
-// with one statement, then handed to the subscriptions of their tenants.
+// run reads the log when woken, and every PollInterval, until Close.
 func (h *Hub) run() {
-	defer close(h.done)
-	notices := h.listener.Notices()
-	for n := range notices {
-		batch := []db.EventNotice{n}
-	burst:
-		for len(batch) < batchMax {
-			select {
-			case m, ok := <-notices:
-				if !ok {
-					break burst
-				}
-				batch = append(batch, m)
-			default:
-				break burst
-			}
+	defer h.wg.Done()
+	tick := time.NewTicker(h.opt.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.listener.Wakes():
+		case <-h.poke:
+		case <-tick.C:
 		}
-		h.dispatch(batch)
+		h.read()
 	}
 }
 
-// dispatch hands a burst of notices to the subscriptions.
-func (h *Hub) dispatch(batch []db.EventNotice) {
-	var refs []db.EventRef
+// read hands the events committed since the last read to the subscriptions; without subscriptions, it
+// only moves its place in the log to the present, once every idleEvery.
+func (h *Hub) read() {
 	h.mu.Lock()
-	for _, n := range batch {
-		if n.Ref == nil { // announcements were lost: every subscription reads what it missed
-			for _, set := range h.byTenant {
-				for s := range set {
-					s.resync(n.Since)
-				}
-			}
-			continue
-		}
-		if len(h.byTenant[n.Ref.TenantID]) > 0 {
-			refs = append(refs, *n.Ref)
-		}
-	}
+	count, added := h.count, h.added
 	h.mu.Unlock()
-	if len(refs) == 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	events, err := h.store.EventsAt(ctx, refs)
-	if err != nil {
-		// The subscriptions of one organization find the events again at the next one (a gap); tell
-		// every subscription to read what it missed.
-		h.logger.Error("read announced events", "error", err.Error(), "events", len(refs))
-		since := time.Now().Add(-time.Minute)
+	if count == 0 {
+		if time.Since(h.idleAt) < idleEvery {
+			return
+		}
+		c, err := h.store.TailStart(ctx)
+		if h.readFailed(err) {
+			h.idleAt = time.Now()
+			return
+		}
 		h.mu.Lock()
-		for _, set := range h.byTenant {
-			for s := range set {
-				s.resync(since)
-			}
+		// A subscription added meanwhile may have started before this horizon: it needs the events
+		// from the old place on.
+		if h.added == added {
+			h.cursor, h.idleAt = c, time.Now()
 		}
 		h.mu.Unlock()
 		return
 	}
+	for {
+		events, next, more, err := h.store.EventTail(ctx, h.cursor, batchMax)
+		if h.readFailed(err) { // nothing is lost: the next read starts from the same place
+			return
+		}
+		h.cursor = next
+		h.dispatch(events)
+		h.mu.Lock()
+		h.reads++
+		h.mu.Unlock()
+		if !more {
+			return
+		}
+	}
+}
+
+// readFailed reports whether err is not nil, logging the first of a series of failed reads of the log
+// (a database outage fails them all) and the first success after them.
+func (h *Hub) readFailed(err error) bool {
+	switch {
+	case err != nil && !h.failing:
+		h.logger.Warn("read the event log; retrying at each poll", "error", err.Error())
+	case err == nil && h.failing:
+		h.logger.Info("reading the event log again")
+	}
+	h.failing = err != nil
+	return err != nil
+}
+
+// dispatch hands events read from the log to the subscriptions of their tenants and organizations.
+func (h *Hub) dispatch(events []db.TailedEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, e := range events {
@@ -265,8 +355,7 @@ func (h *Hub) Subscribe(ctx context.Context, a *domain.Actor, f Filter) (*Subscr
 		}
 	}
 	s := &Subscription{hub: h, tenantID: a.TenantID, keyID: a.KeyID, last: map[string]int64{},
-		in: make(chan domain.Event, h.opt.QueueSize), out: make(chan domain.Event), done: make(chan struct{}),
-		resyncs: make(chan time.Time, 1)}
+		in: make(chan db.TailedEvent, h.opt.QueueSize), out: make(chan domain.Event), done: make(chan struct{})}
 	if f.OrganizationID != nil {
 		s.orgID = *f.OrganizationID
 	}
@@ -276,11 +365,17 @@ func (h *Hub) Subscribe(ctx context.Context, a *domain.Actor, f Filter) (*Subscr
 			s.types[t] = true
 		}
 	}
-	// Listen first, then read where to start: an event committed in between is both announced and
-	// after the start, and delivered once.
+	// Join the readers of the log first, then take the snapshot that says which events came before:
+	// an event committed in between is both read and after the start, and delivered once.
 	if err := h.add(s); err != nil {
 		return nil, err
 	}
+	start, err := h.store.CurrentSnapshot(ctx)
+	if err != nil {
+		h.remove(s)
+		return nil, err
+	}
+	s.start = start
 	if s.orgID != "" {
 		seq, err := h.store.OrganizationSequence(ctx, s.tenantID, s.orgID)
 		if err != nil {
@@ -306,6 +401,8 @@ func (h *Hub) add(s *Subscription) error {
 		return domain.Errorf(domain.ERATELIMITED, "an API key may have at most %d subscriptions open at once", h.opt.MaxPerKey)
 	}
 	h.perKey[s.keyID]++
+	h.count++
+	h.added++
 	set := h.byTenant[s.tenantID]
 	if set == nil {
 		set = map[*Subscription]struct{}{}
@@ -324,6 +421,7 @@ func (h *Hub) remove(s *Subscription) {
 		return
 	}
 	delete(set, s)
+	h.count--
 	if len(set) == 0 {
 		delete(h.byTenant, s.tenantID)
 	}
@@ -341,9 +439,9 @@ type Subscription struct {
 	keyID    string
 	types    map[string]bool
 
-	in      chan domain.Event // filled by the hub, never blocking it
-	out     chan domain.Event
-	resyncs chan time.Time
+	in    chan db.TailedEvent // filled by the hub, never blocking it
+	out   chan domain.Event
+	start db.Snapshot // the events committed before it are not delivered from the log's tail
 
 	done chan struct{}
 	once sync.Once
@@ -368,7 +466,7 @@ func (s *Subscription) Err() error {
 }
 
 // offer queues e without blocking; a full queue ends the subscription. Called with the hub's lock.
-func (s *Subscription) offer(e domain.Event) {
+func (s *Subscription) offer(e db.TailedEvent) {
 	select {
 	case <-s.done: // ended, not yet removed
 		return
@@ -380,14 +478,6 @@ func (s *Subscription) offer(e domain.Event) {
 		s.hub.slowCount++
 		s.hub.slow.Inc()
 		s.fail(ErrSlow)
-	}
-}
-
-// resync asks the subscription to read what it may have missed since since.
-func (s *Subscription) resync(since time.Time) {
-	select {
-	case s.resyncs <- since:
-	default:
 	}
 }
 
@@ -415,10 +505,11 @@ func (s *Subscription) run(ctx context.Context) {
 			return
 		case <-s.done:
 			return
-		case since := <-s.resyncs:
-			err = s.resyncSince(ctx, since)
 		case e := <-s.in:
-			err = s.handle(ctx, e)
+			if s.start.Committed(e.Tx) { // committed before the subscription started
+				continue
+			}
+			err = s.handle(ctx, e.Event)
 		}
 		if err != nil {
 			s.stop(ctx, err)
@@ -481,24 +572,6 @@ func (s *Subscription) drain() {
 			return
 		}
 	}
-}
-
-// resyncSince reads what announcements lost since since may have hidden: the organization's log after
-// the last event delivered, or the tenant's recent events.
-func (s *Subscription) resyncSince(ctx context.Context, since time.Time) error {
-	if s.orgID != "" {
-		return s.catchUp(ctx, s.orgID, true)
-	}
-	events, err := s.hub.store.TenantEventsSince(ctx, s.tenantID, since, 1000)
-	if err != nil {
-		return err
-	}
-	for _, e := range events {
-		if err := s.handle(ctx, e); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // deliver hands e to the subscriber when its type is wanted, and records it as the organization's last.

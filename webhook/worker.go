@@ -119,7 +119,7 @@ func (m *Metrics) endpointDisabled() {
 }
 
 // Wake makes the worker look for due deliveries now rather than at its next poll (e.g. when a
-// transaction that made deliveries committed: db.ListenForWebhookDeliveries). It never blocks; wakes that
+// replica announced committed events, which may have made deliveries: db.ListenForWebhookDeliveries). It never blocks; wakes that
 // come while the worker is busy fold into one more look.
 func (w *Worker) Wake() { w.loop.Wake() }
 
