@@ -136,6 +136,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	startWebhooks(bgCtx, &background, store, cfg, logger, reg)
 	background.Go(func() { purgeIdempotencyKeys(bgCtx, svc, logger) })
 	background.Go(func() { purgeRemovedOrganizations(bgCtx, svc, logger, organizationPurgeInterval) })
+	if on, err := store.AutovacuumOn(ctx); err != nil {
+		return err
+	} else if !on {
+		logger.Warn("autovacuum is off: the server analyzes its tables itself as they change", "every", analyzeInterval.String())
+		background.Go(func() { analyzeChanged(bgCtx, store, logger) })
+	}
 	if cfg.PprofAddr != "" {
 		// Profiling on a separate listener (net/http/pprof registers on the default mux), for benchmarks
 		// and diagnosis; never expose it publicly.
@@ -280,6 +286,35 @@ func purgeRemovedOrganizations(ctx context.Context, svc *service.Service, logger
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// analyzeInterval is how often analyzeChanged looks for changed tables. Short, because the plans a
+// connection makes before the first statistics last as long as the connection (db.AnalyzeChanged).
+const analyzeInterval = 2 * time.Second
+
+// analyzeChanged analyzes the tables that changed enough, every analyzeInterval until ctx ends: what
+// autovacuum would do, for a database where it is off.
+func analyzeChanged(ctx context.Context, store *db.Store, logger *slog.Logger) {
+	tick := time.NewTicker(analyzeInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		tables, err := store.AnalyzeChanged(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			logger.Warn("analyze changed tables", "error", err.Error())
+		case len(tables) > 0:
+			logger.Debug("analyzed", "tables", tables)
+		}
+		failing = err != nil
 	}
 }
 

@@ -1,0 +1,62 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// TestAnalyzeChanged: a table changed by more than autovacuum's thresholds is analyzed, once.
+func TestAnalyzeChanged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table := fmt.Sprintf("analyze_probe_%x", uuid.New().ID())
+	conn, err := store.DB().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec("CREATE TABLE " + table + " (x int)")
+	t.Cleanup(func() { store.DB().Exec("DROP TABLE IF EXISTS " + table) })
+	// The statistics of changes reach the cumulative statistics when the backend flushes them.
+	flush := func() { exec("SELECT pg_stat_force_next_flush()"); exec("SELECT 1") }
+	exec("INSERT INTO " + table + " SELECT generate_series(1, 40)")
+	flush()
+	analyzed, err := store.AnalyzeChanged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(analyzed, table) {
+		t.Fatalf("40 rows inserted, under the threshold of 50: %s analyzed", table)
+	}
+	exec("INSERT INTO " + table + " SELECT generate_series(41, 100)")
+	flush()
+	if analyzed, err = store.AnalyzeChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(analyzed, table) {
+		t.Fatalf("100 rows inserted: %s not analyzed (analyzed %v)", table, analyzed)
+	}
+	var tuples float64
+	if err := store.DB().Get(&tuples, `SELECT reltuples FROM pg_class WHERE relname = $1`, table); err != nil {
+		t.Fatal(err)
+	}
+	if tuples != 100 {
+		t.Fatalf("reltuples %v after the analyze, want 100", tuples)
+	}
+	if analyzed, err = store.AnalyzeChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(analyzed, table) {
+		t.Fatalf("%s analyzed again without a change", table)
+	}
+}
