@@ -91,6 +91,7 @@ type Hub struct {
 	poke     chan struct{} // this replica committed events
 	hint     chan struct{} // announce them to the other replicas
 	stop     chan struct{}
+	stopOnce sync.Once
 	wg       sync.WaitGroup
 
 	active    prometheus.Gauge
@@ -150,9 +151,13 @@ func (h *Hub) Close() error {
 	if h.listener == nil {
 		return nil
 	}
-	close(h.stop)
-	h.wg.Wait()
-	return h.listener.Close()
+	var err error
+	h.stopOnce.Do(func() {
+		close(h.stop)
+		h.wg.Wait()
+		err = h.listener.Close()
+	})
+	return err
 }
 
 // Announce says that this replica has just committed events (after a mutation): its subscriptions read
