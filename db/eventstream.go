@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -58,6 +59,24 @@ func (s *Store) TailStart(ctx context.Context) (TailCursor, error) {
 		return TailCursor{}, fmt.Errorf("read the log's horizon %q: %w", h, err)
 	}
 	return cursorBefore(x), nil
+}
+
+// Before reports whether c comes before d in the log's order.
+func (c TailCursor) Before(d TailCursor) bool {
+	switch {
+	case c.Tx != d.Tx:
+		return c.Tx < d.Tx
+	case c.TenantID != d.TenantID: // uuids in their canonical text order as PostgreSQL sorts them
+		return c.TenantID < d.TenantID
+	case c.OrganizationID != d.OrganizationID:
+		return c.OrganizationID < d.OrganizationID
+	}
+	return c.Sequence < d.Sequence
+}
+
+// CursorBefore is the cursor just before e: reading from it gives e first.
+func CursorBefore(e TailedEvent) TailCursor {
+	return TailCursor{Tx: e.Tx, TenantID: e.TenantID, OrganizationID: e.OrganizationID, Sequence: e.Sequence - 1}
 }
 
 // cursorBefore is the cursor before the first event of transaction tx.
@@ -123,37 +142,42 @@ type TailedEvent struct {
 // in log order, and the cursor to read on from: after the last one returned, or, when fewer than limit
 // came back (more is false), before the horizon.
 func (s *Store) EventTail(ctx context.Context, c TailCursor, limit int) (events []TailedEvent, next TailCursor, more bool, err error) {
-	const q = `
+	return s.eventTail(ctx, c, limit, "", "")
+}
+
+// EventTailOf is EventTail for the events of one tenant, or of one of its organizations when orgID is
+// not empty: what a reader that fell behind reads to catch up.
+func (s *Store) EventTailOf(ctx context.Context, c TailCursor, limit int, tenantID, orgID string) (events []TailedEvent, next TailCursor, more bool, err error) {
+	return s.eventTail(ctx, c, limit, tenantID, orgID)
+}
+
+func (s *Store) eventTail(ctx context.Context, c TailCursor, limit int, tenantID, orgID string) (events []TailedEvent, next TailCursor, more bool, err error) {
+	const head = `
 WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
 SELECT h.horizon::text AS horizon, e.tx::text AS tx, e.tenant_id, e.id, e.organization_id, e.sequence, e.type,
        e.actor_user_id, e.actor_key_id, e.changes, e.payload, e.created_at
 FROM h LEFT JOIN LATERAL (
     SELECT * FROM audit_events e
-    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)
+    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)`
+	const tail = `
     ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
     LIMIT $5
 ) e ON true`
-	rows, err := s.db.QueryxContext(ctx, q, strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit)
+	q, args := head+tail, []any{strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit}
+	switch {
+	case orgID != "":
+		q, args = head+` AND e.tenant_id = $6 AND e.organization_id = $7`+tail, append(args, tenantID, orgID)
+	case tenantID != "":
+		q, args = head+` AND e.tenant_id = $6`+tail, append(args, tenantID)
+	}
+	rows, err := s.db.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return nil, c, false, fmt.Errorf("read the log: %w", err)
 	}
 	defer rows.Close()
 	horizon := c.Tx
 	for rows.Next() {
-		var r struct {
-			Horizon        string     `db:"horizon"`
-			Tx             *string    `db:"tx"`
-			TenantID       *string    `db:"tenant_id"`
-			ID             *string    `db:"id"`
-			OrganizationID *string    `db:"organization_id"`
-			Sequence       *int64     `db:"sequence"`
-			Type           *string    `db:"type"`
-			ActorUserID    *string    `db:"actor_user_id"`
-			ActorKeyID     *string    `db:"actor_key_id"`
-			Changes        []byte     `db:"changes"`
-			Payload        []byte     `db:"payload"`
-			CreatedAt      *time.Time `db:"created_at"`
-		}
+		var r tailedRow
 		if err := rows.StructScan(&r); err != nil {
 			return nil, c, false, fmt.Errorf("read the log: %w", err)
 		}
@@ -163,17 +187,11 @@ FROM h LEFT JOIN LATERAL (
 		if r.Tx == nil { // no event below the horizon after c
 			continue
 		}
-		tx, err := strconv.ParseUint(*r.Tx, 10, 64)
-		if err != nil {
-			return nil, c, false, fmt.Errorf("read an event's transaction %q: %w", *r.Tx, err)
-		}
-		e, err := eventRow{TenantID: *r.TenantID, ID: *r.ID, OrganizationID: *r.OrganizationID, Sequence: *r.Sequence,
-			Type: *r.Type, ActorUserID: r.ActorUserID, ActorKeyID: r.ActorKeyID, Changes: r.Changes, Payload: r.Payload,
-			CreatedAt: *r.CreatedAt}.event()
+		e, err := r.event()
 		if err != nil {
 			return nil, c, false, err
 		}
-		events = append(events, TailedEvent{Event: e, Tx: tx})
+		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, c, false, fmt.Errorf("read the log: %w", err)
@@ -182,10 +200,71 @@ FROM h LEFT JOIN LATERAL (
 		last := events[len(events)-1]
 		return events, TailCursor{Tx: last.Tx, TenantID: last.TenantID, OrganizationID: last.OrganizationID, Sequence: last.Sequence}, true, nil
 	}
-	if horizon < c.Tx { // the horizon never goes back; keep the cursor if it did
-		return events, c, false, nil
+	if horizon < c.Tx {
+		// Transaction ids went back (a failover to a standby that had not received the last
+		// transactions, a restore): the ids from the horizon on are being given again.
+		return events, cursorBefore(horizon), false, ErrHorizonWentBack
 	}
 	return events, cursorBefore(horizon), false, nil
+}
+
+// ErrHorizonWentBack is returned, with the events and the cursor to read on from, when the database's
+// transaction ids went back behind the reader's cursor: the reader's snapshots no longer say which
+// events came before what.
+var ErrHorizonWentBack = errors.New("the database's transaction ids went back (failover or restore)")
+
+// tailedRow is an event of the log as the tail's statements read it.
+type tailedRow struct {
+	Horizon        string     `db:"horizon"`
+	Tx             *string    `db:"tx"`
+	TenantID       *string    `db:"tenant_id"`
+	ID             *string    `db:"id"`
+	OrganizationID *string    `db:"organization_id"`
+	Sequence       *int64     `db:"sequence"`
+	Type           *string    `db:"type"`
+	ActorUserID    *string    `db:"actor_user_id"`
+	ActorKeyID     *string    `db:"actor_key_id"`
+	Changes        []byte     `db:"changes"`
+	Payload        []byte     `db:"payload"`
+	CreatedAt      *time.Time `db:"created_at"`
+}
+
+func (r tailedRow) event() (TailedEvent, error) {
+	tx, err := strconv.ParseUint(*r.Tx, 10, 64)
+	if err != nil {
+		return TailedEvent{}, fmt.Errorf("read an event's transaction %q: %w", *r.Tx, err)
+	}
+	e, err := eventRow{TenantID: *r.TenantID, ID: *r.ID, OrganizationID: *r.OrganizationID, Sequence: *r.Sequence,
+		Type: *r.Type, ActorUserID: r.ActorUserID, ActorKeyID: r.ActorKeyID, Changes: r.Changes, Payload: r.Payload,
+		CreatedAt: *r.CreatedAt}.event()
+	return TailedEvent{Event: e, Tx: tx}, err
+}
+
+// EventsWrittenSince returns the organization's events before sequence before that transactions from
+// xmin on wrote, in sequence order. The log gives one organization's events in the order of their
+// transactions' ids, which is not always their order: a transaction that took an id before locking the
+// organization (to lock the tenant first, say) commits a later sequence than a younger one. A reader
+// that meets an organization for the first time reads here what it may meet later.
+func (s *Store) EventsWrittenSince(ctx context.Context, tenantID, orgID string, xmin uint64, before int64) ([]TailedEvent, error) {
+	const q = `
+SELECT '' AS horizon, tx::text AS tx, tenant_id, id, organization_id, sequence, type, actor_user_id, actor_key_id,
+       changes, payload, created_at
+FROM audit_events
+WHERE tenant_id = $1 AND organization_id = $2 AND sequence < $3 AND tx >= $4::text::xid8
+ORDER BY sequence`
+	var rows []tailedRow
+	if err := s.db.SelectContext(ctx, &rows, q, tenantID, orgID, before, strconv.FormatUint(xmin, 10)); err != nil {
+		return nil, fmt.Errorf("read the organization's recent events: %w", err)
+	}
+	out := make([]TailedEvent, len(rows))
+	for i, r := range rows {
+		e, err := r.event()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
 }
 
 // OrganizationSequence returns the sequence of the tenant's organization id (deleted or not), or an

@@ -502,6 +502,109 @@ VALUES ($1, $2, 2, 'organization.updated', now())`, a.actor.TenantID, id); err !
 	}
 }
 
+// TestSubscriptionOrganizationOutOfIdOrder: the log gives one organization's events in the order of
+// their transactions' ids, which a transaction that took its id before locking the organization (the
+// tenant lock of a create that demotes the default) reverses. A subscriber of the tenant that meets the
+// organization for the first time at the later sequence still gets both, in sequence order.
+func TestSubscriptionOrganizationOutOfIdOrder(t *testing.T) {
+	t.Parallel()
+	a, hub := newRealtimeAPI(t, realtime.Options{})
+	id := a.createOK(map[string]any{"name": "Target"})["id"].(string) // sequence 1
+	w := connect(t, a.url, a.key)
+	w.subscribe("1", map[string]any{})
+	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+
+	older, err := a.store.DB().Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback()
+	if _, err := older.Exec(`SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, a.actor.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	a.updateOK(id, map[string]any{"description": "younger"}) // sequence 2, a younger transaction id
+	if _, err := older.Exec(`
+WITH changed AS (
+    UPDATE organizations SET updated_at = now(), sequence = sequence + 1 WHERE tenant_id = $1 AND id = $2
+    RETURNING tenant_id, id, sequence
+)
+INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
+SELECT tenant_id, id, sequence, 'organization.default_revoked', now() FROM changed`, a.actor.TenantID, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := older.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{2, 3} {
+		if e := w.next("1"); e.OrganizationID != id || e.Sequence != want {
+			t.Fatalf("event %+v: want sequence %d of %s", e, want, id)
+		}
+	}
+}
+
+// TestSubscriptionBurst: a transaction holds the log back while the tenant commits many events; when
+// it ends they come at once, more than the subscription's queue holds. A subscriber that reads is not
+// dropped: past its queue, the subscription reads the log itself until it catches up.
+func TestSubscriptionBurst(t *testing.T) {
+	t.Parallel()
+	const queue, events = 16, 300
+	a, hub := newRealtimeAPI(t, realtime.Options{QueueSize: queue})
+	id := a.createOK(map[string]any{"name": "Busy"})["id"].(string)
+	w := connect(t, a.url, a.key)
+	w.subscribe("1", map[string]any{})
+	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	held, err := a.store.DB().Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback()
+	if _, err := held.Exec(`SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	for seq := 2; seq <= events+1; seq++ { // one transaction each
+		if _, err := a.store.DB().Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
+VALUES ($1, $2, $3, 'organization.updated', now())`, a.actor.TenantID, id, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := held.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for want := 2; want <= events+1; want++ {
+		if e := w.next("1"); e.Sequence != want {
+			t.Fatalf("event %+v: want sequence %d", e, want)
+		}
+	}
+	if n := hub.Stats().SlowDisconnects; n != 0 {
+		t.Fatalf("%d subscriptions dropped as slow", n)
+	}
+}
+
+// TestSubscriptionStartsAfterBacklog: events committed before a subscription starts are not delivered
+// and do not take room in its queue, however many the hub reads at once after it joined.
+func TestSubscriptionStartsAfterBacklog(t *testing.T) {
+	t.Parallel()
+	const queue, events = 8, 100
+	a, hub := newRealtimeAPI(t, realtime.Options{QueueSize: queue})
+	id := a.createOK(map[string]any{"name": "Backlog"})["id"].(string)
+	// Without subscriptions the hub moves its place in the log once a second: these are read when the
+	// first subscription joins.
+	if _, err := a.store.DB().Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
+SELECT $1, $2, 1 + g, 'organization.updated', now() FROM generate_series(1, $3) g`, a.actor.TenantID, id, events); err != nil {
+		t.Fatal(err)
+	}
+	w := connect(t, a.url, a.key)
+	w.subscribe("1", map[string]any{})
+	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	id2 := a.createOK(map[string]any{"name": "After"})["id"].(string)
+	if e := w.next("1"); e.OrganizationID != id2 || e.Type != "organization.created" {
+		t.Fatalf("first event %+v: want the creation of %s", e, id2)
+	}
+	if n := hub.Stats().SlowDisconnects; n != 0 {
+		t.Fatalf("%d subscriptions dropped as slow", n)
+	}
+}
+
 // TestSubscriptionAcrossReplicas: two servers, each with its own store and listener, on one database; a
 // subscriber on one gets the changes made through the other.
 func TestSubscriptionAcrossReplicas(t *testing.T) {
@@ -650,7 +753,7 @@ func TestSubscriptionShutdown(t *testing.T) {
 // is full, and the server does not keep the events it could not send. Not parallel: it measures the heap.
 func TestSubscriptionSlowSubscriber(t *testing.T) {
 	const queue, events, size = 8, 2000, 10_000 // 20 MB of events, far more than the sockets' buffers
-	a, hub := newRealtimeAPI(t, realtime.Options{QueueSize: queue})
+	a, hub := newRealtimeAPI(t, realtime.Options{QueueSize: queue, MaxLag: 500 * time.Millisecond})
 	id := a.createOK(map[string]any{"name": "Slow"})["id"].(string)
 	// A fixed receive buffer of 64 KiB (no autotuning) on the client's side.
 	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {

@@ -242,6 +242,8 @@ func subscriptionEvents(ctx context.Context, sub *realtime.Subscription) <-chan 
 			s.close(CloseTooSlow, "subscriber too slow: resume with afterSequence")
 		case errors.Is(err, realtime.ErrShutdown):
 			s.close(CloseGoingAway, "server shutting down")
+		case errors.Is(err, realtime.ErrRestarted):
+			s.close(CloseGoingAway, "the event log was restarted: resume with afterSequence")
 		case err != nil:
 			s.close(CloseInternalError, "internal error: resume with afterSequence")
 		}

@@ -29,8 +29,8 @@ import (
 type Options struct {
 	// MaxPerKey caps the subscriptions of one API key open at once on this replica (default 20).
 	MaxPerKey int
-	// QueueSize is how many events a subscription may have waiting before it is dropped as too slow
-	// (default 256).
+	// QueueSize is how many events a subscription may have waiting; when they are more, it reads the
+	// log itself until it catches up (default 256).
 	QueueSize int
 	// Logger receives the hub's warnings; default slog.Default().
 	Logger *slog.Logger
@@ -39,6 +39,9 @@ type Options struct {
 	// PollInterval is how often a hub with subscriptions reads the log when nothing woke it (default
 	// 100ms): the longest an event waits when its announcement is lost.
 	PollInterval time.Duration
+	// MaxLag is how long a subscription whose queue filled up may take to catch up by reading the log
+	// itself before it is dropped as too slow (default 30s).
+	MaxLag time.Duration
 }
 
 // DefaultMaxPerKey is the default of Options.MaxPerKey.
@@ -46,10 +49,14 @@ const DefaultMaxPerKey = 20
 
 // Why a subscription ends, other than its context's end.
 var (
-	// ErrSlow ends a subscription whose queue is full: its subscriber reads too slowly.
+	// ErrSlow ends a subscription that has not caught up within Options.MaxLag: its subscriber reads
+	// too slowly.
 	ErrSlow = errors.New("subscriber too slow: events are delivered faster than it reads them")
 	// ErrShutdown ends every subscription when the server shuts down.
 	ErrShutdown = errors.New("server shutting down")
+	// ErrRestarted ends every subscription when the database's transaction ids went back (a failover
+	// to a standby that lacked the last transactions, a restore): their starts mean nothing any more.
+	ErrRestarted = errors.New("the event log was restarted: subscribe again")
 )
 
 // batchMax bounds the events read from the log with one statement.
@@ -85,7 +92,7 @@ type Hub struct {
 	reads int64
 
 	listener *db.EventListener
-	cursor   db.TailCursor // where run reads the log on from; only run uses it
+	cursor   db.TailCursor // where run reads the log on from; run changes it, under mu
 	idleAt   time.Time     // when run last moved the cursor without subscriptions
 	failing  bool          // the last read of the log failed; only run uses it
 	poke     chan struct{} // this replica committed events
@@ -109,6 +116,9 @@ func New(store *db.Store, opt Options) *Hub {
 	}
 	if opt.PollInterval <= 0 {
 		opt.PollInterval = 100 * time.Millisecond
+	}
+	if opt.MaxLag <= 0 {
+		opt.MaxLag = 30 * time.Second
 	}
 	h := &Hub{store: store, opt: opt, logger: opt.Logger, byTenant: map[string]map[*Subscription]struct{}{},
 		perKey: map[string]int{}, poke: make(chan struct{}, 1), hint: make(chan struct{}, 1), stop: make(chan struct{}),
@@ -237,13 +247,20 @@ type Stats struct {
 	LogReads int64
 }
 
+// Active counts the subscriptions that have started: each has its start, and receives every event
+// committed after it.
+
 // Stats returns the hub's counts.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
 	for _, set := range h.byTenant {
-		n += len(set)
+		for s := range set {
+			if s.started {
+				n++
+			}
+		}
 	}
 	return Stats{Active: n, SlowDisconnects: int(h.slowCount), LogReads: h.reads}
 }
@@ -270,9 +287,25 @@ func (h *Hub) run() {
 func (h *Hub) read() {
 	h.mu.Lock()
 	count, added := h.count, h.added
+	for _, set := range h.byTenant {
+		for s := range set {
+			if s.behind && time.Since(s.behindSince) > h.opt.MaxLag {
+				h.slowCount++
+				h.slow.Inc()
+				s.fail(ErrSlow)
+			}
+		}
+	}
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	go func() { // Close does not wait for a slow read
+		select {
+		case <-h.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if count == 0 {
 		if time.Since(h.idleAt) < idleEvery {
 			return
@@ -293,17 +326,40 @@ func (h *Hub) read() {
 	}
 	for {
 		events, next, more, err := h.store.EventTail(ctx, h.cursor, batchMax)
+		if errors.Is(err, db.ErrHorizonWentBack) {
+			h.restart(next)
+			return
+		}
 		if h.readFailed(err) { // nothing is lost: the next read starts from the same place
 			return
 		}
-		h.cursor = next
-		h.dispatch(events)
+		h.dispatch(events, next)
 		h.mu.Lock()
 		h.reads++
 		h.mu.Unlock()
 		if !more {
 			return
 		}
+	}
+}
+
+// restart ends every subscription with ErrRestarted and reads on from c: the database's transaction
+// ids went back behind the hub's place, so the ids of new events may be below it, and the start
+// snapshots of the subscriptions no longer tell what came before them.
+func (h *Hub) restart(c db.TailCursor) {
+	h.logger.Error("the database's transaction ids went back (failover or restore): subscriptions end, to be made again",
+		"cursor", h.cursor.Tx, "horizon", c.Tx)
+	h.mu.Lock()
+	h.cursor = c
+	var subs []*Subscription
+	for _, set := range h.byTenant {
+		for s := range set {
+			subs = append(subs, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range subs {
+		s.fail(ErrRestarted)
 	}
 }
 
@@ -320,17 +376,37 @@ func (h *Hub) readFailed(err error) bool {
 	return err != nil
 }
 
-// dispatch hands events read from the log to the subscriptions of their tenants and organizations.
-func (h *Hub) dispatch(events []db.TailedEvent) {
+// dispatch hands events read from the log to the subscriptions of their tenants and organizations:
+// to a subscription that has its start, those committed after it; to one still taking its start, all of
+// them, held until it knows which to keep.
+func (h *Hub) dispatch(events []db.TailedEvent, next db.TailCursor) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.cursor = next
 	for _, e := range events {
 		for s := range h.byTenant[e.TenantID] {
-			if s.orgID == "" || s.orgID == e.OrganizationID {
+			switch {
+			case s.orgID != "" && s.orgID != e.OrganizationID:
+			case !s.started:
+				s.pending = append(s.pending, e)
+			case !s.start.Committed(e.Tx):
 				s.offer(e)
 			}
 		}
 	}
+}
+
+// begin gives s its start and the events held for it that came after it. From then on it is Active.
+func (h *Hub) begin(s *Subscription, start db.Snapshot) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.start, s.started = start, true
+	for _, e := range s.pending {
+		if !start.Committed(e.Tx) {
+			s.offer(e)
+		}
+	}
+	s.pending = nil
 }
 
 // Filter says which events a subscription receives.
@@ -360,7 +436,8 @@ func (h *Hub) Subscribe(ctx context.Context, a *domain.Actor, f Filter) (*Subscr
 		}
 	}
 	s := &Subscription{hub: h, tenantID: a.TenantID, keyID: a.KeyID, last: map[string]int64{},
-		in: make(chan db.TailedEvent, h.opt.QueueSize), out: make(chan domain.Event), done: make(chan struct{})}
+		in: make(chan db.TailedEvent, h.opt.QueueSize), out: make(chan domain.Event), done: make(chan struct{}),
+		lagging: make(chan struct{}, 1)}
 	if f.OrganizationID != nil {
 		s.orgID = *f.OrganizationID
 	}
@@ -370,8 +447,9 @@ func (h *Hub) Subscribe(ctx context.Context, a *domain.Actor, f Filter) (*Subscr
 			s.types[t] = true
 		}
 	}
-	// Join the readers of the log first, then take the snapshot that says which events came before:
-	// an event committed in between is both read and after the start, and delivered once.
+	// Join the readers of the log first, then take the snapshot that says which events came before the
+	// start: every event the snapshot does not see is read after the subscription joined, and reaches
+	// it (held until the start is known); those it sees are not delivered.
 	if err := h.add(s); err != nil {
 		return nil, err
 	}
@@ -380,7 +458,6 @@ func (h *Hub) Subscribe(ctx context.Context, a *domain.Actor, f Filter) (*Subscr
 		h.remove(s)
 		return nil, err
 	}
-	s.start = start
 	if s.orgID != "" {
 		seq, err := h.store.OrganizationSequence(ctx, s.tenantID, s.orgID)
 		if err != nil {
@@ -392,6 +469,7 @@ func (h *Hub) Subscribe(ctx context.Context, a *domain.Actor, f Filter) (*Subscr
 		}
 		s.last[s.orgID] = seq
 	}
+	h.begin(s, start)
 	go s.run(ctx)
 	return s, nil
 }
@@ -447,6 +525,16 @@ type Subscription struct {
 	in    chan db.TailedEvent // filled by the hub, never blocking it
 	out   chan domain.Event
 	start db.Snapshot // the events committed before it are not delivered from the log's tail
+	// started says start is known; until then the hub holds the events it reads in pending. Both and
+	// pending are the hub's, under its lock.
+	started bool
+	pending []db.TailedEvent
+	// behind says the queue filled up: the hub offers nothing more, and the subscription reads the log
+	// itself from resumeAt until it reaches the hub's place. Under the hub's lock.
+	behind      bool
+	behindSince time.Time
+	resumeAt    db.TailCursor
+	lagging     chan struct{}
 
 	done chan struct{}
 	once sync.Once
@@ -470,8 +558,12 @@ func (s *Subscription) Err() error {
 	}
 }
 
-// offer queues e without blocking; a full queue ends the subscription. Called with the hub's lock.
+// offer queues e without blocking. When the queue is full, the subscription falls behind: it will read
+// the log itself from e on. Called with the hub's lock.
 func (s *Subscription) offer(e db.TailedEvent) {
+	if s.behind {
+		return
+	}
 	select {
 	case <-s.done: // ended, not yet removed
 		return
@@ -480,9 +572,54 @@ func (s *Subscription) offer(e db.TailedEvent) {
 	select {
 	case s.in <- e:
 	default:
-		s.hub.slowCount++
-		s.hub.slow.Inc()
-		s.fail(ErrSlow)
+		s.behind, s.behindSince, s.resumeAt = true, time.Now(), db.CursorBefore(e)
+		select {
+		case s.lagging <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// catchUpLog delivers, after what its queue holds, the events it missed while it was behind, read from
+// the log with its own cursor, until it reaches the hub's place; the hub then offers it events again.
+func (s *Subscription) catchUpLog(ctx context.Context) error {
+	for {
+		select {
+		case e := <-s.in: // queued before it fell behind
+			if err := s.handle(ctx, e); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		break
+	}
+	s.hub.mu.Lock()
+	c := s.resumeAt
+	s.hub.mu.Unlock()
+	for {
+		events, next, _, err := s.hub.store.EventTailOf(ctx, c, pageSize, s.tenantID, s.orgID)
+		if err != nil && !errors.Is(err, db.ErrHorizonWentBack) {
+			return err
+		}
+		for _, e := range events {
+			if s.start.Committed(e.Tx) {
+				continue
+			}
+			if err := s.handle(ctx, e); err != nil {
+				return err
+			}
+		}
+		c = next
+		s.hub.mu.Lock()
+		caughtUp := !c.Before(s.hub.cursor)
+		if caughtUp {
+			s.behind = false
+		}
+		s.hub.mu.Unlock()
+		if caughtUp {
+			return nil
+		}
 	}
 }
 
@@ -511,10 +648,9 @@ func (s *Subscription) run(ctx context.Context) {
 		case <-s.done:
 			return
 		case e := <-s.in:
-			if s.start.Committed(e.Tx) { // committed before the subscription started
-				continue
-			}
-			err = s.handle(ctx, e.Event)
+			err = s.handle(ctx, e)
+		case <-s.lagging:
+			err = s.catchUpLog(ctx)
 		}
 		if err != nil {
 			s.stop(ctx, err)
@@ -534,16 +670,31 @@ func (s *Subscription) stop(ctx context.Context, err error) {
 	s.fail(fmt.Errorf("read events: %w", err))
 }
 
-// handle delivers e unless it was delivered already; a gap before it is filled from the log first.
-func (s *Subscription) handle(ctx context.Context, e domain.Event) error {
+// handle delivers e unless it was delivered already; a gap before it is filled from the log first. The
+// first event of an organization a subscription of the tenant meets may not be the organization's first
+// after the start (the log is in the order of the transactions' ids, not of commits): the earlier ones
+// committed after the start are read from the log and delivered before it.
+func (s *Subscription) handle(ctx context.Context, e db.TailedEvent) error {
 	last, seen := s.last[e.OrganizationID]
 	switch {
 	case seen && e.Sequence <= last:
 		return nil
 	case seen && e.Sequence > last+1:
 		return s.catchUp(ctx, e.OrganizationID, false)
+	case !seen && e.Sequence > 1:
+		earlier, err := s.hub.store.EventsWrittenSince(ctx, s.tenantID, e.OrganizationID, s.start.Xmin, e.Sequence)
+		if err != nil {
+			return err
+		}
+		for _, x := range earlier {
+			if !s.start.Committed(x.Tx) {
+				if err := s.deliver(ctx, x.Event); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	return s.deliver(ctx, e)
+	return s.deliver(ctx, e.Event)
 }
 
 // catchUp delivers the organization's stored events after the last one delivered, page by page, until

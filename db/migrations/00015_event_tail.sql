@@ -10,9 +10,10 @@
 -- there, and the log can be read in order from where the reader left off without a gap (package
 -- realtime). Rows written before this migration have no tx and are never tailed. Announcements still
 -- exist, as hints that wake the readers sooner, sent after the commit by the writer (realtime.Hub.Announce).
+-- Neither statement rewrites the table: the column is added empty, its default applies to new rows.
+-- The index the readers need is built concurrently by 00016.
 ALTER TABLE audit_events ADD COLUMN tx xid8;
 ALTER TABLE audit_events ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
-CREATE INDEX audit_events_tx_idx ON audit_events (tx);
 
 DROP TRIGGER audit_events_notify ON audit_events;
 DROP FUNCTION notify_audit_event();
@@ -62,5 +63,4 @@ $$;
 -- +goose StatementEnd
 CREATE TRIGGER audit_events_notify AFTER INSERT ON audit_events
     FOR EACH ROW EXECUTE FUNCTION notify_audit_event();
-DROP INDEX audit_events_tx_idx;
 ALTER TABLE audit_events DROP COLUMN tx;
