@@ -18,3 +18,8 @@ func (l *IdempotencyLock) BackendPID(ctx context.Context) (int, error) {
 	err := l.conn.GetContext(ctx, &pid, `SELECT pg_backend_pid()`)
 	return pid, err
 }
+
+// ThrottleWakes is throttleWakes, for its test.
+func ThrottleWakes(notes <-chan struct{}, wake func(), every time.Duration) {
+	throttleWakes(notes, wake, every)
+}

@@ -471,10 +471,46 @@ WHERE tenant_id = $1 AND id = $2`
 	return disabled, nil
 }
 
-// ListenForWebhookDeliveries calls wake whenever a replica announces committed events (EventsChannel:
-// after mutations, at most one announcement every few milliseconds per replica), which may have made
-// deliveries, until the returned stop is called. While the listener is disconnected nothing wakes: the
-// caller polls as well.
+// webhookWakeEvery spaces the wakes of a webhook worker: every replica announces up to 50 times a second
+// under load, and each wake is a claim.
+const webhookWakeEvery = 20 * time.Millisecond
+
+// throttleWakes calls wake for the values of notes, at most once every `every`: values that come sooner
+// make one wake when that time is up. It returns when notes is closed.
+func throttleWakes[T any](notes <-chan T, wake func(), every time.Duration) {
+	var last time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	waiting := false
+	for {
+		select {
+		case _, ok := <-notes:
+			if !ok {
+				timer.Stop()
+				return
+			}
+			if waiting { // the timer wakes for it
+				continue
+			}
+			if since := time.Since(last); since < every {
+				waiting = true
+				timer.Reset(every - since)
+				continue
+			}
+			wake()
+			last = time.Now()
+		case <-timer.C:
+			waiting = false
+			wake()
+			last = time.Now()
+		}
+	}
+}
+
+// ListenForWebhookDeliveries calls wake when replicas announce committed events (EventsChannel: after
+// mutations, at most one announcement every 20 ms per replica), which may have made deliveries, at most
+// once every webhookWakeEvery, until the returned stop is called. While the listener is disconnected
+// nothing wakes: the caller polls as well.
 func ListenForWebhookDeliveries(dsn string, logger *slog.Logger, wake func()) (stop func()) {
 	l := pq.NewListener(dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
@@ -488,9 +524,7 @@ func ListenForWebhookDeliveries(dsn string, logger *slog.Logger, wake func()) (s
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range l.Notify {
-			wake()
-		}
+		throttleWakes(l.Notify, wake, webhookWakeEvery)
 	}()
 	go func() {
 		if err := l.Listen(EventsChannel); err != nil && !errors.Is(err, net.ErrClosed) {
