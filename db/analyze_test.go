@@ -9,7 +9,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// TestAnalyzeChanged: a table changed by more than autovacuum's thresholds is analyzed, once.
+// TestAnalyzeChanged: a table changed by more than autovacuum's thresholds is analyzed, once, and not
+// again within a minute.
 func TestAnalyzeChanged(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -58,5 +59,15 @@ func TestAnalyzeChanged(t *testing.T) {
 	}
 	if slices.Contains(analyzed, table) {
 		t.Fatalf("%s analyzed again without a change", table)
+	}
+	// Changed again past the thresholds, but analyzed less than a minute ago: it waits, as autovacuum
+	// would.
+	exec("INSERT INTO " + table + " SELECT generate_series(101, 300)")
+	flush()
+	if analyzed, err = store.AnalyzeChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(analyzed, table) {
+		t.Fatalf("%s analyzed again within a minute", table)
 	}
 }
