@@ -162,7 +162,7 @@ func TestSnapshotCommitted(t *testing.T) {
 }
 
 // TestNoNotifyInWritingTransactions: no trigger of the schema sends a notification. A NOTIFY in the
-// transaction that writes an event makes every notifying commit of the database wait for the others
+// transaction that writes an event makes every notifying commit of the cluster wait for the others
 // (PostgreSQL holds a lock from the notification's queueing through the commit's WAL flush): the
 // creates under load went half as fast (migration 00015). Announcements are sent after the commit.
 func TestNoNotifyInWritingTransactions(t *testing.T) {

@@ -1,7 +1,7 @@
 -- +goose Up
--- Subscriptions and webhook workers learn of new audit events by reading the log, not from one NOTIFY per
--- event. A transaction that notifies takes, at commit, a lock that every notifying transaction of the
--- database waits for, and holds it through its commit's WAL flush: with a NOTIFY in every event's
+-- Subscriptions learn of new audit events by reading the log, and webhook workers are woken after the
+-- commit, no longer by a NOTIFY in each event's transaction. A transaction that notifies takes, at commit, a lock that every notifying transaction of the
+-- cluster waits for, and holds it through its commit's WAL flush: with a NOTIFY in every event's
 -- transaction, the commits of all writers went one at a time (the create statement under pgbench at 32
 -- clients: 455 creates/s with the trigger of 00014, 987 without it).
 --
