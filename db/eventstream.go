@@ -61,24 +61,6 @@ func (s *Store) TailStart(ctx context.Context) (TailCursor, error) {
 	return cursorBefore(x), nil
 }
 
-// Before reports whether c comes before d in the log's order.
-func (c TailCursor) Before(d TailCursor) bool {
-	switch {
-	case c.Tx != d.Tx:
-		return c.Tx < d.Tx
-	case c.TenantID != d.TenantID: // uuids in their canonical text order as PostgreSQL sorts them
-		return c.TenantID < d.TenantID
-	case c.OrganizationID != d.OrganizationID:
-		return c.OrganizationID < d.OrganizationID
-	}
-	return c.Sequence < d.Sequence
-}
-
-// CursorBefore is the cursor just before e: reading from it gives e first.
-func CursorBefore(e TailedEvent) TailCursor {
-	return TailCursor{Tx: e.Tx, TenantID: e.TenantID, OrganizationID: e.OrganizationID, Sequence: e.Sequence - 1}
-}
-
 // cursorBefore is the cursor before the first event of transaction tx.
 func cursorBefore(tx uint64) TailCursor {
 	return TailCursor{Tx: tx, TenantID: uuid.Nil.String(), OrganizationID: uuid.Nil.String(), Sequence: -1}
@@ -142,16 +124,6 @@ type TailedEvent struct {
 // in log order, and the cursor to read on from: after the last one returned, or, when fewer than limit
 // came back (more is false), before the horizon.
 func (s *Store) EventTail(ctx context.Context, c TailCursor, limit int) (events []TailedEvent, next TailCursor, more bool, err error) {
-	return s.eventTail(ctx, c, limit, "", "")
-}
-
-// EventTailOf is EventTail for the events of one tenant, or of one of its organizations when orgID is
-// not empty: what a reader that fell behind reads to catch up.
-func (s *Store) EventTailOf(ctx context.Context, c TailCursor, limit int, tenantID, orgID string) (events []TailedEvent, next TailCursor, more bool, err error) {
-	return s.eventTail(ctx, c, limit, tenantID, orgID)
-}
-
-func (s *Store) eventTail(ctx context.Context, c TailCursor, limit int, tenantID, orgID string) (events []TailedEvent, next TailCursor, more bool, err error) {
 	const head = `
 WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
 SELECT h.horizon::text AS horizon, e.tx::text AS tx, e.tenant_id, e.id, e.organization_id, e.sequence, e.type,
@@ -163,14 +135,7 @@ FROM h LEFT JOIN LATERAL (
     ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
     LIMIT $5
 ) e ON true`
-	q, args := head+tail, []any{strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit}
-	switch {
-	case orgID != "":
-		q, args = head+` AND e.tenant_id = $6 AND e.organization_id = $7`+tail, append(args, tenantID, orgID)
-	case tenantID != "":
-		q, args = head+` AND e.tenant_id = $6`+tail, append(args, tenantID)
-	}
-	rows, err := s.db.QueryxContext(ctx, q, args...)
+	rows, err := s.db.QueryxContext(ctx, head+tail, strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit)
 	if err != nil {
 		return nil, c, false, fmt.Errorf("read the log: %w", err)
 	}

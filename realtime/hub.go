@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"orgs/db"
@@ -29,8 +30,8 @@ import (
 type Options struct {
 	// MaxPerKey caps the subscriptions of one API key open at once on this replica (default 20).
 	MaxPerKey int
-	// QueueSize is how many events a subscription may have waiting; when they are more, it reads the
-	// log itself until it catches up (default 256).
+	// QueueSize is how many events a subscription may have waiting before it is dropped as too slow
+	// (default 1024: a burst of events released at once by a transaction that held the log back fits).
 	QueueSize int
 	// Logger receives the hub's warnings; default slog.Default().
 	Logger *slog.Logger
@@ -39,9 +40,6 @@ type Options struct {
 	// PollInterval is how often a hub with subscriptions reads the log when nothing woke it (default
 	// 100ms): the longest an event waits when its announcement is lost.
 	PollInterval time.Duration
-	// MaxLag is how long a subscription whose queue filled up may take to catch up by reading the log
-	// itself before it is dropped as too slow (default 30s).
-	MaxLag time.Duration
 }
 
 // DefaultMaxPerKey is the default of Options.MaxPerKey.
@@ -49,8 +47,7 @@ const DefaultMaxPerKey = 20
 
 // Why a subscription ends, other than its context's end.
 var (
-	// ErrSlow ends a subscription that has not caught up within Options.MaxLag: its subscriber reads
-	// too slowly.
+	// ErrSlow ends a subscription whose queue is full: its subscriber reads too slowly.
 	ErrSlow = errors.New("subscriber too slow: events are delivered faster than it reads them")
 	// ErrShutdown ends every subscription when the server shuts down.
 	ErrShutdown = errors.New("server shutting down")
@@ -112,13 +109,10 @@ func New(store *db.Store, opt Options) *Hub {
 		opt.MaxPerKey = DefaultMaxPerKey
 	}
 	if opt.QueueSize <= 0 {
-		opt.QueueSize = 256
+		opt.QueueSize = 1024
 	}
 	if opt.PollInterval <= 0 {
 		opt.PollInterval = 100 * time.Millisecond
-	}
-	if opt.MaxLag <= 0 {
-		opt.MaxLag = 30 * time.Second
 	}
 	h := &Hub{store: store, opt: opt, logger: opt.Logger, byTenant: map[string]map[*Subscription]struct{}{},
 		perKey: map[string]int{}, poke: make(chan struct{}, 1), hint: make(chan struct{}, 1), stop: make(chan struct{}),
@@ -241,14 +235,13 @@ func (h *Hub) Shutdown() {
 
 // Stats are a hub's counts, for tests and diagnosis.
 type Stats struct {
+	// Active counts the subscriptions that have started: each knows its start, and receives every
+	// event committed after it.
 	Active          int
 	SlowDisconnects int
 	// LogReads counts the reads of the log made for subscriptions.
 	LogReads int64
 }
-
-// Active counts the subscriptions that have started: each has its start, and receives every event
-// committed after it.
 
 // Stats returns the hub's counts.
 func (h *Hub) Stats() Stats {
@@ -287,15 +280,6 @@ func (h *Hub) run() {
 func (h *Hub) read() {
 	h.mu.Lock()
 	count, added := h.count, h.added
-	for _, set := range h.byTenant {
-		for s := range set {
-			if s.behind && time.Since(s.behindSince) > h.opt.MaxLag {
-				h.slowCount++
-				h.slow.Inc()
-				s.fail(ErrSlow)
-			}
-		}
-	}
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -436,10 +420,14 @@ func (h *Hub) Subscribe(ctx context.Context, a *domain.Actor, f Filter) (*Subscr
 		}
 	}
 	s := &Subscription{hub: h, tenantID: a.TenantID, keyID: a.KeyID, last: map[string]int64{},
-		in: make(chan db.TailedEvent, h.opt.QueueSize), out: make(chan domain.Event), done: make(chan struct{}),
-		lagging: make(chan struct{}, 1)}
+		in: make(chan db.TailedEvent, h.opt.QueueSize), out: make(chan domain.Event), done: make(chan struct{})}
 	if f.OrganizationID != nil {
+		// The events name organizations as PostgreSQL writes uuids: compare in that form, whatever
+		// form (upper case, braces) the subscriber used.
 		s.orgID = *f.OrganizationID
+		if id, err := uuid.Parse(s.orgID); err == nil {
+			s.orgID = id.String()
+		}
 	}
 	if len(f.Types) > 0 {
 		s.types = map[string]bool{}
@@ -524,17 +512,11 @@ type Subscription struct {
 
 	in    chan db.TailedEvent // filled by the hub, never blocking it
 	out   chan domain.Event
-	start db.Snapshot // the events committed before it are not delivered from the log's tail
+	start db.Snapshot // the events committed before it are not delivered; set before run starts
 	// started says start is known; until then the hub holds the events it reads in pending. Both and
 	// pending are the hub's, under its lock.
 	started bool
 	pending []db.TailedEvent
-	// behind says the queue filled up: the hub offers nothing more, and the subscription reads the log
-	// itself from resumeAt until it reaches the hub's place. Under the hub's lock.
-	behind      bool
-	behindSince time.Time
-	resumeAt    db.TailCursor
-	lagging     chan struct{}
 
 	done chan struct{}
 	once sync.Once
@@ -558,12 +540,8 @@ func (s *Subscription) Err() error {
 	}
 }
 
-// offer queues e without blocking. When the queue is full, the subscription falls behind: it will read
-// the log itself from e on. Called with the hub's lock.
+// offer queues e without blocking; a full queue ends the subscription. Called with the hub's lock.
 func (s *Subscription) offer(e db.TailedEvent) {
-	if s.behind {
-		return
-	}
 	select {
 	case <-s.done: // ended, not yet removed
 		return
@@ -572,54 +550,9 @@ func (s *Subscription) offer(e db.TailedEvent) {
 	select {
 	case s.in <- e:
 	default:
-		s.behind, s.behindSince, s.resumeAt = true, time.Now(), db.CursorBefore(e)
-		select {
-		case s.lagging <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// catchUpLog delivers, after what its queue holds, the events it missed while it was behind, read from
-// the log with its own cursor, until it reaches the hub's place; the hub then offers it events again.
-func (s *Subscription) catchUpLog(ctx context.Context) error {
-	for {
-		select {
-		case e := <-s.in: // queued before it fell behind
-			if err := s.handle(ctx, e); err != nil {
-				return err
-			}
-			continue
-		default:
-		}
-		break
-	}
-	s.hub.mu.Lock()
-	c := s.resumeAt
-	s.hub.mu.Unlock()
-	for {
-		events, next, _, err := s.hub.store.EventTailOf(ctx, c, pageSize, s.tenantID, s.orgID)
-		if err != nil && !errors.Is(err, db.ErrHorizonWentBack) {
-			return err
-		}
-		for _, e := range events {
-			if s.start.Committed(e.Tx) {
-				continue
-			}
-			if err := s.handle(ctx, e); err != nil {
-				return err
-			}
-		}
-		c = next
-		s.hub.mu.Lock()
-		caughtUp := !c.Before(s.hub.cursor)
-		if caughtUp {
-			s.behind = false
-		}
-		s.hub.mu.Unlock()
-		if caughtUp {
-			return nil
-		}
+		s.hub.slowCount++
+		s.hub.slow.Inc()
+		s.fail(ErrSlow)
 	}
 }
 
@@ -634,6 +567,16 @@ func (s *Subscription) fail(err error) {
 func (s *Subscription) run(ctx context.Context) {
 	defer close(s.out)
 	defer s.hub.remove(s)
+	// Its reads of the log stop when it ends, whatever ends it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if s.orgID != "" {
 		if err := s.catchUp(ctx, s.orgID, true); err != nil {
 			s.stop(ctx, err)
@@ -649,8 +592,6 @@ func (s *Subscription) run(ctx context.Context) {
 			return
 		case e := <-s.in:
 			err = s.handle(ctx, e)
-		case <-s.lagging:
-			err = s.catchUpLog(ctx)
 		}
 		if err != nil {
 			s.stop(ctx, err)
@@ -682,7 +623,9 @@ func (s *Subscription) handle(ctx context.Context, e db.TailedEvent) error {
 	case seen && e.Sequence > last+1:
 		return s.catchUp(ctx, e.OrganizationID, false)
 	case !seen && e.Sequence > 1:
-		earlier, err := s.hub.store.EventsWrittenSince(ctx, s.tenantID, e.OrganizationID, s.start.Xmin, e.Sequence)
+		// Those earlier in the log than e reached the subscription before it (or came before its start):
+		// only younger transactions' can be missing.
+		earlier, err := s.hub.store.EventsWrittenSince(ctx, s.tenantID, e.OrganizationID, max(s.start.Xmin, e.Tx+1), e.Sequence)
 		if err != nil {
 			return err
 		}
