@@ -124,18 +124,17 @@ type TailedEvent struct {
 // in log order, and the cursor to read on from: after the last one returned, or, when fewer than limit
 // came back (more is false), before the horizon.
 func (s *Store) EventTail(ctx context.Context, c TailCursor, limit int) (events []TailedEvent, next TailCursor, more bool, err error) {
-	const head = `
+	const q = `
 WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
 SELECT h.horizon::text AS horizon, e.tx::text AS tx, e.tenant_id, e.id, e.organization_id, e.sequence, e.type,
        e.actor_user_id, e.actor_key_id, e.changes, e.payload, e.created_at
 FROM h LEFT JOIN LATERAL (
     SELECT * FROM audit_events e
-    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)`
-	const tail = `
+    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)
     ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
     LIMIT $5
 ) e ON true`
-	rows, err := s.db.QueryxContext(ctx, head+tail, strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit)
+	rows, err := s.db.QueryxContext(ctx, q, strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit)
 	if err != nil {
 		return nil, c, false, fmt.Errorf("read the log: %w", err)
 	}

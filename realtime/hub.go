@@ -94,7 +94,9 @@ type Hub struct {
 	failing  bool          // the last read of the log failed; only run uses it
 	poke     chan struct{} // this replica committed events
 	hint     chan struct{} // announce them to the other replicas
-	stop     chan struct{}
+	// ctx ends with Close: the hub's reads and announcements stop with it.
+	ctx      context.Context
+	stop     context.CancelFunc
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 
@@ -115,7 +117,7 @@ func New(store *db.Store, opt Options) *Hub {
 		opt.PollInterval = 100 * time.Millisecond
 	}
 	h := &Hub{store: store, opt: opt, logger: opt.Logger, byTenant: map[string]map[*Subscription]struct{}{},
-		perKey: map[string]int{}, poke: make(chan struct{}, 1), hint: make(chan struct{}, 1), stop: make(chan struct{}),
+		perKey: map[string]int{}, poke: make(chan struct{}, 1), hint: make(chan struct{}, 1),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "orgs_subscriptions_active",
 			Help: "GraphQL subscriptions open on this replica."}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "orgs_subscription_events_delivered_total",
@@ -126,6 +128,7 @@ func New(store *db.Store, opt Options) *Hub {
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
+	h.ctx, h.stop = context.WithCancel(context.Background())
 	if opt.Registerer != nil {
 		opt.Registerer.MustRegister(h.active, h.delivered, h.slow)
 	}
@@ -157,7 +160,7 @@ func (h *Hub) Close() error {
 	}
 	var err error
 	h.stopOnce.Do(func() {
-		close(h.stop)
+		h.stop()
 		h.wg.Wait()
 		err = h.listener.Close()
 	})
@@ -184,11 +187,11 @@ func (h *Hub) announce() {
 	failing := false
 	for {
 		select {
-		case <-h.stop:
+		case <-h.ctx.Done():
 			return
 		case <-h.hint:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 		err := h.store.Announce(ctx)
 		cancel()
 		switch { // the other replicas poll meanwhile: say so once, not at every mutation
@@ -199,7 +202,7 @@ func (h *Hub) announce() {
 		}
 		failing = err != nil
 		select {
-		case <-h.stop:
+		case <-h.ctx.Done():
 			return
 		case <-time.After(announceEvery):
 		}
@@ -265,7 +268,7 @@ func (h *Hub) run() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-h.stop:
+		case <-h.ctx.Done():
 			return
 		case <-h.listener.Wakes():
 		case <-h.poke:
@@ -281,15 +284,8 @@ func (h *Hub) read() {
 	h.mu.Lock()
 	count, added := h.count, h.added
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second) // Close does not wait for a slow read
 	defer cancel()
-	go func() { // Close does not wait for a slow read
-		select {
-		case <-h.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	if count == 0 {
 		if time.Since(h.idleAt) < idleEvery {
 			return
