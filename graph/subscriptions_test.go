@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +60,21 @@ func newRealtimeAPIWith(t *testing.T, s *db.Store, hub *realtime.Hub, tenant str
 	a := &api{t: t, url: srv.URL, store: s, service: svc, logs: logs, client: srv.Client()}
 	a.key, a.actor = a.newKeyIn(tenant, t.Name(), domain.AllPermissions...)
 	return a
+}
+
+// execer runs a statement: the pool, or a transaction a test holds open.
+type execer interface {
+	Exec(query string, args ...any) (sql.Result, error)
+}
+
+// recordEvents writes the organization's events from sequence from to to by hand, in one statement of
+// ex, as the store's statements record theirs.
+func (a *api) recordEvents(ex execer, orgID string, from, to int) {
+	a.t.Helper()
+	if _, err := ex.Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
+SELECT $1, $2, g, 'organization.updated', now() FROM generate_series($3::int, $4::int) g`, a.actor.TenantID, orgID, from, to); err != nil {
+		a.t.Fatalf("record events %d to %d of %s: %v", from, to, orgID, err)
+	}
 }
 
 // wsClient speaks graphql-transport-ws by hand.
@@ -449,10 +465,7 @@ func TestSubscriptionNoRolledBackEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
-VALUES ($1, $2, 2, 'organization.updated', now())`, a.actor.TenantID, id); err != nil {
-		t.Fatal(err)
-	}
+	a.recordEvents(tx, id, 2, 2)
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
@@ -481,10 +494,7 @@ func TestSubscriptionWaitsForOlderTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer older.Rollback()
-	if _, err := older.Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
-VALUES ($1, $2, 2, 'organization.updated', now())`, a.actor.TenantID, id); err != nil {
-		t.Fatal(err)
-	}
+	a.recordEvents(older, id, 2, 2)
 	a.updateOK(id2, map[string]any{"description": "younger"})
 	// Committed and announced; let the hub read the log after it, before the older transaction ends.
 	reads := hub.Stats().LogReads
@@ -562,10 +572,7 @@ func TestSubscriptionBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq := 2; seq <= events+1; seq++ { // one transaction each
-		if _, err := a.store.DB().Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
-VALUES ($1, $2, $3, 'organization.updated', now())`, a.actor.TenantID, id, seq); err != nil {
-			t.Fatal(err)
-		}
+		a.recordEvents(a.store.DB(), id, seq, seq)
 	}
 	if err := held.Commit(); err != nil {
 		t.Fatal(err)
@@ -589,10 +596,7 @@ func TestSubscriptionStartsAfterBacklog(t *testing.T) {
 	id := a.createOK(map[string]any{"name": "Backlog"})["id"].(string)
 	// Without subscriptions the hub moves its place in the log once a second: these are read when the
 	// first subscription joins.
-	if _, err := a.store.DB().Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
-SELECT $1, $2, 1 + g, 'organization.updated', now() FROM generate_series(1, $3) g`, a.actor.TenantID, id, events); err != nil {
-		t.Fatal(err)
-	}
+	a.recordEvents(a.store.DB(), id, 2, events+1)
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{})
 	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
@@ -612,10 +616,7 @@ func TestSubscriptionOrganizationIDInAnyForm(t *testing.T) {
 	const stored = 150 // more than a page of the replay
 	a, hub := newRealtimeAPI(t, realtime.Options{})
 	id := a.createOK(map[string]any{"name": "Shouting"})["id"].(string)
-	if _, err := a.store.DB().Exec(`INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at)
-SELECT $1, $2, 1 + g, 'test.bulk', now() FROM generate_series(1, $3) g`, a.actor.TenantID, id, stored); err != nil {
-		t.Fatal(err)
-	}
+	a.recordEvents(a.store.DB(), id, 2, stored+1)
 	if _, err := a.store.DB().Exec(`UPDATE organizations SET sequence = $3 WHERE tenant_id = $1 AND id = $2`,
 		a.actor.TenantID, id, stored+1); err != nil {
 		t.Fatal(err)
