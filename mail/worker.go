@@ -81,26 +81,11 @@ func (w *Worker) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (w *Worker) pollInterval() time.Duration {
-	if w.PollInterval > 0 {
-		return w.PollInterval
-	}
-	return time.Second
-}
+func (w *Worker) pollInterval() time.Duration { return outbox.Or(w.PollInterval, time.Second) }
 
-func (w *Worker) batch() int {
-	if w.Batch > 0 {
-		return w.Batch
-	}
-	return 10
-}
+func (w *Worker) batch() int { return outbox.Or(w.Batch, 10) }
 
-func (w *Worker) lease() time.Duration {
-	if w.Lease > 0 {
-		return w.Lease
-	}
-	return time.Minute
-}
+func (w *Worker) lease() time.Duration { return outbox.Or(w.Lease, time.Minute) }
 
 func (w *Worker) maxAttempts() int {
 	if w.MaxAttempts > 0 {

@@ -58,3 +58,12 @@ func (l *Loop) Run(ctx context.Context, poll time.Duration, now func() time.Time
 		}
 	}
 }
+
+// Or returns v, or fallback when v is not positive: the workers' settings left at zero take their
+// defaults.
+func Or[T int | time.Duration](v, fallback T) T {
+	if v > 0 {
+		return v
+	}
+	return fallback
+}
