@@ -23,3 +23,13 @@ func (l *IdempotencyLock) BackendPID(ctx context.Context) (int, error) {
 func ThrottleWakes(notes <-chan struct{}, wake func(), every time.Duration) {
 	throttleWakes(notes, wake, every)
 }
+
+// MigrateTo applies the migrations up to version, for the tests of a migration.
+func MigrateTo(ctx context.Context, s *Store, version int64) error {
+	p, err := newMigrator(s.db.DB)
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}

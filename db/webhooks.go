@@ -17,13 +17,13 @@ import (
 	"orgs/domain"
 )
 
-// Webhook endpoints and their deliveries. Deliveries are made by the trigger of migration 00013 on
-// audit_events, in the transaction of the event, whatever the statement that records it; the webhook
-// worker (package webhook) claims them here, sends them and records each attempt's outcome.
+// Webhook endpoints and their deliveries. Deliveries are made from the log of audit events by the relay
+// (webhookrelay.go), whatever the statement that recorded the event; the webhook worker (package webhook)
+// runs the relay, claims the deliveries here, sends them and records each attempt's outcome.
 //
-// A trigger rather than a call in every path that inserts events: events are recorded by several
+// From the log rather than by a call in every path that inserts events: events are recorded by several
 // statements (a change, the one-statement create, the demotion of a default, a confirmation, a purge),
-// and one that forgot the call would lose its webhooks silently; the trigger sees them all.
+// and one that forgot the call would lose its webhooks silently; the log has them all.
 
 // ErrWebhookEndpointNotFound is an endpoint that is not one of the tenant's.
 var ErrWebhookEndpointNotFound = errors.New("webhook endpoint not found")
@@ -98,7 +98,8 @@ WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, id)
 
 // UpdateWebhookEndpoint applies p to the endpoint id of the caller's tenant, with a
 // webhook_endpoint.updated event when anything changed. Turning it off marks its pending deliveries
-// FAILED; turning it on again starts its failure count afresh. Another tenant's or an unknown endpoint
+// FAILED; turning it on again starts its failure count afresh, and it receives the events committed from
+// then on (none of those committed while it was off, however late the relay comes to them). Another tenant's or an unknown endpoint
 // is ErrWebhookEndpointNotFound.
 func (s *Store) UpdateWebhookEndpoint(ctx context.Context, caller *domain.Actor, id string, p domain.WebhookEndpointPatch, now time.Time) (*domain.WebhookEndpoint, error) {
 	var e *domain.WebhookEndpoint
@@ -132,7 +133,8 @@ func (s *Store) UpdateWebhookEndpoint(ctx context.Context, caller *domain.Actor,
 		e.UpdatedAt = now
 		const q = `
 UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, enabled = $6, disabled_at = $7,
-    updated_at = $8, failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END
+    updated_at = $8, failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END,
+    since = CASE WHEN $6 AND NOT enabled THEN pg_current_snapshot() ELSE since END
 WHERE tenant_id = $1 AND id = $2`
 		if _, err := tx.ExecContext(ctx, q, e.TenantID, e.ID, e.URL, e.Description, pq.Array(e.EventTypes), e.Enabled,
 			e.DisabledAt, now); err != nil {

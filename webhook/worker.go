@@ -44,7 +44,9 @@ func Backoff(schedule []time.Duration, attempt int) (wait time.Duration, ok bool
 	return d + jitter, true
 }
 
-// Worker sends the webhook deliveries of every tenant.
+// Worker makes and sends the webhook deliveries of every tenant. Before each claim it relays the events
+// committed since the last relay into deliveries (db.Store.RelayWebhookEvents; one worker of all the
+// replicas relays at a time).
 //
 // Delivery is at least once. The worker only sends deliveries it has claimed, a claim never returns a
 // delivery already settled, and the worker records an attempt's outcome right after it, so a delivery
@@ -118,8 +120,8 @@ func (m *Metrics) endpointDisabled() {
 	}
 }
 
-// Wake makes the worker look for due deliveries now rather than at its next poll (e.g. when a
-// replica announced committed events, which may have made deliveries: db.ListenForWebhookDeliveries). It never blocks; wakes that
+// Wake makes the worker look for new events and due deliveries now rather than at its next poll (e.g.
+// when a replica announced committed events: db.ListenForWebhookDeliveries). It never blocks; wakes that
 // come while the worker is busy fold into one more look.
 func (w *Worker) Wake() { w.loop.Wake() }
 
@@ -171,6 +173,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // deliverBatch claims a batch and sends it in parallel. It returns when the soonest retry it scheduled
 // is due (zero if none) and whether the batch was full.
 func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
+	w.relay(ctx)
 	start := time.Now() // the leases end no sooner than start + lease
 	ds, err := w.Store.ClaimWebhookDeliveries(ctx, w.batch(), w.lease(), w.now())
 	if err != nil {
@@ -200,6 +203,26 @@ func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
 	}
 	wg.Wait()
 	return next, len(ds) == w.batch()
+}
+
+// relayBatch is how many events of the log one transaction of the relay reads.
+const relayBatch = 500
+
+// relay makes the deliveries of the events committed since the last relay (db.Store.RelayWebhookEvents),
+// unless another worker is relaying: then that one makes them.
+func (w *Worker) relay(ctx context.Context) {
+	for {
+		_, _, more, err := w.Store.RelayWebhookEvents(ctx, relayBatch)
+		if err != nil {
+			if ctx.Err() == nil && !db.Unavailable(err) { // the store logs an outage once
+				w.logger().ErrorContext(ctx, "relay webhook events", "error", err.Error())
+			}
+			return
+		}
+		if !more {
+			return
+		}
+	}
 }
 
 // send makes one attempt at d: it returns the HTTP status received (0 when none) and, unless it is a

@@ -1,0 +1,140 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// The webhook relay (migration 00017) makes the deliveries of the events of the log: it reads the log
+// from its position as the subscriptions do (EventTail: below the horizon, in order, none missed), and
+// makes one delivery for each enabled endpoint of the event's tenant that takes its type and was created
+// or turned on before the event committed. The position moves in the transaction that makes the
+// deliveries: a relay that stops halfway leaves both as they were, and the next one makes them again.
+// The webhook workers run it before each claim; the row of the position, locked FOR UPDATE SKIP LOCKED,
+// keeps relays apart, so one replica relays at a time and the others leave the turn to it.
+
+// ErrRelayAhead is returned by RelayWebhookEvents when the relay's position is ahead of the database's
+// transaction ids, as after restoring a dump into another cluster: no event would be relayed until the
+// ids pass it. docs/operations.md says how to set the position back.
+var ErrRelayAhead = errors.New("the webhook relay's position is ahead of the database's transaction ids (a dump restored into another cluster?): set it back as docs/operations.md says")
+
+// RelayWebhookEvents makes the deliveries of up to limit events after the relay's position and moves the
+// position past them, or, when fewer came, up to the horizon. It returns how many events it read and
+// how many deliveries it made; more is true when it read limit events (call it again). When another
+// relay holds the position, it returns at once with nothing read: that relay is doing the work.
+func (s *Store) RelayWebhookEvents(ctx context.Context, limit int) (events, deliveries int, more bool, err error) {
+	if limit <= 0 {
+		return 0, 0, false, fmt.Errorf("relay webhook events: limit (%d) must be positive", limit)
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// A commit lost in a crash loses the deliveries and the position's move together: the next relay
+		// makes them again. So the relay need not wait for its commit to be flushed.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		var pos struct {
+			Tx             string `db:"tx"`
+			TenantID       string `db:"tenant_id"`
+			OrganizationID string `db:"organization_id"`
+			Sequence       int64  `db:"sequence"`
+		}
+		rows, err := tx.QueryxContext(ctx, `
+SELECT tx::text AS tx, tenant_id, organization_id, sequence FROM webhook_relay FOR UPDATE SKIP LOCKED`)
+		if err != nil {
+			return fmt.Errorf("lock the relay's position: %w", err)
+		}
+		mine := rows.Next()
+		if mine {
+			err = rows.StructScan(&pos)
+		}
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("lock the relay's position: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock the relay's position: %w", err)
+		}
+		if !mine {
+			return nil // another relay's turn
+		}
+
+		// ev: the events of the page, read as EventTail reads them; made: their deliveries, in the order of
+		// each organization's events. An endpoint being turned off meanwhile is waited for (FOR SHARE),
+		// then seen off: no delivery is made behind the back of the change, which gives up the endpoint's
+		// pending deliveries.
+		const q = `
+WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon),
+ev AS (
+    SELECT e.tx, e.tenant_id, e.organization_id, e.sequence, e.id, e.type
+    FROM h, audit_events e
+    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)
+    ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
+    LIMIT $5
+), made AS (
+    INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, next_attempt_at, created_at)
+    SELECT ev.tenant_id, ep.id, ev.id, ev.type, now(), now()
+    FROM ev
+    JOIN webhook_endpoints ep ON ep.tenant_id = ev.tenant_id AND ep.enabled
+        AND (cardinality(ep.event_types) = 0 OR ev.type = ANY (ep.event_types))
+    WHERE NOT pg_visible_in_snapshot(ev.tx, ep.since)
+    ORDER BY ev.tenant_id, ev.organization_id, ev.sequence
+    FOR SHARE OF ep
+    RETURNING 1
+), last AS (
+    SELECT tx, tenant_id, organization_id, sequence FROM ev
+    ORDER BY tx DESC, tenant_id DESC, organization_id DESC, sequence DESC LIMIT 1
+)
+SELECT h.horizon::text AS horizon, (SELECT count(*) FROM ev) AS events, (SELECT count(*) FROM made) AS made,
+       last.tx::text AS tx, last.tenant_id, last.organization_id, last.sequence
+FROM h LEFT JOIN last ON true`
+		var page struct {
+			Horizon        string  `db:"horizon"`
+			Events         int     `db:"events"`
+			Made           int     `db:"made"`
+			Tx             *string `db:"tx"`
+			TenantID       *string `db:"tenant_id"`
+			OrganizationID *string `db:"organization_id"`
+			Sequence       *int64  `db:"sequence"`
+		}
+		if err := tx.GetContext(ctx, &page, q, pos.Tx, pos.TenantID, pos.OrganizationID, pos.Sequence, limit); err != nil {
+			return fmt.Errorf("make the deliveries: %w", err)
+		}
+		events, deliveries, more = page.Events, page.Made, page.Events == limit
+
+		next := TailCursor{}
+		switch {
+		case more:
+			next = TailCursor{TenantID: *page.TenantID, OrganizationID: *page.OrganizationID, Sequence: *page.Sequence}
+			next.Tx, err = strconv.ParseUint(*page.Tx, 10, 64)
+		default:
+			var h uint64
+			if h, err = strconv.ParseUint(page.Horizon, 10, 64); err == nil {
+				next = cursorBefore(h)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("read the relay's next position: %w", err)
+		}
+		if cur, err := strconv.ParseUint(pos.Tx, 10, 64); err == nil && next.Tx < cur {
+			// The position lives in the same database as the log, so a failover keeps the two together;
+			// a dump restored into another cluster does not, and its transaction ids start again below.
+			return ErrRelayAhead
+		}
+		// The position only moves forward.
+		const move = `
+UPDATE webhook_relay SET tx = $1::text::xid8, tenant_id = $2, organization_id = $3, sequence = $4, relayed_at = now()
+WHERE (tx, tenant_id, organization_id, sequence) < ($1::text::xid8, $2::uuid, $3::uuid, $4)`
+		if _, err := tx.ExecContext(ctx, move, strconv.FormatUint(next.Tx, 10), next.TenantID, next.OrganizationID, next.Sequence); err != nil {
+			return fmt.Errorf("move the relay's position: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("relay webhook events: %w", err)
+	}
+	return events, deliveries, more, nil
+}

@@ -1,0 +1,308 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"orgs/db"
+	"orgs/db/dbtest"
+	"orgs/domain"
+)
+
+// The tests of the relay are not parallel: the relay's position is the database's, and one of them holds
+// it. Parallel tests start after them.
+
+// relayAll relays until the relay's position has passed every event committed before the call, whoever
+// relays meanwhile.
+func relayAll(t *testing.T, s *db.Store) {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := s.CurrentSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, _, _, err := s.RelayWebhookEvents(ctx, 100); err != nil {
+			t.Fatalf("relay: %v", err)
+		}
+		var passed bool
+		if err := s.DB().GetContext(ctx, &passed, `SELECT tx >= $1::text::xid8 FROM webhook_relay`, strconv.FormatUint(snap.Xmax, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if passed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay did not pass the events committed before it was asked to")
+		}
+	}
+}
+
+// relayNow relays what is below the horizon now, without waiting for it to move.
+func relayNow(t *testing.T) {
+	t.Helper()
+	for {
+		_, _, more, err := store.RelayWebhookEvents(context.Background(), 2)
+		if err != nil {
+			t.Fatalf("relay: %v", err)
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+// newEndpoint creates an endpoint of a's tenant for eventTypes (nil: every type).
+func newEndpoint(t *testing.T, s *db.Store, a *domain.Actor, eventTypes []string) string {
+	t.Helper()
+	e, err := s.CreateWebhookEndpoint(context.Background(), a, domain.WebhookEndpointInput{URL: "https://hooks.example.com/" + t.Name(),
+		EventTypes: eventTypes}, "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0", time.Now().UTC())
+	if err != nil {
+		t.Fatalf("create endpoint: %v", err)
+	}
+	return e.ID
+}
+
+// deliveredSequences returns the sequences of the events of the endpoint's deliveries, in the order the
+// deliveries were made.
+func deliveredSequences(t *testing.T, s *db.Store, tenantID, endpointID string) []int64 {
+	t.Helper()
+	var seqs []int64
+	const q = `
+SELECT e.sequence FROM webhook_deliveries d JOIN audit_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+WHERE d.tenant_id = $1 AND d.endpoint_id = $2 ORDER BY d.seq`
+	if err := s.DB().SelectContext(context.Background(), &seqs, q, tenantID, endpointID); err != nil {
+		t.Fatal(err)
+	}
+	return seqs
+}
+
+func expectDelivered(t *testing.T, s *db.Store, what, tenantID, endpointID string, want ...int64) {
+	t.Helper()
+	if got := deliveredSequences(t, s, tenantID, endpointID); !slices.Equal(got, want) {
+		t.Errorf("%s: deliveries of the events %v, want %v", what, got, want)
+	}
+}
+
+const insertEvent = `INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at) VALUES ($1, $2, $3, $4, now())`
+
+// TestWebhookRelayEachCommittedEventOnce: the relay makes one delivery per committed event and endpoint
+// that takes its type, none for a rolled-back event or another tenant's endpoint, and waits for an older
+// transaction still open rather than passing it (its event would never be delivered).
+func TestWebhookRelayEachCommittedEventOnce(t *testing.T) {
+	ctx := context.Background()
+	a, other := newActor(t, "relay"), newActor(t, "relay other")
+	all := newEndpoint(t, store, a, nil)
+	updates := newEndpoint(t, store, a, []string{"organization.updated"})
+	others := newEndpoint(t, store, other, nil)
+	o := create(t, a, domain.CreateOrganizationInput{Name: "Relayed"}) // sequence 1, organization.created
+
+	// An older transaction, still open, writes sequence 3; a younger one writes sequence 2 and commits; a
+	// rolled-back one writes sequence 4.
+	older, err := store.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback()
+	if _, err := older.ExecContext(ctx, insertEvent, a.TenantID, o.ID, 3, "organization.updated"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.DB().ExecContext(ctx, insertEvent, a.TenantID, o.ID, 2, "organization.updated"); err != nil {
+		t.Fatal(err)
+	}
+	rolled, err := store.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rolled.ExecContext(ctx, insertEvent, a.TenantID, o.ID, 4, "organization.updated"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rolled.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	relayNow(t)
+	expectDelivered(t, store, "with the older transaction open", a.TenantID, all, 1)
+	expectDelivered(t, store, "with the older transaction open, updates only", a.TenantID, updates)
+
+	if err := older.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	relayAll(t, store)
+	expectDelivered(t, store, "every event", a.TenantID, all, 1, 2, 3)
+	expectDelivered(t, store, "updates only", a.TenantID, updates, 2, 3)
+	expectDelivered(t, store, "another tenant's endpoint", other.TenantID, others)
+
+	relayAll(t, store)
+	expectDelivered(t, store, "after relaying again", a.TenantID, all, 1, 2, 3)
+}
+
+// TestWebhookRelayEndpointsGetTheEventsAfterThem: however late the relay comes, an endpoint receives
+// the events committed after it was created or turned on again, and none of those committed before, or
+// while it was off. A relay that finds another holding the position returns at once.
+func TestWebhookRelayEndpointsGetTheEventsAfterThem(t *testing.T) {
+	ctx := context.Background()
+	a := newActor(t, "relay late")
+	early := newEndpoint(t, store, a, nil)
+	toggled := newEndpoint(t, store, a, nil)
+	o := create(t, a, domain.CreateOrganizationInput{Name: "Relayed Late"}) // sequence 1
+
+	// Another relay holds the position until the end.
+	holder, err := store.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `SELECT 1 FROM webhook_relay FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		events, deliveries, more, err := store.RelayWebhookEvents(ctx, 100)
+		if err == nil && (events != 0 || deliveries != 0 || more) {
+			t.Errorf("a relay without the position read %d events, made %d deliveries", events, deliveries)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a relay waited for the one holding the position")
+	}
+
+	event := func(seq int64) {
+		t.Helper()
+		if _, err := store.DB().ExecContext(ctx, insertEvent, a.TenantID, o.ID, seq, "organization.updated"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	turn := func(id string, on bool) {
+		t.Helper()
+		if _, err := store.UpdateWebhookEndpoint(ctx, a, id, domain.WebhookEndpointPatch{Enabled: &on}, time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	event(2)
+	late := newEndpoint(t, store, a, nil)
+	event(3)
+	turn(toggled, false)
+	event(4)
+	turn(toggled, true)
+	event(5)
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	relayAll(t, store)
+	expectDelivered(t, store, "the endpoint created first", a.TenantID, early, 1, 2, 3, 4, 5)
+	expectDelivered(t, store, "the endpoint created after event 2", a.TenantID, late, 3, 4, 5)
+	expectDelivered(t, store, "the endpoint turned off and on after event 3", a.TenantID, toggled, 5)
+}
+
+// TestWebhookRelayTakesOverFromTheTrigger: migration 00017 replaces the trigger that made the deliveries
+// in each event's transaction. Every event gets its delivery once across the change: those the trigger
+// made (even in a transaction that the migration had to wait for) are not made again, and those written
+// after it (even by a transaction older than the migration) are relayed.
+func TestWebhookRelayTakesOverFromTheTrigger(t *testing.T) {
+	ctx := context.Background()
+	s, err := db.Open(ctx, dbtest.Empty(t), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := db.MigrateTo(ctx, s, 16); err != nil {
+		t.Fatal(err)
+	}
+	_, a, err := s.CreateAPIKey(ctx, db.NewAPIKey{Name: "key", Tenant: "trigger to relay", Email: "owner@example.com",
+		UserName: "Owner", Permissions: domain.AllPermissions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := newEndpoint(t, s, a, nil)
+	n := newOrganization(t, a, domain.CreateOrganizationInput{Name: "Across The Change"})
+	if err := s.CreateOrganization(ctx, n); err != nil { // sequence 1, by the trigger
+		t.Fatal(err)
+	}
+	orgID := n.Organization.ID
+
+	// A transaction with an id older than the migration's writes its event after the migration.
+	older, err := s.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback()
+	if _, err := older.ExecContext(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	// A transaction whose event the trigger delivered is still open when the migration starts.
+	during, err := s.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer during.Rollback()
+	if _, err := during.ExecContext(ctx, insertEvent, a.TenantID, orgID, 2, "organization.updated"); err != nil {
+		t.Fatal(err)
+	}
+	migrated := make(chan error, 1)
+	go func() { migrated <- db.MigrateTo(ctx, s, 17) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := s.DB().GetContext(ctx, &waiting, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'audit_events'::regclass`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break // the migration waits for the open transaction
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the migration did not wait for the transaction that wrote to the log")
+		}
+	}
+	if err := during.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-migrated; err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if _, err := older.ExecContext(ctx, insertEvent, a.TenantID, orgID, 3, "organization.updated"); err != nil {
+		t.Fatal(err)
+	}
+	if err := older.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, insertEvent, a.TenantID, orgID, 4, "organization.updated"); err != nil {
+		t.Fatal(err)
+	}
+
+	expectDelivered(t, s, "before the relay", a.TenantID, ep, 1, 2)
+	relayAll(t, s)
+	expectDelivered(t, s, "after the relay", a.TenantID, ep, 1, 2, 3, 4)
+}
+
+// TestWebhookRelaySaysWhenItsPositionIsAhead: a position ahead of the database's transaction ids (a
+// dump restored into another cluster) would relay nothing for as long as the ids take to pass it; the
+// relay says so instead of waiting in silence.
+func TestWebhookRelaySaysWhenItsPositionIsAhead(t *testing.T) {
+	ctx := context.Background()
+	var saved string
+	if err := store.DB().GetContext(ctx, &saved, `SELECT tx::text FROM webhook_relay`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := store.DB().Exec(`UPDATE webhook_relay SET tx = $1::text::xid8`, saved); err != nil {
+			t.Errorf("set the position back: %v", err)
+		}
+	})
+	if _, err := store.DB().ExecContext(ctx, `UPDATE webhook_relay SET tx = (tx::text::numeric + 1000000)::text::xid8`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := store.RelayWebhookEvents(ctx, 10); !errors.Is(err, db.ErrRelayAhead) {
+		t.Fatalf("relay with its position ahead: %v", err)
+	}
+}
