@@ -291,7 +291,7 @@ func purgeRemovedOrganizations(ctx context.Context, svc *service.Service, logger
 
 // analyzeInterval is how often analyzeChanged looks for changed tables. Short, because the plans a
 // connection makes before the first statistics last as long as the connection (db.AnalyzeChanged).
-const analyzeInterval = 2 * time.Second
+const analyzeInterval = time.Second
 
 // analyzeChanged analyzes the tables that changed enough, every analyzeInterval until ctx ends: what
 // autovacuum would do, for a database where it is off.

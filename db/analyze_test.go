@@ -61,13 +61,50 @@ func TestAnalyzeChanged(t *testing.T) {
 		t.Fatalf("%s analyzed again without a change", table)
 	}
 	// Changed again past the thresholds, but analyzed less than a minute ago: it waits, as autovacuum
-	// would.
-	exec("INSERT INTO " + table + " SELECT generate_series(101, 300)")
+	// would...
+	exec("INSERT INTO " + table + " SELECT generate_series(101, 170)")
 	flush()
 	if analyzed, err = store.AnalyzeChanged(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(analyzed, table) {
 		t.Fatalf("%s analyzed again within a minute", table)
+	}
+	// ... unless it has more than doubled since: statistics of a table a fraction of its size make plans
+	// as wrong as none (the tables of a new database, analyzed while still empty).
+	exec("INSERT INTO " + table + " SELECT generate_series(171, 260)")
+	flush()
+	if analyzed, err = store.AnalyzeChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(analyzed, table) {
+		t.Fatalf("%s more than doubled within a minute, not analyzed (analyzed %v)", table, analyzed)
+	}
+}
+
+// TestAnalyzeChangedAfterAnEmptyAnalyze: a table analyzed while empty (a new database analyzed before
+// its first rows) is analyzed again as soon as it passes 50 rows, within the minute.
+func TestAnalyzeChangedAfterAnEmptyAnalyze(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table := fmt.Sprintf("analyze_empty_probe_%x", uuid.New().ID())
+	conn, err := store.DB().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"CREATE TABLE " + table + " (x int)", "ANALYZE " + table,
+		"INSERT INTO " + table + " SELECT generate_series(1, 60)", "SELECT pg_stat_force_next_flush()", "SELECT 1"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() { store.DB().Exec("DROP TABLE IF EXISTS " + table) })
+	analyzed, err := store.AnalyzeChanged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(analyzed, table) {
+		t.Fatalf("60 rows in a table analyzed empty: %s not analyzed (analyzed %v)", table, analyzed)
 	}
 }
