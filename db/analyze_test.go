@@ -9,27 +9,37 @@ import (
 	"github.com/google/uuid"
 )
 
-// TestAnalyzeChanged: a table changed by more than autovacuum's thresholds is analyzed, once, and not
-// again within a minute.
-func TestAnalyzeChanged(t *testing.T) {
-	t.Parallel()
+// probeTable creates a table of its own for the test, dropped when it ends, and returns its name, a
+// function that runs a statement on one connection, and one that makes that connection's counts of
+// changes reach the cumulative statistics (a backend flushes them only from time to time).
+func probeTable(t *testing.T) (table string, exec func(q string), flush func()) {
+	t.Helper()
 	ctx := context.Background()
-	table := fmt.Sprintf("analyze_probe_%x", uuid.New().ID())
+	table = fmt.Sprintf("analyze_probe_%x", uuid.New().ID())
 	conn, err := store.DB().Connx(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	exec := func(q string) {
+	t.Cleanup(func() {
+		conn.Close()
+		store.DB().Exec("DROP TABLE IF EXISTS " + table)
+	})
+	exec = func(q string) {
 		t.Helper()
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	exec("CREATE TABLE " + table + " (x int)")
-	t.Cleanup(func() { store.DB().Exec("DROP TABLE IF EXISTS " + table) })
-	// The statistics of changes reach the cumulative statistics when the backend flushes them.
-	flush := func() { exec("SELECT pg_stat_force_next_flush()"); exec("SELECT 1") }
+	return table, exec, func() { exec("SELECT pg_stat_force_next_flush()"); exec("SELECT 1") }
+}
+
+// TestAnalyzeChanged: a table changed by more than autovacuum's thresholds is analyzed, once, and not
+// again within a minute.
+func TestAnalyzeChanged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table, exec, flush := probeTable(t)
 	exec("INSERT INTO " + table + " SELECT generate_series(1, 40)")
 	flush()
 	analyzed, err := store.AnalyzeChanged(ctx)
@@ -84,23 +94,13 @@ func TestAnalyzeChanged(t *testing.T) {
 
 // TestAnalyzeChangedAfterAnEmptyAnalyze: a table analyzed while empty (a new database analyzed before
 // its first rows) is analyzed again as soon as it passes 50 rows, within the minute.
+// Not parallel: TestAnalyzeChanged's calls would analyze this test's table too.
 func TestAnalyzeChangedAfterAnEmptyAnalyze(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	table := fmt.Sprintf("analyze_empty_probe_%x", uuid.New().ID())
-	conn, err := store.DB().Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"CREATE TABLE " + table + " (x int)", "ANALYZE " + table,
-		"INSERT INTO " + table + " SELECT generate_series(1, 60)", "SELECT pg_stat_force_next_flush()", "SELECT 1"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() { store.DB().Exec("DROP TABLE IF EXISTS " + table) })
-	analyzed, err := store.AnalyzeChanged(ctx)
+	table, exec, flush := probeTable(t)
+	exec("ANALYZE " + table)
+	exec("INSERT INTO " + table + " SELECT generate_series(1, 60)")
+	flush()
+	analyzed, err := store.AnalyzeChanged(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -15,32 +14,6 @@ import (
 
 // The tests of the relay are not parallel: the relay's position is the database's, and one of them holds
 // it. Parallel tests start after them.
-
-// relayAll relays until the relay's position has passed every event committed before the call, whoever
-// relays meanwhile.
-func relayAll(t *testing.T, s *db.Store) {
-	t.Helper()
-	ctx := context.Background()
-	snap, err := s.CurrentSnapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, _, _, err := s.RelayWebhookEvents(ctx, 100); err != nil {
-			t.Fatalf("relay: %v", err)
-		}
-		var passed bool
-		if err := s.DB().GetContext(ctx, &passed, `SELECT tx >= $1::text::xid8 FROM webhook_relay`, strconv.FormatUint(snap.Xmax, 10)); err != nil {
-			t.Fatal(err)
-		}
-		if passed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the relay did not pass the events committed before it was asked to")
-		}
-	}
-}
 
 // relayNow relays what is below the horizon now, without waiting for it to move.
 func relayNow(t *testing.T) {
@@ -132,12 +105,12 @@ func TestWebhookRelayEachCommittedEventOnce(t *testing.T) {
 	if err := older.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	relayAll(t, store)
+	dbtest.WebhooksRelayed(t, store)
 	expectDelivered(t, store, "every event", a.TenantID, all, 1, 2, 3)
 	expectDelivered(t, store, "updates only", a.TenantID, updates, 2, 3)
 	expectDelivered(t, store, "another tenant's endpoint", other.TenantID, others)
 
-	relayAll(t, store)
+	dbtest.WebhooksRelayed(t, store)
 	expectDelivered(t, store, "after relaying again", a.TenantID, all, 1, 2, 3)
 }
 
@@ -200,7 +173,7 @@ func TestWebhookRelayEndpointsGetTheEventsAfterThem(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	relayAll(t, store)
+	dbtest.WebhooksRelayed(t, store)
 	expectDelivered(t, store, "the endpoint created first", a.TenantID, early, 1, 2, 3, 4, 5)
 	expectDelivered(t, store, "the endpoint created after event 2", a.TenantID, late, 3, 4, 5)
 	expectDelivered(t, store, "the endpoint turned off and on after event 3", a.TenantID, toggled, 5)
@@ -281,7 +254,7 @@ func TestWebhookRelayTakesOverFromTheTrigger(t *testing.T) {
 	}
 
 	expectDelivered(t, s, "before the relay", a.TenantID, ep, 1, 2)
-	relayAll(t, s)
+	dbtest.WebhooksRelayed(t, s)
 	expectDelivered(t, s, "after the relay", a.TenantID, ep, 1, 2, 3, 4)
 }
 

@@ -20,6 +20,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
 	"orgs/httpapi"
@@ -109,32 +110,11 @@ func (a *api) endpointsPage(first int, after any) map[string]any {
 	return r.Data["webhookEndpoints"].(map[string]any)
 }
 
-// relayed waits until the webhook relay has made the deliveries of every event committed before the
-// call, relaying itself (a worker may be relaying meanwhile).
-func relayed(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	snap, err := store.CurrentSnapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the relay", 10*time.Second, func() bool {
-		if _, _, _, err := store.RelayWebhookEvents(ctx, 100); err != nil {
-			t.Fatalf("relay: %v", err)
-		}
-		var passed bool
-		if err := store.DB().GetContext(ctx, &passed, `SELECT tx >= $1::text::xid8 FROM webhook_relay`, strconv.FormatUint(snap.Xmax, 10)); err != nil {
-			t.Fatal(err)
-		}
-		return passed
-	})
-}
-
 // endpoint returns the endpoint id as webhookEndpoints lists it, with its deliveries (newest first), once
 // the deliveries of the events committed so far are made.
 func (a *api) endpoint(id string) (endpoint map[string]any, deliveries []map[string]any) {
 	a.t.Helper()
-	relayed(a.t)
+	dbtest.WebhooksRelayed(a.t, store)
 	const q = `{ webhookEndpoints(first: 100) { nodes { ` + webhookEndpointFields + `
   deliveries(first: 100) { totalCount nodes { ` + webhookDeliveryFields + ` } } } } }`
 	r := a.post(a.key, q, nil)

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +227,30 @@ func Count(tb testing.TB, conn *sqlx.DB, tenantID, table string, where ...any) i
 		tb.Fatalf("count %s: %v", table, err)
 	}
 	return n
+}
+
+// WebhooksRelayed waits until the webhook relay has made the deliveries of every event committed before
+// the call, relaying itself (a worker may be relaying meanwhile).
+func WebhooksRelayed(tb testing.TB, s *db.Store) {
+	tb.Helper()
+	ctx := context.Background()
+	snap, err := s.CurrentSnapshot(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, _, _, err := s.RelayWebhookEvents(ctx, 100); err != nil {
+			tb.Fatalf("relay: %v", err)
+		}
+		var passed bool
+		if err := s.DB().GetContext(ctx, &passed, `SELECT tx >= $1::text::xid8 FROM webhook_relay`, strconv.FormatUint(snap.Xmax, 10)); err != nil {
+			tb.Fatal(err)
+		}
+		if passed {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the webhook relay did not pass the events committed before it was asked to")
+		}
+	}
 }
