@@ -28,8 +28,9 @@ func (s *Store) AutovacuumOn(ctx context.Context) (bool, error) {
 // AnalyzeChanged does what autovacuum's analyze would: it analyzes the tables of the schema that changed
 // by more than autovacuum's default thresholds (50 rows and 10% of the table) since their statistics
 // were gathered, and returns their names. As autovacuum looks at a table at most once a minute (its
-// naptime), a table analyzed less than a minute ago waits, unless it has more than doubled since (50
-// rows more than it had): statistics of a table a fraction of its size plan as badly as none, and a new
+// naptime), a table analyzed less than a minute ago waits, unless it has more than doubled since (its
+// live rows more than twice, and 50 more than, what the statistics say; changes that do not add rows,
+// such as the updates of a one-row table, do not count): statistics of a table a fraction of its size plan as badly as none, and a new
 // database analyzed while still empty (as a benchmark that analyzes before loading does) would
 // otherwise keep the empty table's plans for the first minute of load; one never analyzed does not
 // wait. A table another replica is analyzing is skipped.
@@ -39,7 +40,7 @@ func (s *Store) AnalyzeChanged(ctx context.Context) ([]string, error) {
 SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
   AND (coalesce(greatest(s.last_analyze, s.last_autoanalyze), '-infinity') < now() - interval '1 minute'
-       OR s.n_mod_since_analyze > 50 + greatest(c.reltuples, 0))
+       OR s.n_live_tup > 50 + 2 * greatest(c.reltuples, 0))
 ORDER BY s.relname`
 	if err := s.db.SelectContext(ctx, &tables, q); err != nil {
 		return nil, fmt.Errorf("find tables to analyze: %w", err)

@@ -240,9 +240,12 @@ func (s *Store) Ready(ctx context.Context) error {
 // errRollback ends a transaction that must write nothing (validateOnly) without reporting an error.
 var errRollback = errors.New("rollback")
 
-// inTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
+// inTx runs fn in a transaction, committing when it returns nil and rolling back otherwise. The
+// transaction is READ COMMITTED whatever the database's default_transaction_isolation: the store's
+// statements count on a snapshot of their own (the webhook relay's horizon and the endpoints' since,
+// re-checks after waiting for a row lock).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

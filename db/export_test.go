@@ -3,6 +3,10 @@ package db
 import (
 	"context"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"orgs/domain"
 )
 
 // SetClock replaces the store's clock: the tests of the outbox move time instead of waiting for it.
@@ -32,4 +36,14 @@ func MigrateTo(ctx context.Context, s *Store, version int64) error {
 	}
 	_, err = p.UpTo(ctx, version)
 	return err
+}
+
+// CreateWebhookEndpointIn is CreateWebhookEndpoint in the caller's transaction tx, which the test ends.
+func CreateWebhookEndpointIn(ctx context.Context, tx *sqlx.Tx, caller *domain.Actor, in domain.WebhookEndpointInput, secret string, now time.Time) (*domain.WebhookEndpoint, error) {
+	return createWebhookEndpoint(ctx, tx, caller, in, secret, now)
+}
+
+// UpdateWebhookEndpointIn is UpdateWebhookEndpoint in the caller's transaction tx, which the test ends.
+func UpdateWebhookEndpointIn(ctx context.Context, tx *sqlx.Tx, caller *domain.Actor, id string, p domain.WebhookEndpointPatch, now time.Time) (*domain.WebhookEndpoint, error) {
+	return updateWebhookEndpoint(ctx, tx, caller, id, p, now)
 }

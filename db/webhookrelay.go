@@ -17,6 +17,23 @@ import (
 // The webhook workers run it before each claim; the row of the position, locked FOR UPDATE SKIP LOCKED,
 // keeps relays apart, so one replica relays at a time and the others leave the turn to it.
 
+// holdRelay keeps the relay from running until tx ends; tx then takes the snapshot an endpoint starts
+// from (its since) in a later statement. Without it, a relay running between that snapshot and tx's
+// commit could read an event committed in between (not seen by the snapshot, so the endpoint's) while
+// the endpoint is not yet visible to it, and move past the event for good. With it, every relay either
+// ended before the snapshot (what it read the snapshot sees) or starts after the commit (it sees the
+// endpoint). The relay skips a held position as it skips another relay's.
+func holdRelay(ctx context.Context, tx *sqlx.Tx) error {
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM webhook_relay FOR SHARE`); err != nil {
+		return fmt.Errorf("hold the webhook relay: %w", err)
+	}
+	return nil
+}
+
+// ErrNoRelayPosition is returned by RelayWebhookEvents when the row of the relay's position is missing
+// (deleted by hand): no event would ever be relayed. docs/operations.md says how to set it again.
+var ErrNoRelayPosition = errors.New("the webhook relay's position (the row of webhook_relay) is missing: set it as docs/operations.md says")
+
 // ErrRelayAhead is returned by RelayWebhookEvents when the relay's position is ahead of the database's
 // transaction ids, as after restoring a dump into another cluster: no event would be relayed until the
 // ids pass it. docs/operations.md says how to set the position back.
@@ -59,11 +76,19 @@ SELECT tx::text AS tx, tenant_id, organization_id, sequence FROM webhook_relay F
 			return fmt.Errorf("lock the relay's position: %w", err)
 		}
 		if !mine {
-			return nil // another relay's turn
+			// Another relay's turn, or an endpoint starting (holdRelay); unless the row is missing.
+			var exists bool
+			if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT FROM webhook_relay)`); err != nil {
+				return fmt.Errorf("read the relay's position: %w", err)
+			}
+			if !exists {
+				return ErrNoRelayPosition
+			}
+			return nil
 		}
 
-		// ev: the events of the page, read as EventTail reads them; made: their deliveries, in the order of
-		// each organization's events. An endpoint being turned off meanwhile is waited for (FOR SHARE),
+		// ev: the events of the page, read as EventTail reads them; made: their deliveries, within the page
+		// in the order of each organization's events (across pages the log's order, transaction ids, rules). An endpoint being turned off meanwhile is waited for (FOR SHARE),
 		// then seen off: no delivery is made behind the back of the change, which gives up the endpoint's
 		// pending deliveries.
 		const q = `

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
 	"orgs/db"
 	"orgs/db/dbtest"
 	"orgs/domain"
@@ -73,6 +76,8 @@ func TestWebhookRelayEachCommittedEventOnce(t *testing.T) {
 	updates := newEndpoint(t, store, a, []string{"organization.updated"})
 	others := newEndpoint(t, store, other, nil)
 	o := create(t, a, domain.CreateOrganizationInput{Name: "Relayed"}) // sequence 1, organization.created
+	// The horizon is the cluster's: a transaction of another database may hold it back for a while.
+	dbtest.WebhooksRelayed(t, store)
 
 	// An older transaction, still open, writes sequence 3; a younger one writes sequence 2 and commits; a
 	// rolled-back one writes sequence 4.
@@ -124,7 +129,7 @@ func TestWebhookRelayEndpointsGetTheEventsAfterThem(t *testing.T) {
 	toggled := newEndpoint(t, store, a, nil)
 	o := create(t, a, domain.CreateOrganizationInput{Name: "Relayed Late"}) // sequence 1
 
-	// Another relay holds the position until the end.
+	// Another relay holds the position.
 	holder, err := store.DB().BeginTxx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +154,10 @@ func TestWebhookRelayEndpointsGetTheEventsAfterThem(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a relay waited for the one holding the position")
 	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing relays until the end (no other test runs meanwhile, and no worker).
 
 	event := func(seq int64) {
 		t.Helper()
@@ -169,9 +178,6 @@ func TestWebhookRelayEndpointsGetTheEventsAfterThem(t *testing.T) {
 	event(4)
 	turn(toggled, true)
 	event(5)
-	if err := holder.Rollback(); err != nil {
-		t.Fatal(err)
-	}
 
 	dbtest.WebhooksRelayed(t, store)
 	expectDelivered(t, store, "the endpoint created first", a.TenantID, early, 1, 2, 3, 4, 5)
@@ -179,13 +185,148 @@ func TestWebhookRelayEndpointsGetTheEventsAfterThem(t *testing.T) {
 	expectDelivered(t, store, "the endpoint turned off and on after event 3", a.TenantID, toggled, 5)
 }
 
+// waitForBlocked waits until a session of the package's database waits for a lock.
+func waitForBlocked(t *testing.T, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := store.DB().Get(&waiting, `SELECT count(*) FROM pg_locks WHERE NOT granted
+			AND (database IS NULL OR database = (SELECT oid FROM pg_database WHERE datname = current_database()))`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not wait", what)
+		}
+	}
+}
+
+// TestWebhookRelayWhileAnEndpointStarts: an event committed after an endpoint's creation (or turning on)
+// took its snapshot, but before that transaction committed, is the endpoint's, whenever a relay runs: a
+// relay in between must not pass the event while the endpoint is still invisible to it.
+func TestWebhookRelayWhileAnEndpointStarts(t *testing.T) {
+	ctx := context.Background()
+	a := newActor(t, "relay start")
+	o := create(t, a, domain.CreateOrganizationInput{Name: "Relayed While Starting"}) // sequence 1
+	off := newEndpoint(t, store, a, nil)
+	no, yes := false, true
+	if _, err := store.UpdateWebhookEndpoint(ctx, a, off, domain.WebhookEndpointPatch{Enabled: &no}, time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	dbtest.WebhooksRelayed(t, store)
+
+	for i, start := range []struct {
+		name string
+		run  func(tx *sqlx.Tx) (string, error)
+	}{
+		{"created", func(tx *sqlx.Tx) (string, error) {
+			e, err := db.CreateWebhookEndpointIn(ctx, tx, a, domain.WebhookEndpointInput{URL: "https://hooks.example.com/starting"},
+				"whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0", time.Now().UTC())
+			if err != nil {
+				return "", err
+			}
+			return e.ID, nil
+		}},
+		{"turned on", func(tx *sqlx.Tx) (string, error) {
+			_, err := db.UpdateWebhookEndpointIn(ctx, tx, a, off, domain.WebhookEndpointPatch{Enabled: &yes}, time.Now().UTC())
+			return off, err
+		}},
+	} {
+		seq := int64(2 + i)
+		// An event's transaction is open when the endpoint starts ...
+		event, err := store.DB().BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer event.Rollback()
+		if _, err := event.ExecContext(ctx, insertEvent, a.TenantID, o.ID, seq, "organization.updated"); err != nil {
+			t.Fatal(err)
+		}
+		starting, err := store.DB().BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer starting.Rollback()
+		id, err := start.run(starting)
+		if err != nil {
+			t.Fatalf("%s: %v", start.name, err)
+		}
+		// ... and commits, and a relay runs, before the endpoint's transaction commits.
+		if err := event.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := store.RelayWebhookEvents(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		if err := starting.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		dbtest.WebhooksRelayed(t, store)
+		expectDelivered(t, store, "the endpoint "+start.name+" while the event's transaction was open", a.TenantID, id, seq)
+	}
+}
+
+// TestWebhookRelayWaitsForAnEndpointTurnedOff: a relay that meets an endpoint being turned off waits
+// for the change and makes nothing for it: the change gives up the endpoint's pending deliveries, and a
+// delivery made behind its back would be sent anyway.
+func TestWebhookRelayWaitsForAnEndpointTurnedOff(t *testing.T) {
+	ctx := context.Background()
+	a := newActor(t, "relay off")
+	ep := newEndpoint(t, store, a, nil)
+	create(t, a, domain.CreateOrganizationInput{Name: "Relayed While Turning Off"}) // sequence 1
+	off, err := store.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Rollback()
+	if _, err := off.ExecContext(ctx, `UPDATE webhook_endpoints SET enabled = false, disabled_at = now() WHERE tenant_id = $1 AND id = $2`,
+		a.TenantID, ep); err != nil {
+		t.Fatal(err)
+	}
+	relayed := make(chan error, 1)
+	go func() {
+		_, _, _, err := store.RelayWebhookEvents(ctx, 100)
+		relayed <- err
+	}()
+	waitForBlocked(t, "the relay")
+	if err := off.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-relayed; err != nil {
+		t.Fatal(err)
+	}
+	dbtest.WebhooksRelayed(t, store)
+	expectDelivered(t, store, "an endpoint turned off while the relay read its event", a.TenantID, ep)
+}
+
 // TestWebhookRelayTakesOverFromTheTrigger: migration 00017 replaces the trigger that made the deliveries
 // in each event's transaction. Every event gets its delivery once across the change: those the trigger
 // made (even in a transaction that the migration had to wait for) are not made again, and those written
 // after it (even by a transaction older than the migration) are relayed.
+//
+// The hand-over takes the snapshots it needs whatever the database's default isolation.
 func TestWebhookRelayTakesOverFromTheTrigger(t *testing.T) {
+	for _, isolation := range []string{"read committed", "repeatable read"} {
+		t.Run(isolation, func(t *testing.T) { relayTakesOver(t, isolation) })
+	}
+}
+
+func relayTakesOver(t *testing.T, isolation string) {
 	ctx := context.Background()
-	s, err := db.Open(ctx, dbtest.Empty(t), db.Options{})
+	url := dbtest.Empty(t)
+	admin, err := db.Open(ctx, url, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.DB().ExecContext(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L',
+	current_database(), '`+isolation+`'); END $$`)
+	admin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Open(ctx, url, db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +339,12 @@ func TestWebhookRelayTakesOverFromTheTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := newEndpoint(t, s, a, nil)
+	// An endpoint as the release before made them (the code of today holds the relay, which is not there yet).
+	ep := uuid.NewString()
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO webhook_endpoints (tenant_id, id, url, secret, created_at, updated_at)
+VALUES ($1, $2, 'https://hooks.example.com/before', 'whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0', now(), now())`, a.TenantID, ep); err != nil {
+		t.Fatal(err)
+	}
 	n := newOrganization(t, a, domain.CreateOrganizationInput{Name: "Across The Change"})
 	if err := s.CreateOrganization(ctx, n); err != nil { // sequence 1, by the trigger
 		t.Fatal(err)
@@ -227,7 +373,8 @@ func TestWebhookRelayTakesOverFromTheTrigger(t *testing.T) {
 	go func() { migrated <- db.MigrateTo(ctx, s, 17) }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		var waiting int
-		if err := s.DB().GetContext(ctx, &waiting, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'audit_events'::regclass`); err != nil {
+		if err := s.DB().GetContext(ctx, &waiting, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'audit_events'::regclass
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 			t.Fatal(err)
 		}
 		if waiting > 0 {
@@ -277,5 +424,32 @@ func TestWebhookRelaySaysWhenItsPositionIsAhead(t *testing.T) {
 	}
 	if _, _, _, err := store.RelayWebhookEvents(ctx, 10); !errors.Is(err, db.ErrRelayAhead) {
 		t.Fatalf("relay with its position ahead: %v", err)
+	}
+}
+
+// TestWebhookRelaySaysWhenItsPositionIsMissing: without the row of its position the relay would never
+// relay anything; it says so instead of passing for another relay's turn.
+func TestWebhookRelaySaysWhenItsPositionIsMissing(t *testing.T) {
+	ctx := context.Background()
+	var saved struct {
+		Tx             string `db:"tx"`
+		TenantID       string `db:"tenant_id"`
+		OrganizationID string `db:"organization_id"`
+		Sequence       int64  `db:"sequence"`
+	}
+	if err := store.DB().GetContext(ctx, &saved, `SELECT tx::text AS tx, tenant_id, organization_id, sequence FROM webhook_relay`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := store.DB().Exec(`INSERT INTO webhook_relay (tx, tenant_id, organization_id, sequence) VALUES ($1::text::xid8, $2, $3, $4)`,
+			saved.Tx, saved.TenantID, saved.OrganizationID, saved.Sequence); err != nil {
+			t.Errorf("set the position back: %v", err)
+		}
+	})
+	if _, err := store.DB().ExecContext(ctx, `DELETE FROM webhook_relay`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := store.RelayWebhookEvents(ctx, 10); !errors.Is(err, db.ErrNoRelayPosition) {
+		t.Fatalf("relay without its position: %v", err)
 	}
 }

@@ -60,24 +60,34 @@ func endpointEventData(e *domain.WebhookEndpoint) map[string]any {
 // CreateWebhookEndpoint creates an endpoint of the caller's tenant that signs with secret, with its
 // webhook_endpoint.created event in the tenant's log.
 func (s *Store) CreateWebhookEndpoint(ctx context.Context, caller *domain.Actor, in domain.WebhookEndpointInput, secret string, now time.Time) (*domain.WebhookEndpoint, error) {
-	e := &domain.WebhookEndpoint{TenantID: caller.TenantID, ID: uuid.NewString(), URL: in.URL, Description: in.Description,
-		EventTypes: in.EventTypes, Enabled: true, CreatedAt: now, UpdatedAt: now}
-	if e.EventTypes == nil {
-		e.EventTypes = []string{}
-	}
+	var e *domain.WebhookEndpoint
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		const q = `
-INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
-		if _, err := tx.ExecContext(ctx, q, e.TenantID, e.ID, e.URL, e.Description, pq.Array(e.EventTypes), secret, now); err != nil {
-			return fmt.Errorf("insert webhook endpoint: %w", err)
-		}
-		return insertTenantEvent(ctx, tx, e.TenantID, domain.EventWebhookEndpointCreated, caller, endpointEventData(e), now)
+		var err error
+		e, err = createWebhookEndpoint(ctx, tx, caller, in, secret, now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create webhook endpoint: %w", err)
 	}
 	return e, nil
+}
+
+func createWebhookEndpoint(ctx context.Context, tx *sqlx.Tx, caller *domain.Actor, in domain.WebhookEndpointInput, secret string, now time.Time) (*domain.WebhookEndpoint, error) {
+	e := &domain.WebhookEndpoint{TenantID: caller.TenantID, ID: uuid.NewString(), URL: in.URL, Description: in.Description,
+		EventTypes: in.EventTypes, Enabled: true, CreatedAt: now, UpdatedAt: now}
+	if e.EventTypes == nil {
+		e.EventTypes = []string{}
+	}
+	if err := holdRelay(ctx, tx); err != nil {
+		return nil, err
+	}
+	const q = `
+INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, secret, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`
+	if _, err := tx.ExecContext(ctx, q, e.TenantID, e.ID, e.URL, e.Description, pq.Array(e.EventTypes), secret, now); err != nil {
+		return nil, fmt.Errorf("insert webhook endpoint: %w", err)
+	}
+	return e, insertTenantEvent(ctx, tx, e.TenantID, domain.EventWebhookEndpointCreated, caller, endpointEventData(e), now)
 }
 
 func getWebhookEndpoint(ctx context.Context, tx *sqlx.Tx, tenantID, id string) (*domain.WebhookEndpoint, error) {
@@ -105,49 +115,8 @@ func (s *Store) UpdateWebhookEndpoint(ctx context.Context, caller *domain.Actor,
 	var e *domain.WebhookEndpoint
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if e, err = getWebhookEndpoint(ctx, tx, caller.TenantID, id); err != nil {
-			return err
-		}
-		var changes domain.Changes
-		if p.URL != nil && changes.Add("url", e.URL, *p.URL) {
-			e.URL = *p.URL
-		}
-		if p.EventTypes != nil && changes.Add("eventTypes", e.EventTypes, *p.EventTypes) {
-			e.EventTypes = *p.EventTypes
-		}
-		if p.Description != nil && changes.Add("description", e.Description, *p.Description) {
-			e.Description = *p.Description
-		}
-		wasEnabled := e.Enabled
-		if p.Enabled != nil && changes.Add("enabled", e.Enabled, *p.Enabled) {
-			e.Enabled = *p.Enabled
-			if e.Enabled {
-				e.DisabledAt = nil
-			} else {
-				e.DisabledAt = &now
-			}
-		}
-		if len(changes) == 0 {
-			return nil
-		}
-		e.UpdatedAt = now
-		const q = `
-UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, enabled = $6, disabled_at = $7,
-    updated_at = $8, failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END,
-    since = CASE WHEN $6 AND NOT enabled THEN pg_current_snapshot() ELSE since END
-WHERE tenant_id = $1 AND id = $2`
-		if _, err := tx.ExecContext(ctx, q, e.TenantID, e.ID, e.URL, e.Description, pq.Array(e.EventTypes), e.Enabled,
-			e.DisabledAt, now); err != nil {
-			return fmt.Errorf("update webhook endpoint: %w", err)
-		}
-		if wasEnabled && !e.Enabled {
-			if err := failPendingDeliveries(ctx, tx, e.TenantID, e.ID, "the endpoint was turned off"); err != nil {
-				return err
-			}
-		}
-		data := endpointEventData(e)
-		data["changes"] = changes
-		return insertTenantEvent(ctx, tx, e.TenantID, domain.EventWebhookEndpointUpdated, caller, data, now)
+		e, err = updateWebhookEndpoint(ctx, tx, caller, id, p, now)
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrWebhookEndpointNotFound) {
@@ -156,6 +125,58 @@ WHERE tenant_id = $1 AND id = $2`
 		return nil, fmt.Errorf("update webhook endpoint: %w", err)
 	}
 	return e, nil
+}
+
+func updateWebhookEndpoint(ctx context.Context, tx *sqlx.Tx, caller *domain.Actor, id string, p domain.WebhookEndpointPatch, now time.Time) (*domain.WebhookEndpoint, error) {
+	e, err := getWebhookEndpoint(ctx, tx, caller.TenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	var changes domain.Changes
+	if p.URL != nil && changes.Add("url", e.URL, *p.URL) {
+		e.URL = *p.URL
+	}
+	if p.EventTypes != nil && changes.Add("eventTypes", e.EventTypes, *p.EventTypes) {
+		e.EventTypes = *p.EventTypes
+	}
+	if p.Description != nil && changes.Add("description", e.Description, *p.Description) {
+		e.Description = *p.Description
+	}
+	wasEnabled := e.Enabled
+	if p.Enabled != nil && changes.Add("enabled", e.Enabled, *p.Enabled) {
+		e.Enabled = *p.Enabled
+		if e.Enabled {
+			e.DisabledAt = nil
+		} else {
+			e.DisabledAt = &now
+		}
+	}
+	if len(changes) == 0 {
+		return e, nil
+	}
+	e.UpdatedAt = now
+	if !wasEnabled && e.Enabled {
+		if err := holdRelay(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	const q = `
+UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, enabled = $6, disabled_at = $7,
+    updated_at = $8, failing_since = CASE WHEN $6 AND NOT enabled THEN NULL ELSE failing_since END,
+    since = CASE WHEN $6 AND NOT enabled THEN pg_current_snapshot() ELSE since END
+WHERE tenant_id = $1 AND id = $2`
+	if _, err := tx.ExecContext(ctx, q, e.TenantID, e.ID, e.URL, e.Description, pq.Array(e.EventTypes), e.Enabled,
+		e.DisabledAt, now); err != nil {
+		return nil, fmt.Errorf("update webhook endpoint: %w", err)
+	}
+	if wasEnabled && !e.Enabled {
+		if err := failPendingDeliveries(ctx, tx, e.TenantID, e.ID, "the endpoint was turned off"); err != nil {
+			return nil, err
+		}
+	}
+	data := endpointEventData(e)
+	data["changes"] = changes
+	return e, insertTenantEvent(ctx, tx, e.TenantID, domain.EventWebhookEndpointUpdated, caller, data, now)
 }
 
 // failPendingDeliveries gives up the pending deliveries of an endpoint.
@@ -510,7 +531,7 @@ func throttleWakes[T any](notes <-chan T, wake func(), every time.Duration) {
 }
 
 // ListenForWebhookDeliveries calls wake when replicas announce committed events (EventsChannel: after
-// mutations, at most one announcement every 20 ms per replica), which may have made deliveries, at most
+// mutations, at most one announcement every 20 ms per replica), for the relay to make their deliveries, at most
 // once every webhookWakeEvery, until the returned stop is called. While the listener is disconnected
 // nothing wakes: the caller polls as well.
 func ListenForWebhookDeliveries(dsn string, logger *slog.Logger, wake func()) (stop func()) {

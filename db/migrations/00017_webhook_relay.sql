@@ -1,4 +1,8 @@
 -- +goose Up
+-- The hand-over below needs each statement's own snapshot (READ COMMITTED), whatever the database's
+-- default_transaction_isolation: under REPEATABLE READ the snapshot would be taken before DROP TRIGGER
+-- waits for the writers, and their events would be delivered twice.
+SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
 -- Webhook deliveries are made from the log of audit events by a relay (db.Store.RelayWebhookEvents, run
 -- by the webhook workers), no longer by a trigger in each event's transaction. The trigger cost every
 -- transaction that records an event a statement-level trigger, its transition table and a join, whether
