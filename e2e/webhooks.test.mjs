@@ -106,9 +106,14 @@ test('a webhook receiver verifies the delivery of a mutation with standardwebhoo
     assert.deepEqual(payload.data.changes.find((c) => c.field === 'name'),
       { field: 'name', from: 'Webhook E2E', to: 'Webhook E2E Renamed' });
 
-    // The delivery is listed, succeeded at its first attempt; only the update was sent.
-    const listed = (await gql(`{ webhookEndpoints { nodes { id deliveries { nodes { id eventId status attempts responseStatus } } } } }`))
-      .webhookEndpoints.nodes.find((e) => e.id === endpoint.id);
+    // The delivery is listed, succeeded at its first attempt; only the update was sent. The worker records
+    // the outcome once the receiver's answer is in, a moment after the receiver saw the request.
+    let listed;
+    for (const deadline = Date.now() + 5000; ; await new Promise((r) => setTimeout(r, 20))) {
+      listed = (await gql(`{ webhookEndpoints { nodes { id deliveries { nodes { id eventId status attempts responseStatus } } } } }`))
+        .webhookEndpoints.nodes.find((e) => e.id === endpoint.id);
+      if (listed.deliveries.nodes.some((d) => d.status !== 'PENDING') || Date.now() > deadline) break;
+    }
     assert.deepEqual(listed.deliveries.nodes, [{ id: delivery.headers['webhook-id'], eventId: events[0].id,
       status: 'SUCCEEDED', attempts: 1, responseStatus: 204 }]);
     assert.equal(receiver.received.length, 1);
