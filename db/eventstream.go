@@ -47,6 +47,39 @@ type TailCursor struct {
 	Sequence       int64
 }
 
+// args are the cursor as the parameters $1 to $4 of tailPageSQL.
+func (c TailCursor) args() []any {
+	return []any{strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence}
+}
+
+// tailPageSQL selects, from audit_events e, the events after the cursor $1 to $4 (TailCursor.args) below
+// the horizon h.horizon, in log order, at most $5 of them: a page of the log.
+const tailPageSQL = `e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)
+    ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
+    LIMIT $5`
+
+// parseXid8 reads a transaction id (xid8) that a statement gave as text: lib/pq does not know the type.
+func parseXid8(what, text string) (uint64, error) {
+	x, err := strconv.ParseUint(text, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read %s %q: %w", what, text, err)
+	}
+	return x, nil
+}
+
+// cursorRow is a TailCursor as statements give it: the transaction id as text (lib/pq does not know xid8).
+type cursorRow struct {
+	Tx             string `db:"tx"`
+	TenantID       string `db:"tenant_id"`
+	OrganizationID string `db:"organization_id"`
+	Sequence       int64  `db:"sequence"`
+}
+
+func (r cursorRow) cursor(what string) (TailCursor, error) {
+	tx, err := parseXid8(what, r.Tx)
+	return TailCursor{Tx: tx, TenantID: r.TenantID, OrganizationID: r.OrganizationID, Sequence: r.Sequence}, err
+}
+
 // TailStart returns the cursor before every event that is not yet below the horizon: where a reader
 // starting now begins.
 func (s *Store) TailStart(ctx context.Context) (TailCursor, error) {
@@ -54,9 +87,9 @@ func (s *Store) TailStart(ctx context.Context) (TailCursor, error) {
 	if err := s.db.GetContext(ctx, &h, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`); err != nil {
 		return TailCursor{}, fmt.Errorf("read the log's horizon: %w", err)
 	}
-	x, err := strconv.ParseUint(h, 10, 64)
+	x, err := parseXid8("the log's horizon", h)
 	if err != nil {
-		return TailCursor{}, fmt.Errorf("read the log's horizon %q: %w", h, err)
+		return TailCursor{}, err
 	}
 	return cursorBefore(x), nil
 }
@@ -64,6 +97,16 @@ func (s *Store) TailStart(ctx context.Context) (TailCursor, error) {
 // cursorBefore is the cursor before the first event of transaction tx.
 func cursorBefore(tx uint64) TailCursor {
 	return TailCursor{Tx: tx, TenantID: uuid.Nil.String(), OrganizationID: uuid.Nil.String(), Sequence: -1}
+}
+
+// nextCursor is where a reader of a page that started at c goes on: after the page's last event when the
+// page was full, else before the horizon the page was read below. wentBack reports a horizon behind c:
+// the database's transaction ids went back, and are being given again from the horizon on.
+func nextCursor(c TailCursor, horizon uint64, last TailCursor, full bool) (next TailCursor, wentBack bool) {
+	if full {
+		return last, false
+	}
+	return cursorBefore(horizon), horizon < c.Tx
 }
 
 // Snapshot tells which transactions had committed when it was taken (pg_current_snapshot).
@@ -129,12 +172,9 @@ WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
 SELECT h.horizon::text AS horizon, e.tx::text AS tx, e.tenant_id, e.id, e.organization_id, e.sequence, e.type,
        e.actor_user_id, e.actor_key_id, e.changes, e.payload, e.created_at
 FROM h LEFT JOIN LATERAL (
-    SELECT * FROM audit_events e
-    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)
-    ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
-    LIMIT $5
+    SELECT * FROM audit_events e WHERE ` + tailPageSQL + `
 ) e ON true`
-	rows, err := s.db.QueryxContext(ctx, q, strconv.FormatUint(c.Tx, 10), c.TenantID, c.OrganizationID, c.Sequence, limit)
+	rows, err := s.db.QueryxContext(ctx, q, append(c.args(), limit)...)
 	if err != nil {
 		return nil, c, false, fmt.Errorf("read the log: %w", err)
 	}
@@ -145,8 +185,8 @@ FROM h LEFT JOIN LATERAL (
 		if err := rows.StructScan(&r); err != nil {
 			return nil, c, false, fmt.Errorf("read the log: %w", err)
 		}
-		if horizon, err = strconv.ParseUint(r.Horizon, 10, 64); err != nil {
-			return nil, c, false, fmt.Errorf("read the log's horizon %q: %w", r.Horizon, err)
+		if horizon, err = parseXid8("the log's horizon", r.Horizon); err != nil {
+			return nil, c, false, err
 		}
 		if r.Tx == nil { // no event below the horizon after c
 			continue
@@ -160,16 +200,18 @@ FROM h LEFT JOIN LATERAL (
 	if err := rows.Err(); err != nil {
 		return nil, c, false, fmt.Errorf("read the log: %w", err)
 	}
-	if len(events) == limit {
-		last := events[len(events)-1]
-		return events, TailCursor{Tx: last.Tx, TenantID: last.TenantID, OrganizationID: last.OrganizationID, Sequence: last.Sequence}, true, nil
+	full := len(events) == limit
+	var last TailCursor
+	if full {
+		e := events[len(events)-1]
+		last = TailCursor{Tx: e.Tx, TenantID: e.TenantID, OrganizationID: e.OrganizationID, Sequence: e.Sequence}
 	}
-	if horizon < c.Tx {
-		// Transaction ids went back (a failover to a standby that had not received the last
-		// transactions, a restore): the ids from the horizon on are being given again.
-		return events, cursorBefore(horizon), false, ErrHorizonWentBack
+	next, wentBack := nextCursor(c, horizon, last, full)
+	if wentBack {
+		// A failover to a standby that had not received the last transactions, a restore.
+		return events, next, false, ErrHorizonWentBack
 	}
-	return events, cursorBefore(horizon), false, nil
+	return events, next, full, nil
 }
 
 // ErrHorizonWentBack is returned, with the events and the cursor to read on from, when the database's
@@ -194,9 +236,9 @@ type tailedRow struct {
 }
 
 func (r tailedRow) event() (TailedEvent, error) {
-	tx, err := strconv.ParseUint(*r.Tx, 10, 64)
+	tx, err := parseXid8("an event's transaction", *r.Tx)
 	if err != nil {
-		return TailedEvent{}, fmt.Errorf("read an event's transaction %q: %w", *r.Tx, err)
+		return TailedEvent{}, err
 	}
 	e, err := eventRow{TenantID: *r.TenantID, ID: *r.ID, OrganizationID: *r.OrganizationID, Sequence: *r.Sequence,
 		Type: *r.Type, ActorUserID: r.ActorUserID, ActorKeyID: r.ActorKeyID, Changes: r.Changes, Payload: r.Payload,

@@ -2,9 +2,9 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -53,29 +53,10 @@ func (s *Store) RelayWebhookEvents(ctx context.Context, limit int) (events, deli
 		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
-		var pos struct {
-			Tx             string `db:"tx"`
-			TenantID       string `db:"tenant_id"`
-			OrganizationID string `db:"organization_id"`
-			Sequence       int64  `db:"sequence"`
-		}
-		rows, err := tx.QueryxContext(ctx, `
+		var row cursorRow
+		err := tx.GetContext(ctx, &row, `
 SELECT tx::text AS tx, tenant_id, organization_id, sequence FROM webhook_relay FOR UPDATE SKIP LOCKED`)
-		if err != nil {
-			return fmt.Errorf("lock the relay's position: %w", err)
-		}
-		mine := rows.Next()
-		if mine {
-			err = rows.StructScan(&pos)
-		}
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("lock the relay's position: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lock the relay's position: %w", err)
-		}
-		if !mine {
+		if errors.Is(err, sql.ErrNoRows) {
 			// Another relay's turn, or an endpoint starting (holdRelay); unless the row is missing.
 			var exists bool
 			if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT FROM webhook_relay)`); err != nil {
@@ -86,19 +67,23 @@ SELECT tx::text AS tx, tenant_id, organization_id, sequence FROM webhook_relay F
 			}
 			return nil
 		}
+		if err != nil {
+			return fmt.Errorf("lock the relay's position: %w", err)
+		}
+		pos, err := row.cursor("the relay's position")
+		if err != nil {
+			return err
+		}
 
 		// ev: the events of the page, read as EventTail reads them; made: their deliveries, within the page
-		// in the order of each organization's events (across pages the log's order, transaction ids, rules). An endpoint being turned off meanwhile is waited for (FOR SHARE),
-		// then seen off: no delivery is made behind the back of the change, which gives up the endpoint's
-		// pending deliveries.
+		// in the order of each organization's events (across pages the log's order, transaction ids, rules).
+		// An endpoint being turned off meanwhile is waited for (FOR SHARE), then seen off: no delivery is
+		// made behind the back of the change, which gives up the endpoint's pending deliveries.
 		const q = `
 WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon),
 ev AS (
     SELECT e.tx, e.tenant_id, e.organization_id, e.sequence, e.id, e.type
-    FROM h, audit_events e
-    WHERE e.tx < h.horizon AND (e.tx, e.tenant_id, e.organization_id, e.sequence) > ($1::text::xid8, $2::uuid, $3::uuid, $4)
-    ORDER BY e.tx, e.tenant_id, e.organization_id, e.sequence
-    LIMIT $5
+    FROM h, audit_events e WHERE ` + tailPageSQL + `
 ), made AS (
     INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, next_attempt_at, created_at)
     SELECT ev.tenant_id, ep.id, ev.id, ev.type, now(), now()
@@ -114,46 +99,38 @@ ev AS (
     ORDER BY tx DESC, tenant_id DESC, organization_id DESC, sequence DESC LIMIT 1
 )
 SELECT h.horizon::text AS horizon, (SELECT count(*) FROM ev) AS events, (SELECT count(*) FROM made) AS made,
-       last.tx::text AS tx, last.tenant_id, last.organization_id, last.sequence
+       coalesce(last.tx::text, '0') AS tx, coalesce(last.tenant_id::text, '') AS tenant_id,
+       coalesce(last.organization_id::text, '') AS organization_id, coalesce(last.sequence, 0) AS sequence
 FROM h LEFT JOIN last ON true`
 		var page struct {
-			Horizon        string  `db:"horizon"`
-			Events         int     `db:"events"`
-			Made           int     `db:"made"`
-			Tx             *string `db:"tx"`
-			TenantID       *string `db:"tenant_id"`
-			OrganizationID *string `db:"organization_id"`
-			Sequence       *int64  `db:"sequence"`
+			Horizon   string `db:"horizon"`
+			Events    int    `db:"events"`
+			Made      int    `db:"made"`
+			cursorRow        // the page's last event (zero when none)
 		}
-		if err := tx.GetContext(ctx, &page, q, pos.Tx, pos.TenantID, pos.OrganizationID, pos.Sequence, limit); err != nil {
+		if err := tx.GetContext(ctx, &page, q, append(pos.args(), limit)...); err != nil {
 			return fmt.Errorf("make the deliveries: %w", err)
 		}
 		events, deliveries, more = page.Events, page.Made, page.Events == limit
-
-		next := TailCursor{}
-		switch {
-		case more:
-			next = TailCursor{TenantID: *page.TenantID, OrganizationID: *page.OrganizationID, Sequence: *page.Sequence}
-			next.Tx, err = strconv.ParseUint(*page.Tx, 10, 64)
-		default:
-			var h uint64
-			if h, err = strconv.ParseUint(page.Horizon, 10, 64); err == nil {
-				next = cursorBefore(h)
-			}
-		}
+		horizon, err := parseXid8("the log's horizon", page.Horizon)
 		if err != nil {
-			return fmt.Errorf("read the relay's next position: %w", err)
+			return err
 		}
-		if cur, err := strconv.ParseUint(pos.Tx, 10, 64); err == nil && next.Tx < cur {
+		last, err := page.cursor("the page's last event")
+		if err != nil {
+			return err
+		}
+		next, wentBack := nextCursor(pos, horizon, last, more)
+		if wentBack {
 			// The position lives in the same database as the log, so a failover keeps the two together;
 			// a dump restored into another cluster does not, and its transaction ids start again below.
 			return ErrRelayAhead
 		}
-		// The position only moves forward.
+		// Written only when it moved: an idle relay writes nothing.
 		const move = `
 UPDATE webhook_relay SET tx = $1::text::xid8, tenant_id = $2, organization_id = $3, sequence = $4, relayed_at = now()
 WHERE (tx, tenant_id, organization_id, sequence) < ($1::text::xid8, $2::uuid, $3::uuid, $4)`
-		if _, err := tx.ExecContext(ctx, move, strconv.FormatUint(next.Tx, 10), next.TenantID, next.OrganizationID, next.Sequence); err != nil {
+		if _, err := tx.ExecContext(ctx, move, next.args()...); err != nil {
 			return fmt.Errorf("move the relay's position: %w", err)
 		}
 		return nil

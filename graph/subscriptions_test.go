@@ -39,6 +39,12 @@ func newHub(t *testing.T, s *db.Store, opt realtime.Options) *realtime.Hub {
 	return h
 }
 
+// settled waits until the hub has one subscription started (the test's).
+func settled(t *testing.T, hub *realtime.Hub) {
+	t.Helper()
+	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+}
+
 // newRealtimeAPI is newAPI serving subscriptions too, with a hub of its own.
 func newRealtimeAPI(t *testing.T, opt realtime.Options) (*api, *realtime.Hub) {
 	t.Helper()
@@ -301,7 +307,7 @@ func TestSubscriptionOrderedBurst(t *testing.T) {
 	id := a.createOK(map[string]any{"name": "Burst"})["id"].(string)
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{"org": id, "after": 1})
-	waitFor(t, "the subscriptions to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	a.updateOK(id, map[string]any{"description": "first"})
 	if e := w.next("1"); e.Sequence != 2 {
 		t.Fatalf("first event: sequence %d, want 2", e.Sequence)
@@ -433,7 +439,7 @@ func TestSubscriptionTenantIsolation(t *testing.T) {
 	if m := w.read(); m.Type != "complete" || m.ID != "bad" {
 		t.Fatalf("want complete, got %+v", m)
 	}
-	waitFor(t, "the subscriptions to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	for i := range 5 {
 		b.updateOK(theirs, map[string]any{"name": fmt.Sprintf("Theirs %d", i)})
 		b.createOK(map[string]any{"name": fmt.Sprintf("Theirs too %d", i)})
@@ -455,7 +461,7 @@ func TestSubscriptionNoRolledBackEvent(t *testing.T) {
 	id := a.createOK(map[string]any{"name": "Careful"})["id"].(string)
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{"org": id, "after": 1})
-	waitFor(t, "the subscriptions to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	// A change refused by a violation writes nothing.
 	if p := a.update(id, map[string]any{"name": ""}); len(userErrors(p)) == 0 {
 		t.Fatal("an empty name was accepted")
@@ -487,7 +493,7 @@ func TestSubscriptionWaitsForOlderTransactions(t *testing.T) {
 	id2 := a.createOK(map[string]any{"name": "Younger"})["id"].(string)
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{})
-	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 
 	older, err := a.store.DB().Beginx()
 	if err != nil {
@@ -522,7 +528,7 @@ func TestSubscriptionOrganizationOutOfIdOrder(t *testing.T) {
 	id := a.createOK(map[string]any{"name": "Target"})["id"].(string) // sequence 1
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{})
-	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 
 	older, err := a.store.DB().Beginx()
 	if err != nil {
@@ -562,7 +568,7 @@ func TestSubscriptionBurst(t *testing.T) {
 	id := a.createOK(map[string]any{"name": "Busy"})["id"].(string)
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{})
-	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	held, err := a.store.DB().Beginx()
 	if err != nil {
 		t.Fatal(err)
@@ -599,7 +605,7 @@ func TestSubscriptionStartsAfterBacklog(t *testing.T) {
 	a.recordEvents(a.store.DB(), id, 2, events+1)
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{})
-	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	id2 := a.createOK(map[string]any{"name": "After"})["id"].(string)
 	if e := w.next("1"); e.OrganizationID != id2 || e.Type != "organization.created" {
 		t.Fatalf("first event %+v: want the creation of %s", e, id2)
@@ -623,7 +629,7 @@ func TestSubscriptionOrganizationIDInAnyForm(t *testing.T) {
 	}
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{"org": strings.ToUpper(id), "after": 0})
-	waitFor(t, "the subscription to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	a.updateOK(id, map[string]any{"description": "live"})
 	for want := 1; want <= stored+2; want++ {
 		if e := w.next("1"); e.OrganizationID != id || e.Sequence != want {
@@ -764,7 +770,7 @@ func TestSubscriptionShutdown(t *testing.T) {
 	w := connect(t, a.url, a.key)
 	w.subscribe("1", map[string]any{})
 	idle := connect(t, a.url, a.key) // a socket without a subscription closes too
-	waitFor(t, "the subscriptions to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	hub.Shutdown()
 	for _, c := range []*wsClient{w, idle} {
 		if code, reason := c.closeStatus(); code != websocket.StatusGoingAway {
@@ -794,7 +800,7 @@ func TestSubscriptionSlowSubscriber(t *testing.T) {
 		t.Fatalf("want connection_ack, got %+v", m)
 	}
 	w.subscribe("1", map[string]any{"org": id, "after": 1})
-	waitFor(t, "the subscriptions to settle", 20*time.Second, func() bool { return hub.Stats().Active == 1 })
+	settled(t, hub)
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

@@ -209,6 +209,17 @@ func (h *Hub) announce() {
 	}
 }
 
+// subscriptionsLocked returns every subscription of the hub; h.mu is held.
+func (h *Hub) subscriptionsLocked() []*Subscription {
+	var subs []*Subscription
+	for _, set := range h.byTenant {
+		for s := range set {
+			subs = append(subs, s)
+		}
+	}
+	return subs
+}
+
 // OnShutdown registers f to run when Shutdown is called (the transport closing its sockets).
 func (h *Hub) OnShutdown(f func()) {
 	h.mu.Lock()
@@ -220,12 +231,7 @@ func (h *Hub) OnShutdown(f func()) {
 func (h *Hub) Shutdown() {
 	h.mu.Lock()
 	h.shutdown = true
-	var subs []*Subscription
-	for _, set := range h.byTenant {
-		for s := range set {
-			subs = append(subs, s)
-		}
-	}
+	subs := h.subscriptionsLocked()
 	hooks := slices.Clone(h.hooks)
 	h.mu.Unlock()
 	for _, s := range subs {
@@ -331,12 +337,7 @@ func (h *Hub) restart(c db.TailCursor) {
 		"cursor", h.cursor.Tx, "horizon", c.Tx)
 	h.mu.Lock()
 	h.cursor = c
-	var subs []*Subscription
-	for _, set := range h.byTenant {
-		for s := range set {
-			subs = append(subs, s)
-		}
-	}
+	subs := h.subscriptionsLocked()
 	h.mu.Unlock()
 	for _, s := range subs {
 		s.fail(ErrRestarted)

@@ -152,12 +152,7 @@ func (w *Worker) schedule() []time.Duration {
 	return DefaultSchedule
 }
 
-func (w *Worker) disableAfter() time.Duration {
-	if w.DisableAfter > 0 {
-		return w.DisableAfter
-	}
-	return DefaultDisableAfter
-}
+func (w *Worker) disableAfter() time.Duration { return outbox.Or(w.DisableAfter, DefaultDisableAfter) }
 
 // Run sends deliveries until ctx is done, then returns nil; it returns an error at once only when the
 // Worker is misconfigured. Attempts in progress when ctx is done are cut off and their deliveries made
