@@ -35,6 +35,13 @@ type domainRow struct {
 	LastFailure    *string    `db:"last_failure"`
 }
 
+// dests are the fields of r in the order of domainColumns, for a scan without sqlx's reflection (lists
+// read many domains).
+func (r *domainRow) dests() []any {
+	return []any{&r.ID, &r.OrganizationID, &r.Domain, &r.IsPrimary, &r.IsVerified, &r.IsGenerated, &r.Status,
+		&r.VerifiedAt, &r.Token, &r.ExpiresAt, &r.LastFailure}
+}
+
 func (r domainRow) domain() domain.Domain {
 	d := domain.Domain{ID: r.ID, OrganizationID: r.OrganizationID, Domain: r.Domain, IsPrimary: r.IsPrimary,
 		IsVerified: r.IsVerified, IsGenerated: r.IsGenerated, Status: domain.DomainStatus(r.Status),

@@ -273,9 +273,11 @@ func (s *Store) DomainsOf(ctx context.Context, tenantID string, ids []string) (m
 // scanDomains reads the rows of domainsOfSQL, grouped by organization.
 func scanDomains(rows *sqlx.Rows, sizeHint int) (map[string][]domain.Domain, error) {
 	out := make(map[string][]domain.Domain, sizeHint)
+	var r domainRow
+	dests := r.dests()
 	for rows.Next() {
-		var r domainRow
-		if err := rows.StructScan(&r); err != nil {
+		r = domainRow{}
+		if err := rows.Scan(dests...); err != nil {
 			return nil, fmt.Errorf("scan domain: %w", err)
 		}
 		out[r.OrganizationID] = append(out[r.OrganizationID], r.domain())
