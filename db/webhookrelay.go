@@ -39,15 +39,26 @@ var ErrNoRelayPosition = errors.New("the webhook relay's position (the row of we
 // ids pass it. docs/operations.md says how to set the position back.
 var ErrRelayAhead = errors.New("the webhook relay's position is ahead of the database's transaction ids (a dump restored into another cluster?): set it back as docs/operations.md says")
 
+// Relayed is what a call of RelayWebhookEvents did.
+type Relayed struct {
+	Events     int  // events read
+	Deliveries int  // deliveries made
+	More       bool // it read as many events as it was allowed: call it again
+	// Endpoints is false when the relay ran and no endpoint of any tenant was enabled: until one is,
+	// relays make no deliveries, and need only keep the position from falling far behind.
+	Endpoints bool
+}
+
 // RelayWebhookEvents makes the deliveries of up to limit events after the relay's position and moves the
-// position past them, or, when fewer came, up to the horizon. It returns how many events it read and
-// how many deliveries it made; more is true when it read limit events (call it again). When another
-// relay holds the position, it returns at once with nothing read: that relay is doing the work.
-func (s *Store) RelayWebhookEvents(ctx context.Context, limit int) (events, deliveries int, more bool, err error) {
+// position past them, or, when fewer came, up to the horizon. When another relay holds the position, it
+// returns at once with nothing read (and Endpoints true: it could not tell): that relay is doing the
+// work.
+func (s *Store) RelayWebhookEvents(ctx context.Context, limit int) (Relayed, error) {
 	if limit <= 0 {
-		return 0, 0, false, fmt.Errorf("relay webhook events: limit (%d) must be positive", limit)
+		return Relayed{}, fmt.Errorf("relay webhook events: limit (%d) must be positive", limit)
 	}
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	r := Relayed{Endpoints: true}
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		// A commit lost in a crash loses the deliveries and the position's move together: the next relay
 		// makes them again. So the relay need not wait for its commit to be flushed.
 		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
@@ -99,6 +110,7 @@ ev AS (
     ORDER BY tx DESC, tenant_id DESC, organization_id DESC, sequence DESC LIMIT 1
 )
 SELECT h.horizon::text AS horizon, (SELECT count(*) FROM ev) AS events, (SELECT count(*) FROM made) AS made,
+       EXISTS (SELECT FROM webhook_endpoints WHERE enabled) AS endpoints,
        coalesce(last.tx::text, '0') AS tx, coalesce(last.tenant_id::text, '') AS tenant_id,
        coalesce(last.organization_id::text, '') AS organization_id, coalesce(last.sequence, 0) AS sequence
 FROM h LEFT JOIN last ON true`
@@ -106,12 +118,13 @@ FROM h LEFT JOIN last ON true`
 			Horizon   string `db:"horizon"`
 			Events    int    `db:"events"`
 			Made      int    `db:"made"`
+			Endpoints bool   `db:"endpoints"`
 			cursorRow        // the page's last event (zero when none)
 		}
 		if err := tx.GetContext(ctx, &page, q, append(pos.args(), limit)...); err != nil {
 			return fmt.Errorf("make the deliveries: %w", err)
 		}
-		events, deliveries, more = page.Events, page.Made, page.Events == limit
+		r = Relayed{Events: page.Events, Deliveries: page.Made, More: page.Events == limit, Endpoints: page.Endpoints}
 		horizon, err := parseXid8("the log's horizon", page.Horizon)
 		if err != nil {
 			return err
@@ -120,7 +133,7 @@ FROM h LEFT JOIN last ON true`
 		if err != nil {
 			return err
 		}
-		next, wentBack := nextCursor(pos, horizon, last, more)
+		next, wentBack := nextCursor(pos, horizon, last, r.More)
 		if wentBack {
 			// The position lives in the same database as the log, so a failover keeps the two together;
 			// a dump restored into another cluster does not, and its transaction ids start again below.
@@ -136,7 +149,7 @@ WHERE (tx, tenant_id, organization_id, sequence) < ($1::text::xid8, $2::uuid, $3
 		return nil
 	})
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("relay webhook events: %w", err)
+		return Relayed{}, fmt.Errorf("relay webhook events: %w", err)
 	}
-	return events, deliveries, more, nil
+	return r, nil
 }

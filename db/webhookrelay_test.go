@@ -22,11 +22,11 @@ import (
 func relayNow(t *testing.T) {
 	t.Helper()
 	for {
-		_, _, more, err := store.RelayWebhookEvents(context.Background(), 2)
+		r, err := store.RelayWebhookEvents(context.Background(), 2)
 		if err != nil {
 			t.Fatalf("relay: %v", err)
 		}
-		if !more {
+		if !r.More {
 			return
 		}
 	}
@@ -140,9 +140,9 @@ func TestWebhookRelayEndpointsGetTheEventsAfterThem(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		events, deliveries, more, err := store.RelayWebhookEvents(ctx, 100)
-		if err == nil && (events != 0 || deliveries != 0 || more) {
-			t.Errorf("a relay without the position read %d events, made %d deliveries", events, deliveries)
+		r, err := store.RelayWebhookEvents(ctx, 100)
+		if err == nil && (r.Events != 0 || r.Deliveries != 0 || r.More || !r.Endpoints) {
+			t.Errorf("a relay without the position read %d events, made %d deliveries (%+v)", r.Events, r.Deliveries, r)
 		}
 		done <- err
 	}()
@@ -257,7 +257,7 @@ func TestWebhookRelayWhileAnEndpointStarts(t *testing.T) {
 		if err := event.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, _, err := store.RelayWebhookEvents(ctx, 100); err != nil {
+		if _, err := store.RelayWebhookEvents(ctx, 100); err != nil {
 			t.Fatal(err)
 		}
 		if err := starting.Commit(); err != nil {
@@ -287,7 +287,7 @@ func TestWebhookRelayWaitsForAnEndpointTurnedOff(t *testing.T) {
 	}
 	relayed := make(chan error, 1)
 	go func() {
-		_, _, _, err := store.RelayWebhookEvents(ctx, 100)
+		_, err := store.RelayWebhookEvents(ctx, 100)
 		relayed <- err
 	}()
 	waitForBlocked(t, "the relay")
@@ -422,7 +422,7 @@ func TestWebhookRelaySaysWhenItsPositionIsAhead(t *testing.T) {
 	if _, err := store.DB().ExecContext(ctx, `UPDATE webhook_relay SET tx = (tx::text::numeric + 1000000)::text::xid8`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := store.RelayWebhookEvents(ctx, 10); !errors.Is(err, db.ErrRelayAhead) {
+	if _, err := store.RelayWebhookEvents(ctx, 10); !errors.Is(err, db.ErrRelayAhead) {
 		t.Fatalf("relay with its position ahead: %v", err)
 	}
 }
@@ -449,7 +449,7 @@ func TestWebhookRelaySaysWhenItsPositionIsMissing(t *testing.T) {
 	if _, err := store.DB().ExecContext(ctx, `DELETE FROM webhook_relay`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := store.RelayWebhookEvents(ctx, 10); !errors.Is(err, db.ErrNoRelayPosition) {
+	if _, err := store.RelayWebhookEvents(ctx, 10); !errors.Is(err, db.ErrNoRelayPosition) {
 		t.Fatalf("relay without its position: %v", err)
 	}
 }

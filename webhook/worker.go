@@ -84,6 +84,8 @@ type Worker struct {
 	Now func() time.Time
 
 	loop outbox.Loop
+	// idleUntil is set while no endpoint is enabled: until then, wakes neither relay nor claim.
+	idleUntil time.Time
 }
 
 // Metrics are the Prometheus metrics of webhook deliveries.
@@ -167,8 +169,21 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // deliverBatch claims a batch and sends it in parallel. It returns when the soonest retry it scheduled
 // is due (zero if none) and whether the batch was full.
+//
+// While no endpoint of any tenant is enabled, there is nothing to deliver and the relay only keeps its
+// position near the log's end: the worker then relays (and claims) once a poll interval, not at every
+// wake, which under load comes with every commit. An endpoint enabled meanwhile loses nothing (the
+// relay gives it every event committed after it) and waits at most a poll interval for its first
+// deliveries.
 func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
-	w.relay(ctx)
+	if !w.idleUntil.IsZero() && time.Now().Before(w.idleUntil) {
+		return time.Time{}, false
+	}
+	if w.relay(ctx) {
+		w.idleUntil = time.Time{}
+	} else {
+		w.idleUntil = time.Now().Add(w.pollInterval())
+	}
 	start := time.Now() // the leases end no sooner than start + lease
 	ds, err := w.Store.ClaimWebhookDeliveries(ctx, w.batch(), w.lease(), w.now())
 	if err != nil {
@@ -204,18 +219,19 @@ func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
 const relayBatch = 500
 
 // relay makes the deliveries of the events committed since the last relay (db.Store.RelayWebhookEvents),
-// unless another worker is relaying: then that one makes them.
-func (w *Worker) relay(ctx context.Context) {
+// unless another worker is relaying: then that one makes them. It returns false when it found no endpoint
+// enabled.
+func (w *Worker) relay(ctx context.Context) (endpoints bool) {
 	for {
-		_, _, more, err := w.Store.RelayWebhookEvents(ctx, relayBatch)
+		r, err := w.Store.RelayWebhookEvents(ctx, relayBatch)
 		if err != nil {
 			if ctx.Err() == nil && !db.Unavailable(err) { // the store logs an outage once
 				w.logger().ErrorContext(ctx, "relay webhook events", "error", err.Error())
 			}
-			return
+			return true
 		}
-		if !more {
-			return
+		if !r.More {
+			return r.Endpoints
 		}
 	}
 }
