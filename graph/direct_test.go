@@ -64,12 +64,17 @@ func openStore(t *testing.T, url string, opt db.Options) *db.Store {
 func (p *directPair) directCount(outcome string) float64 { return directCount(p.reg, outcome) }
 
 func directCount(reg *prometheus.Registry, outcome string) float64 {
+	return outcomeCount(reg, "orgs_graphql_direct_reads_total", outcome)
+}
+
+// outcomeCount is the value of the counter name with the label outcome in reg.
+func outcomeCount(reg *prometheus.Registry, name, outcome string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		panic(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "orgs_graphql_direct_reads_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

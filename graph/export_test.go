@@ -16,3 +16,12 @@ func SetDirectHook(t testing.TB, hook func(context.Context)) {
 	}
 	t.Cleanup(func() { directHook.Store(nil) })
 }
+
+// SetCreatedHook runs hook after each create the direct path ran, before its answer is written, until
+// the test ends. Only one test at a time may set it.
+func SetCreatedHook(t testing.TB, hook func(context.Context)) {
+	if !createdHook.CompareAndSwap(nil, &hook) {
+		t.Fatal("the direct create's hook is set already")
+	}
+	t.Cleanup(func() { createdHook.Store(nil) })
+}

@@ -30,8 +30,8 @@ type HandlerOptions struct {
 	Metrics *Metrics
 	// APQCache holds automatic persisted queries; nil keeps them in process.
 	APQCache graphql.Cache[string]
-	// GqlgenOnly turns the direct path of organization lists off (direct.go): every operation is then
-	// executed by gqlgen field by field.
+	// GqlgenOnly turns the direct path of organization lists (direct.go) and of the create's answer
+	// (created.go) off: every operation is then executed by gqlgen field by field.
 	GqlgenOnly bool
 	// WebSocket tunes the WebSocket transport, served when the Resolver has Events (subscriptions).
 	WebSocket WebSocketOptions

@@ -18,6 +18,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	direct   *prometheus.CounterVec
+	creates  *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics with reg.
@@ -36,8 +37,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "orgs_graphql_direct_reads_total",
 			Help: "Organization lists answered by the direct path (answered), handed back to gqlgen by it (fallback), whose read failed (failed), or left to gqlgen after a panic of the direct path (panic).",
 		}, []string{"outcome"}),
+		creates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orgs_graphql_direct_creates_total",
+			Help: "createOrganization answers written by the direct path (answered), or by gqlgen from the create the direct path ran (fallback).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.direct)
+	reg.MustRegister(m.requests, m.duration, m.direct, m.creates)
 	return m
 }
 
@@ -61,6 +66,14 @@ func operationLabel(op *graphql.OperationContext) string {
 func (m *Metrics) countDirect(outcome string) {
 	if m != nil {
 		m.direct.WithLabelValues(outcome).Inc()
+	}
+}
+
+// countDirectCreate counts a createOrganization the direct path ran and answered, or ran and left to
+// gqlgen to answer (graph/created.go).
+func (m *Metrics) countDirectCreate(outcome string) {
+	if m != nil {
+		m.creates.WithLabelValues(outcome).Inc()
 	}
 }
 

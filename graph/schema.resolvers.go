@@ -48,17 +48,17 @@ func (r *memberConnectionResolver) TotalCount(ctx context.Context, obj *model.Me
 
 // CreateOrganization is the resolver for the createOrganization field.
 func (r *mutationResolver) CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*model.CreateOrganizationPayload, error) {
-	o, written, err := r.Service.CreateOrganizationWritten(ctx, domain.ActorFrom(ctx), toCreateOrganizationInput(input), service.CreateOptions{
-		ValidateOnly: input.ValidateOnly != nil && *input.ValidateOnly, IdempotencyKey: idempotencyKeyOf(ctx, input.IdempotencyKey)})
-	payload := &model.CreateOrganizationPayload{ClientMutationID: input.ClientMutationID}
-	if payload.UserErrors, err = userErrorsOf(ctx, err, "input"); err != nil {
+	var c *created
+	var err error
+	if m := createdMemoFrom(ctx); m != nil { // the direct path ran the create (created.go)
+		c, err = m.created, m.err
+	} else {
+		c, err = r.createOrganization(ctx, input)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if o != nil {
-		loadersFrom(ctx).primeWritten(o, written)
-		payload.Organization = toOrganization(o)
-	}
-	return payload, nil
+	return c.answer(ctx), nil
 }
 
 // CreateOrganizationTemplate is the resolver for the createOrganizationTemplate field.
