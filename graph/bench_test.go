@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,17 +89,47 @@ func createdOK(b *testing.B, res []byte) {
 	}
 }
 
+// benchCreateNestedMutation is the create with the answer bench/loadgen's create-nested workload, the
+// seeds and the peers ask for.
+const benchCreateNestedMutation = `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { id name slug description details { sequence creationDate changeDate resourceOwner } defaultProject { id name slug isDefault createdAt } projects { id name slug isDefault createdAt } owners { userId role joinedAt } } userErrors { field code message } } }`
+
 // BenchmarkCreateOrganization is createOrganization with a minimal input (a new name each time, the
 // slug generated), from the HTTP request to the answer.
 func BenchmarkCreateOrganization(b *testing.B) {
-	a := newBenchAPI(b, "bench create")
+	benchCreate(b, newBenchAPI(b, "bench create"), benchCreateMutation)
+}
+
+// BenchmarkCreateOrganizationNested is the same create with the nested answer, which the direct path
+// writes (created.go).
+func BenchmarkCreateOrganizationNested(b *testing.B) {
+	benchCreate(b, newBenchAPI(b, "bench create nested"), benchCreateNestedMutation)
+}
+
+// BenchmarkCreateOrganizationNestedGqlgen is the nested create answered by gqlgen
+// (HandlerOptions.GqlgenOnly), for comparison.
+func BenchmarkCreateOrganizationNestedGqlgen(b *testing.B) {
+	benchCreate(b, newBenchAPIWith(b, "bench create nested gqlgen", gqlgenOnly()), benchCreateNestedMutation)
+}
+
+func benchCreate(b *testing.B, a *benchAPI, mutation string) {
 	n, run := 0, time.Now().UnixNano() // -count runs share the tenant: names stay new across them
-	before := dbtest.Statements.Load()
+	before, cpu := dbtest.Statements.Load(), processCPU(b)
 	for b.Loop() {
 		n++
-		createdOK(b, a.do(b, benchBody(benchCreateMutation, map[string]any{"input": map[string]any{"name": fmt.Sprintf("bench %d %d", run, n)}})))
+		createdOK(b, a.do(b, benchBody(mutation, map[string]any{"input": map[string]any{"name": fmt.Sprintf("bench %d %d", run, n)}})))
 	}
 	b.ReportMetric(float64(dbtest.Statements.Load()-before)/float64(n), "stmts/op")
+	b.ReportMetric(float64(processCPU(b)-cpu)/float64(n), "cpu-ns/op")
+}
+
+// processCPU is the CPU time the process has used, user and system, in nanoseconds: the server's share
+// of an operation, without PostgreSQL's, whose time ns/op includes.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkListOrganizations50Nested reads 50 organizations with their default project, projects and
@@ -110,9 +141,14 @@ func BenchmarkListOrganizations50Nested(b *testing.B) {
 // BenchmarkListOrganizations50NestedGqlgen is the same list executed by gqlgen field by field
 // (HandlerOptions.GqlgenOnly), for comparison.
 func BenchmarkListOrganizations50NestedGqlgen(b *testing.B) {
+	benchList(b, newBenchAPIWith(b, "bench list gqlgen", gqlgenOnly()), benchListQuery)
+}
+
+// gqlgenOnly are the handler's options with the direct paths off.
+func gqlgenOnly() graph.HandlerOptions {
 	opt := graph.DefaultHandlerOptions
 	opt.GqlgenOnly = true
-	benchList(b, newBenchAPIWith(b, "bench list gqlgen", opt), benchListQuery)
+	return opt
 }
 
 // BenchmarkListOrganizations50Full reads the same 50 organizations with every relation (domains,
@@ -129,7 +165,7 @@ func benchList(b *testing.B, a *benchAPI, query string) {
 	}
 	body := benchBody(query, nil)
 	n := 0
-	before := dbtest.Statements.Load()
+	before, cpu := dbtest.Statements.Load(), processCPU(b)
 	for b.Loop() {
 		n++
 		res := a.do(b, body)
@@ -138,4 +174,5 @@ func benchList(b *testing.B, a *benchAPI, query string) {
 		}
 	}
 	b.ReportMetric(float64(dbtest.Statements.Load()-before)/float64(n), "stmts/op")
+	b.ReportMetric(float64(processCPU(b)-cpu)/float64(n), "cpu-ns/op")
 }
