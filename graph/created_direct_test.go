@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"orgs/domain"
 	"orgs/graph"
+	"orgs/realtime"
 )
 
 // The direct path of createOrganization (graph/created.go) writes the answer from what the create wrote:
@@ -182,5 +184,30 @@ func TestDirectCreatePanic(t *testing.T) {
 	}
 	if !strings.Contains(a.logs.String(), "the direct create's test hook") {
 		t.Errorf("the panic was not logged: %s", a.logs.String())
+	}
+}
+
+// Over a WebSocket, the transport asks for the operation's responses until it gets none: the create the
+// direct path ran, and left to gqlgen to answer, still runs once.
+func TestDirectCreateOverWebSocket(t *testing.T) {
+	t.Parallel()
+	a, _ := newRealtimeAPI(t, realtime.Options{})
+	w := connect(t, a.url, a.key)
+	for i, input := range []map[string]any{
+		{"name": "Socket direct"},
+		{"name": "Socket administered", "emailConfirmationLandingPage": "https://app.example.com/c",
+			"primaryAdministrator": map[string]any{"firstName": "Ada", "lastName": "L", "email": "ada@socket.example"}},
+	} {
+		id := fmt.Sprint(i)
+		w.subscribeTo(id, createServedByDirect, map[string]any{"input": input})
+		if m := w.read(); m.Type != "next" || m.ID != id || strings.Contains(string(m.Payload), `"errors"`) {
+			t.Fatalf("%s: %s %s", input["name"], m.Type, m.Payload)
+		}
+		if m := w.read(); m.Type != "complete" || m.ID != id {
+			t.Fatalf("%s: want complete, got %s %s", input["name"], m.Type, m.Payload)
+		}
+		if n := countOrganizations(t, a, input["name"].(string)); n != 1 {
+			t.Errorf("%s: %d organizations, want 1", input["name"], n)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"orgs/db"
 	"orgs/domain"
 	"orgs/graph/model"
 	"orgs/httpapi"
@@ -69,6 +70,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 		srv.AddTransport(websocketTransport(ws))
 		r.Events.OnShutdown(func() { ss.closeAll(CloseGoingAway, "server shutting down") })
 		srv.AroundOperations(announceMutations(r.Events))
+		srv.AroundOperations(socketLoaders(r.Store))
 	}
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opt.TokenLimit > 0 {
@@ -152,6 +154,22 @@ func hasPermission(ctx context.Context, _ any, next graphql.Resolver, permission
 		return nil, err
 	}
 	return next(ctx)
+}
+
+// socketLoaders gives each query and mutation sent over a WebSocket the loaders withLoaders gives an
+// HTTP request: a socket's operations have no request of their own, and the caller is known only once
+// the connection is initialised. Without them, a relation of an organization (its projects, owners...)
+// failed over a socket. Subscriptions get none: a loader's cache would outlive the data of the events.
+func socketLoaders(store *db.Store) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if loadersFrom(ctx) == nil {
+			op := graphql.GetOperationContext(ctx).Operation
+			if a := domain.ActorFrom(ctx); a != nil && op != nil && op.Operation != ast.Subscription {
+				ctx = context.WithValue(ctx, loadersKey{}, newLoaders(store, a.TenantID))
+			}
+		}
+		return next(ctx)
+	}
 }
 
 // announceMutations tells the hub, after each mutation, that events may have been committed, so that the
