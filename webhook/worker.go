@@ -177,7 +177,8 @@ func (w *Worker) Run(ctx context.Context) error {
 // deliveries.
 func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
 	if !w.idleUntil.IsZero() && time.Now().Before(w.idleUntil) {
-		return time.Time{}, false
+		// The loop waits on the worker's clock (w.now, which tests move); the idle window is real time.
+		return w.now().Add(time.Until(w.idleUntil)), false
 	}
 	if w.relay(ctx) {
 		w.idleUntil = time.Time{}
