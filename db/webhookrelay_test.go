@@ -64,6 +64,17 @@ func expectDelivered(t *testing.T, s *db.Store, what, tenantID, endpointID strin
 	}
 }
 
+// expectDeliveredOnce is expectDelivered in any order: events a relay finds in one page are delivered in
+// their organization's order, but the horizon is the cluster's, and a transaction of another database
+// (another test package) may split an older and a younger transaction's events between two relays,
+// which then deliver them in the log's order.
+func expectDeliveredOnce(t *testing.T, s *db.Store, what, tenantID, endpointID string, want ...int64) {
+	t.Helper()
+	if got := deliveredSequences(t, s, tenantID, endpointID); !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+		t.Errorf("%s: deliveries of the events %v, want %v once each", what, got, want)
+	}
+}
+
 const insertEvent = `INSERT INTO audit_events (tenant_id, organization_id, sequence, type, created_at) VALUES ($1, $2, $3, $4, now())`
 
 // TestWebhookRelayEachCommittedEventOnce: the relay makes one delivery per committed event and endpoint
@@ -111,12 +122,12 @@ func TestWebhookRelayEachCommittedEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbtest.WebhooksRelayed(t, store)
-	expectDelivered(t, store, "every event", a.TenantID, all, 1, 2, 3)
-	expectDelivered(t, store, "updates only", a.TenantID, updates, 2, 3)
+	expectDeliveredOnce(t, store, "every event", a.TenantID, all, 1, 2, 3)
+	expectDeliveredOnce(t, store, "updates only", a.TenantID, updates, 2, 3)
 	expectDelivered(t, store, "another tenant's endpoint", other.TenantID, others)
 
 	dbtest.WebhooksRelayed(t, store)
-	expectDelivered(t, store, "after relaying again", a.TenantID, all, 1, 2, 3)
+	expectDeliveredOnce(t, store, "after relaying again", a.TenantID, all, 1, 2, 3)
 }
 
 // TestWebhookRelayEndpointsGetTheEventsAfterThem: however late the relay comes, an endpoint receives
