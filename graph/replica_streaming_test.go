@@ -101,7 +101,12 @@ func TestListsReadFromAStreamingReplica(t *testing.T) {
 	// What the primary writes reaches the replica's lists within moments.
 	a.createOK(map[string]any{"name": "Streamed"})
 	names := func() string {
-		got, _ := listed(t, a.post(a.key, replicaListQuery, nil))
+		t.Helper()
+		r := a.post(a.key, replicaListQuery, nil)
+		if len(r.Errors) > 0 { // the cause is in the server's log
+			t.Fatalf("list: %+v\nserver log:\n%s\nreplica log:\n%s", r.Errors, a.logs, logs)
+		}
+		got, _ := listed(t, r)
 		return strings.Join(got, "; ")
 	}
 	deadline := time.Now().Add(10 * time.Second)
