@@ -210,4 +210,14 @@ func TestDirectCreateOverWebSocket(t *testing.T) {
 			t.Errorf("%s: %d organizations, want 1", input["name"], n)
 		}
 	}
+	// A query with relations, which gqlgen resolves through the loaders, over the same socket.
+	var id string
+	if err := a.store.DB().Get(&id, `SELECT id FROM organizations WHERE tenant_id = $1 AND name = 'Socket direct'`, a.actor.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	w.subscribeTo("q", `query($id: ID!) { organization(id: $id) { name projects { name } owners { role } } }`, map[string]any{"id": id})
+	want := `{"data":{"organization":{"name":"Socket direct","projects":[{"name":"Default project"}],"owners":[{"role":"OWNER"}]}}}`
+	if m := w.read(); m.Type != "next" || string(m.Payload) != want {
+		t.Errorf("query over the socket: %s %s, want %s", m.Type, m.Payload, want)
+	}
 }
