@@ -21,6 +21,7 @@ type config struct {
 	ListenAddr      string
 	DomainSuffix    string
 	DBMaxConns      int
+	DBMaxCreates    int
 	LogLevel        slog.Level
 	LogFormat       string
 	Introspection   bool
@@ -60,6 +61,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		LogFormat:       strings.ToLower(getenv("LOG_FORMAT")),
 		Introspection:   true,
 		DBMaxConns:      20,
+		DBMaxCreates:    8,
 		ShutdownTimeout: 20 * time.Second,
 		ShutdownDelay:   5 * time.Second,
 		SMTPURL:         getenv("SMTP_URL"),
@@ -114,6 +116,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("DB_MAX_CONNS"); v != "" {
 		if c.DBMaxConns, err = strconv.Atoi(v); err != nil || c.DBMaxConns < 1 {
 			return c, fmt.Errorf("DB_MAX_CONNS must be a positive integer, not %q", v)
+		}
+	}
+	if v := getenv("DB_MAX_CREATES"); v != "" {
+		if c.DBMaxCreates, err = strconv.Atoi(v); err != nil || c.DBMaxCreates < 0 {
+			return c, fmt.Errorf("DB_MAX_CREATES must be a whole number (0: no bound), not %q", v)
 		}
 	}
 	if v := getenv("INTROSPECTION"); v != "" {

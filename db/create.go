@@ -309,6 +309,14 @@ func (s *Store) CreateOrganizationWritten(ctx context.Context, n NewOrganization
 	if (in.Administrator == nil) != (n.Confirmation == nil) {
 		return nil, errors.New("create organization: an administrator needs a confirmation, and only one")
 	}
+	if s.creates != nil { // its turn, holding no lock meanwhile (Options.MaxCreates)
+		select {
+		case s.creates <- struct{}{}:
+			defer func() { <-s.creates }()
+		case <-ctx.Done():
+			return nil, fmt.Errorf("create organization: wait for a turn: %w", ctx.Err())
+		}
+	}
 	if !o.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !n.ValidateOnly && n.IdempotencyKey == "" {
 		w, err := s.insertOrganization(ctx, nil, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now)
 		return w, createError(err)

@@ -51,6 +51,9 @@ type Store struct {
 	availability *availability
 	// keyLocks bounds the idempotency keys locked at once (idempotency.go); nil for no bound.
 	keyLocks chan struct{}
+	// creates bounds the creates of organizations that run at once (Options.MaxCreates); nil for no
+	// bound.
+	creates chan struct{}
 }
 
 // Options tune the connection pool.
@@ -68,6 +71,10 @@ type Options struct {
 	LastUsedFlushInterval time.Duration
 	// Logger receives the store's background warnings; default slog.Default().
 	Logger *slog.Logger
+	// MaxCreates bounds the creates of organizations that run at once, the others waiting their turn
+	// (0: no bound). PostgreSQL spends more CPU per create as more run together (BENCHMARKS.md: on two
+	// cores, 1.5 ms at 8 and 3.5 ms at 32), so past a few per core, more at once is fewer done.
+	MaxCreates int
 }
 
 // withBinaryParameters adds binary_parameters=yes to a connection URL that does not say otherwise:
@@ -127,6 +134,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	s := &Store{db: conn, availability: avail, keyLocks: keyLockSlots(opt.MaxOpenConns), now: time.Now, logger: logger,
 		auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{}, stop: make(chan struct{}),
 		prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
+	if opt.MaxCreates > 0 {
+		s.creates = make(chan struct{}, opt.MaxCreates)
+	}
 	if opt.AuthCacheTTL > 0 {
 		s.revocations = listenForRevocations(dsn, s.auth, logger, 5*time.Second)
 	}
