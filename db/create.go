@@ -309,20 +309,17 @@ func (s *Store) CreateOrganizationWritten(ctx context.Context, n NewOrganization
 	if (in.Administrator == nil) != (n.Confirmation == nil) {
 		return nil, errors.New("create organization: an administrator needs a confirmation, and only one")
 	}
-	if s.creates != nil { // its turn, holding no lock meanwhile (Options.MaxCreates)
-		select {
-		case s.creates <- struct{}{}:
-			defer func() { <-s.creates }()
-		case <-ctx.Done():
-			return nil, fmt.Errorf("create organization: wait for a turn: %w", ctx.Err())
-		}
+	release, err := s.creates.take(ctx) // its turn, holding no lock meanwhile (Options.MaxCreates)
+	if err != nil {
+		return nil, fmt.Errorf("create organization: wait for a turn: %w", err)
 	}
+	defer release()
 	if !o.IsDefault && in.Administrator == nil && a.ActingOrganizationID == "" && !n.ValidateOnly && n.IdempotencyKey == "" {
 		w, err := s.insertOrganization(ctx, nil, a, o, in, n.GeneratedDomain, n.DomainExpiresAt, n.Now)
 		return w, createError(err)
 	}
 	var w *domain.Written
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if a.ActingOrganizationID != "" {
 			if err := checkActingOrganization(ctx, tx, a); err != nil {
 				return err

@@ -49,11 +49,34 @@ type Store struct {
 	replica *Replica
 	// availability follows whether the database can be reached (unavailable.go).
 	availability *availability
-	// keyLocks bounds the idempotency keys locked at once (idempotency.go); nil for no bound.
-	keyLocks chan struct{}
-	// creates bounds the creates of organizations that run at once (Options.MaxCreates); nil for no
-	// bound.
-	creates chan struct{}
+	// keyLocks bounds the idempotency keys locked at once (idempotency.go).
+	keyLocks turns
+	// creates bounds the creates of organizations that run at once (Options.MaxCreates).
+	creates turns
+}
+
+// turns bound how many of something run at once; nil is no bound.
+type turns chan struct{}
+
+// newTurns are n turns; none (no bound) when n is not positive.
+func newTurns(n int) turns {
+	if n <= 0 {
+		return nil
+	}
+	return make(turns, n)
+}
+
+// take waits for a turn until ctx ends, and returns what gives it back.
+func (t turns) take(ctx context.Context) (release func(), err error) {
+	if t == nil {
+		return func() {}, nil
+	}
+	select {
+	case t <- struct{}{}:
+		return func() { <-t }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Options tune the connection pool.
@@ -131,12 +154,9 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	s := &Store{db: conn, availability: avail, keyLocks: keyLockSlots(opt.MaxOpenConns), now: time.Now, logger: logger,
-		auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{}, stop: make(chan struct{}),
-		prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
-	if opt.MaxCreates > 0 {
-		s.creates = make(chan struct{}, opt.MaxCreates)
-	}
+	s := &Store{db: conn, availability: avail, keyLocks: keyLockTurns(opt.MaxOpenConns), creates: newTurns(opt.MaxCreates),
+		now: time.Now, logger: logger, auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{},
+		stop: make(chan struct{}), prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
 	if opt.AuthCacheTTL > 0 {
 		s.revocations = listenForRevocations(dsn, s.auth, logger, 5*time.Second)
 	}
@@ -146,13 +166,13 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// keyLockSlots bounds the idempotency keys locked at once to half a pool of maxOpen connections (at
+// keyLockTurns bounds the idempotency keys locked at once to half a pool of maxOpen connections (at
 // least one); nil when the pool is not bounded.
-func keyLockSlots(maxOpen int) chan struct{} {
+func keyLockTurns(maxOpen int) turns {
 	if maxOpen <= 0 {
 		return nil
 	}
-	return make(chan struct{}, max(1, maxOpen/2))
+	return newTurns(max(1, maxOpen/2))
 }
 
 // Close writes the keys' last uses still in memory, stops the background work and closes the pool;

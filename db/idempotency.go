@@ -90,17 +90,11 @@ const idempotencyLockID = `hashtextextended($1::text || ' ' || $2::text, 14)`
 // until then: at most half the pool's connections hold locks (callers beyond wait for one, within
 // ctx), so that the requests holding them always find the connections they need.
 func (s *Store) LockIdempotencyKey(ctx context.Context, tenantID, key string) (*IdempotencyLock, error) {
-	release := func() {}
-	if s.keyLocks != nil {
-		select {
-		case s.keyLocks <- struct{}{}:
-			release = func() { <-s.keyLocks }
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lock idempotency key: %w", ctx.Err())
-		}
+	release, err := s.keyLocks.take(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock idempotency key: %w", err)
 	}
 	// A connection that the server dropped (restarted) fails at once: the next one is opened afresh.
-	var err error
 	for attempt := 0; attempt < 2; attempt++ {
 		var l *IdempotencyLock
 		if l, err = s.tryLockIdempotencyKey(ctx, tenantID, key); err == nil {

@@ -179,25 +179,6 @@ func (d directReads) runCreate(ctx context.Context, op *graphql.OperationContext
 	return c
 }
 
-// permitted tells whether the caller may run root field f, as its @hasPermission says; false also when
-// f carries another directive, which is gqlgen's to apply.
-func permitted(ctx context.Context, f graphql.CollectedField) bool {
-	actor := domain.ActorFrom(ctx)
-	if actor == nil || f.Definition == nil {
-		return false
-	}
-	for _, dir := range f.Definition.Directives { // @hasPermission, as the schema puts it on the field
-		arg := dir.Arguments.ForName("permission")
-		if dir.Name != "hasPermission" || arg == nil || arg.Value == nil {
-			return false
-		}
-		if actor.Require(domain.Permission(arg.Value.Raw)) != nil {
-			return false
-		}
-	}
-	return true
-}
-
 // createdPayloadTable is the answer of createOrganization.
 var createdPayloadTable = &table[*created]{
 	implementors: createOrganizationPayloadImplementors,

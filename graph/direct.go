@@ -297,6 +297,25 @@ func (d directReads) planList(ctx context.Context, op *graphql.OperationContext,
 	return p, nil
 }
 
+// permitted tells whether the caller may run root field f, as its @hasPermission says; false also when
+// f carries another directive, which is gqlgen's to apply.
+func permitted(ctx context.Context, f graphql.CollectedField) bool {
+	actor := domain.ActorFrom(ctx)
+	if actor == nil || f.Definition == nil {
+		return false
+	}
+	for _, dir := range f.Definition.Directives { // @hasPermission, as the schema puts it on the field
+		arg := dir.Arguments.ForName("permission")
+		if dir.Name != "hasPermission" || arg == nil || arg.Value == nil {
+			return false
+		}
+		if actor.Require(domain.Permission(arg.Value.Raw)) != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // read runs the plan's statements: the page, then the relations of its organizations.
 func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error) {
 	page, err := store.ListOrganizationsSelected(ctx, p.tenantID, p.filter, p.order, p.page, p.need.org, p.need.cursors)
