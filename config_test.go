@@ -12,6 +12,14 @@ func TestConfig(t *testing.T) {
 	if err != nil || cfg.ListenAddr != ":8080" || cfg.DomainSuffix != "orgs.localhost" || !cfg.Introspection || cfg.DatabaseURL != defaultDatabaseURL {
 		t.Errorf("defaults = %+v, %v", cfg, err)
 	}
+	if cfg.DBMaxConns != 20 || cfg.DBMaxCreates != 8 {
+		t.Errorf("pool defaults: DB_MAX_CONNS %d, DB_MAX_CREATES %d; want 20 and 8", cfg.DBMaxConns, cfg.DBMaxCreates)
+	}
+	for v, want := range map[string]int{"0": 0, "3": 3} {
+		if cfg, err := loadConfig(env(map[string]string{"DB_MAX_CREATES": v})); err != nil || cfg.DBMaxCreates != want {
+			t.Errorf("DB_MAX_CREATES=%s: %d, %v; want %d", v, cfg.DBMaxCreates, err, want)
+		}
+	}
 	cfg, _ = loadConfig(env(map[string]string{"PORT": "9000", "REGIONS": " us, eu ,apac,", "CORS_ALLOWED_ORIGINS": "https://a.example,https://b.example"}))
 	if cfg.ListenAddr != ":9000" || fmt.Sprint(cfg.Regions) != "[us eu apac]" || len(cfg.CORSOrigins) != 2 {
 		t.Errorf("PORT, REGIONS, CORS_ALLOWED_ORIGINS: %+v", cfg)

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"orgs/db"
+	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
 	"orgs/realtime"
@@ -219,5 +222,41 @@ func TestDirectCreateOverWebSocket(t *testing.T) {
 	want := `{"data":{"organization":{"name":"Socket direct","projects":[{"name":"Default project"}],"owners":[{"role":"OWNER"}]}}}`
 	if m := w.read(); m.Type != "next" || string(m.Payload) != want {
 		t.Errorf("query over the socket: %s %s, want %s", m.Type, m.Payload, want)
+	}
+}
+
+// A create the direct path answers sends its one statement, and reads nothing back (with an idempotency
+// key, the key's lock and release, claim and mark besides, as TestCreatedAnswerReadsNothingBack counts).
+func TestDirectCreateReadsNothingBack(t *testing.T) {
+	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver,
+		AuthCacheTTL: time.Second, LastUsedFlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	a := newAPIWith(t, s, "direct statements", opt)
+	for _, tc := range []struct {
+		name  string
+		input map[string]any
+		want  int64
+	}{
+		{"every relation", fullInput("Direct counted", nil), 1},
+		{"minimal", map[string]any{"name": "Direct counted minimal"}, 1},
+		{"with an idempotency key", map[string]any{"name": "Direct counted keyed", "idempotencyKey": "direct-counted"}, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a.createOK(map[string]any{"name": "Warm " + tc.name}) // the key authenticated and remembered
+			answered, before := directCreates(reg, "answered"), dbtest.Statements.Load()
+			r := a.post(a.key, createServedByDirect, map[string]any{"input": tc.input})
+			if n := dbtest.Statements.Load() - before; n != tc.want {
+				t.Errorf("%d statements, want %d: %.300s", n, tc.want, r.Raw)
+			}
+			if directCreates(reg, "answered") != answered+1 {
+				t.Errorf("the direct path did not answer: %.300s", r.Raw)
+			}
+		})
 	}
 }
