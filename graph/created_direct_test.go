@@ -228,12 +228,7 @@ func TestDirectCreateOverWebSocket(t *testing.T) {
 // A create the direct path answers sends its one statement, and reads nothing back (with an idempotency
 // key, the key's lock and release, claim and mark besides, as TestCreatedAnswerReadsNothingBack counts).
 func TestDirectCreateReadsNothingBack(t *testing.T) {
-	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver,
-		AuthCacheTTL: time.Second, LastUsedFlushInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver, AuthCacheTTL: time.Second, LastUsedFlushInterval: time.Hour})
 	reg := prometheus.NewRegistry()
 	opt := graph.DefaultHandlerOptions
 	opt.Metrics = graph.NewMetrics(reg)
