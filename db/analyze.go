@@ -30,8 +30,8 @@ func (s *Store) AutovacuumOn(ctx context.Context) (bool, error) {
 // were gathered, and returns their names. As autovacuum looks at a table at most once a minute (its
 // naptime), a table analyzed less than a minute ago waits, unless it has more than doubled since (its
 // live rows more than twice, and 50 more than, what the statistics say; changes that do not add rows,
-// such as the updates of a one-row table, do not count): statistics of a table a fraction of its size plan as badly as none, and a new
-// database analyzed while still empty (as a benchmark that analyzes before loading does) would
+// such as the updates of a one-row table, do not count): statistics of a table a fraction of its size
+// plan as badly as none, and a new database analyzed while still empty (as a benchmark that analyzes before loading does) would
 // otherwise keep the empty table's plans for the first minute of load; one never analyzed does not
 // wait. A table another replica is analyzing is skipped.
 func (s *Store) AnalyzeChanged(ctx context.Context) ([]string, error) {
