@@ -19,12 +19,14 @@ func TestThrottleWakes(t *testing.T) {
 		defer close(done)
 		db.ThrottleWakes(notes, func() { wakes <- time.Now() }, every)
 	}()
+	var lastNote time.Time
 	for range 200 { // about 100 ms of announcements, one every half millisecond
+		lastNote = time.Now() // before the send: a wake for this announcement comes after it
 		notes <- struct{}{}
 		time.Sleep(500 * time.Microsecond)
 	}
-	lastNote := time.Now()
-	// The last wake comes within an interval of the last announcement.
+	// The last announcement is followed by a wake: at once when an interval has passed since the one
+	// before, otherwise when it has.
 	var got []time.Time
 	deadline := time.After(5 * time.Second)
 	for len(got) == 0 || got[len(got)-1].Before(lastNote) {
