@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"orgs/domain"
@@ -38,7 +37,7 @@ ON CONFLICT (tenant_id, lower(email)) DO UPDATE SET
     mfa_expiration_minutes = coalesce(users.mfa_expiration_minutes, EXCLUDED.mfa_expiration_minutes)
 RETURNING id`
 	var id string
-	err = tx.GetContext(ctx, &id, q, tenantID, uuid.NewString(), a.Email, a.FullName(), a.FirstName, a.LastName,
+	err = tx.GetContext(ctx, &id, q, tenantID, domain.NewID(), a.Email, a.FullName(), a.FirstName, a.LastName,
 		a.Description, a.Phone, a.Locale, a.Gender, a.DateOfBirth, address, a.MFAEnabled, a.MFAExpirationMinutes)
 	if err != nil {
 		return "", fmt.Errorf("upsert administrator: %w", err)
@@ -49,7 +48,7 @@ RETURNING id`
 // inviteAdministrator makes the administrator an INVITED ADMIN of o and queues, in the same
 // transaction, the confirmation email c (only the hash of its token is stored).
 func inviteAdministrator(ctx context.Context, tx *sqlx.Tx, o *domain.Organization, a *domain.NewAdministrator, c *Confirmation, now time.Time) error {
-	membershipID := uuid.NewString()
+	membershipID := domain.NewID()
 	const qMember = `
 INSERT INTO memberships (tenant_id, id, organization_id, user_id, role, status, created_at)
 VALUES ($1, $2, $3, $4, 'ADMIN', 'INVITED', $5)`

@@ -46,7 +46,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, in NewAPIKey) (string, *domain
 		in.UserName = in.Name
 	}
 	key, hash := domain.NewAPIKey()
-	a := &domain.Actor{KeyID: uuid.NewString(), KeyName: in.Name, Email: in.Email, Name: in.UserName, Permissions: in.Permissions}
+	a := &domain.Actor{KeyID: domain.NewID(), KeyName: in.Name, Email: in.Email, Name: in.UserName, Permissions: in.Permissions}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := upsertTenant(ctx, tx, in.Tenant, a); err != nil {
 			return err
@@ -55,7 +55,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, in NewAPIKey) (string, *domain
 INSERT INTO users (tenant_id, id, email, name) VALUES ($1, $2, $3, $4)
 ON CONFLICT (tenant_id, lower(email)) DO UPDATE SET name = EXCLUDED.name
 RETURNING id`
-		if err := tx.GetContext(ctx, &a.UserID, qUser, a.TenantID, uuid.NewString(), a.Email, a.Name); err != nil {
+		if err := tx.GetContext(ctx, &a.UserID, qUser, a.TenantID, domain.NewID(), a.Email, a.Name); err != nil {
 			return fmt.Errorf("upsert user: %w", err)
 		}
 		k := &domain.APIKey{TenantID: a.TenantID, ID: a.KeyID, UserID: a.UserID, Name: a.KeyName,
@@ -73,7 +73,7 @@ RETURNING id`
 // cannot be shown again.
 func (s *Store) CreateTenantAPIKey(ctx context.Context, caller *domain.Actor, in domain.NewAPIKeyInput, now time.Time) (*domain.APIKey, string, error) {
 	key, hash := domain.NewAPIKey()
-	k := &domain.APIKey{TenantID: caller.TenantID, ID: uuid.NewString(), UserID: caller.UserID, Name: in.Name,
+	k := &domain.APIKey{TenantID: caller.TenantID, ID: domain.NewID(), UserID: caller.UserID, Name: in.Name,
 		Prefix: domain.PrefixOf(key), Permissions: in.Permissions, CreatedAt: now, ExpiresAt: in.ExpiresAt}
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error { return insertAPIKey(ctx, tx, k, hash, caller) })
 	if err != nil {
@@ -121,7 +121,7 @@ func insertTenantEvent(ctx context.Context, tx *sqlx.Tx, tenantID, typ string, a
 	const q = `
 INSERT INTO tenant_events (tenant_id, id, type, actor_key_id, actor_user_id, data, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`
-	if _, err := tx.ExecContext(ctx, q, tenantID, uuid.NewString(), typ, keyID, userID, string(b), at); err != nil {
+	if _, err := tx.ExecContext(ctx, q, tenantID, domain.NewID(), typ, keyID, userID, string(b), at); err != nil {
 		return fmt.Errorf("insert tenant event: %w", err)
 	}
 	return nil
@@ -281,7 +281,7 @@ func upsertTenant(ctx context.Context, tx *sqlx.Tx, tenant string, a *domain.Act
 INSERT INTO tenants (id, name) VALUES ($1, $2)
 ON CONFLICT ON CONSTRAINT tenants_name_key DO UPDATE SET name = EXCLUDED.name
 RETURNING id, name`
-	if err := tx.QueryRowxContext(ctx, q, uuid.NewString(), tenant).Scan(&a.TenantID, &a.TenantName); err != nil {
+	if err := tx.QueryRowxContext(ctx, q, domain.NewID(), tenant).Scan(&a.TenantID, &a.TenantName); err != nil {
 		return fmt.Errorf("upsert tenant: %w", err)
 	}
 	return nil

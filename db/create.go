@@ -106,7 +106,7 @@ func (s *Store) insertOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.A
 	}
 	projects := make([]projectRecord, len(in.Projects))
 	for i, p := range in.Projects {
-		projects[i] = projectRecord{ID: uuid.NewString(), Name: p.Name, Slug: p.Slug, Type: p.Type, Mode: p.Mode,
+		projects[i] = projectRecord{ID: domain.NewID(), Name: p.Name, Slug: p.Slug, Type: p.Type, Mode: p.Mode,
 			IsDefault: p.IsDefault, Emails: p.ContactEmails, DeepScan: p.DeepScan, RealTimeScan: p.RealTimeScan, Position: i}
 		if p.SendFromEmail != nil {
 			projects[i].SendFromEmail, projects[i].SendFromName = &p.SendFromEmail.Email, p.SendFromEmail.Name
@@ -148,7 +148,7 @@ func (s *Store) insertOrganization(ctx context.Context, tx *sqlx.Tx, a *domain.A
 		o.ResourceOwner, o.CreatedBy, o.Locale, o.Timezone, o.Phone, headquarters, pq.Array(o.ContactEmails),
 		pq.Array(o.BillingEmails), o.PrivacyPolicyURL, o.TermsOfServiceURL, pq.Array(o.Coupons),
 		o.RegionTemplate, plan, cycle, o.TemplateID, o.PrimaryAdministratorUserID, o.TotalMembers,
-		pq.Array(domains), pq.Array(primary), pq.Array(gen), encoded[0], uuid.NewString(), encoded[1], a.KeyID, encoded[2], domainExpires)
+		pq.Array(domains), pq.Array(primary), pq.Array(gen), encoded[0], domain.NewID(), encoded[1], a.KeyID, encoded[2], domainExpires)
 	if err != nil {
 		return nil, fmt.Errorf("insert organization: %w", err)
 	}

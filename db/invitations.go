@@ -286,7 +286,7 @@ func (t *OrganizationTx) AcceptInvitation(ctx context.Context, inv *domain.Invit
 INSERT INTO users (tenant_id, id, email, name, first_name, last_name, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (tenant_id, lower(email)) DO NOTHING`
-	if _, err := t.tx.ExecContext(ctx, qInsertUser, tenantID, uuid.NewString(), inv.Email, name, inv.FirstName, inv.LastName, t.Now); err != nil {
+	if _, err := t.tx.ExecContext(ctx, qInsertUser, tenantID, domain.NewID(), inv.Email, name, inv.FirstName, inv.LastName, t.Now); err != nil {
 		return nil, fmt.Errorf("insert invited user: %w", err)
 	}
 	var userID string
@@ -297,7 +297,7 @@ RETURNING id`
 	if err := t.tx.GetContext(ctx, &userID, qUser, tenantID, inv.Email, t.Now); err != nil {
 		return nil, fmt.Errorf("find invited user: %w", err)
 	}
-	memberID := uuid.NewString()
+	memberID := domain.NewID()
 	const qMember = `
 INSERT INTO memberships (tenant_id, id, organization_id, user_id, role, status, joined_at, created_at)
 VALUES ($1, $2, $3, $4, $5, 'ACTIVE', $6, $6)

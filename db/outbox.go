@@ -8,7 +8,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"orgs/domain"
@@ -72,7 +71,7 @@ func newMessageID(id string) string { return "<" + id + "@" + messageIDDomain + 
 // the Message-ID always is. Attempts and CreatedAt of e are ignored (0 and now).
 func insertEmail(ctx context.Context, tx *sqlx.Tx, e domain.Email, now time.Time) error {
 	if e.ID == "" {
-		e.ID = uuid.NewString()
+		e.ID = domain.NewID()
 	}
 	switch {
 	case e.TenantID == "":

@@ -73,7 +73,7 @@ func (s *Store) CreateWebhookEndpoint(ctx context.Context, caller *domain.Actor,
 }
 
 func createWebhookEndpoint(ctx context.Context, tx *sqlx.Tx, caller *domain.Actor, in domain.WebhookEndpointInput, secret string, now time.Time) (*domain.WebhookEndpoint, error) {
-	e := &domain.WebhookEndpoint{TenantID: caller.TenantID, ID: uuid.NewString(), URL: in.URL, Description: in.Description,
+	e := &domain.WebhookEndpoint{TenantID: caller.TenantID, ID: domain.NewID(), URL: in.URL, Description: in.Description,
 		EventTypes: in.EventTypes, Enabled: true, CreatedAt: now, UpdatedAt: now}
 	if e.EventTypes == nil {
 		e.EventTypes = []string{}

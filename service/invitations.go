@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/google/uuid"
-
 	"orgs/db"
 	"orgs/domain"
 )
@@ -57,7 +55,7 @@ func (s *Service) InviteMember(ctx context.Context, a *domain.Actor, in domain.I
 		if err := v.Err(); err != nil {
 			return err
 		}
-		inv.TenantID, inv.OrganizationID, inv.ID, inv.InvitedBy = a.TenantID, t.Organization.ID, uuid.NewString(), a.UserID
+		inv.TenantID, inv.OrganizationID, inv.ID, inv.InvitedBy = a.TenantID, t.Organization.ID, domain.NewID(), a.UserID
 		inv.CreatedAt, inv.ExpiresAt = t.Now, t.Now.Add(inv.Validity())
 		if err := t.InsertInvitation(ctx, inv, hash, s.invitationEmail(a, t.Organization, inv, link)); err != nil {
 			return err

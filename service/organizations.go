@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"orgs/db"
 	"orgs/domain"
 )
@@ -190,7 +188,7 @@ func takenSlug(slug string, suggestions []string) domain.Violation {
 // newOrganizationRecord is the organization in as it will be stored.
 func newOrganizationRecord(a *domain.Actor, in *domain.NewOrganization, slug, domainSuffix string, now time.Time) *domain.Organization {
 	o := &domain.Organization{
-		TenantID: a.TenantID, ID: uuid.NewString(), Name: in.Name, Slug: slug,
+		TenantID: a.TenantID, ID: domain.NewID(), Name: in.Name, Slug: slug,
 		Description: in.Description, AvatarURL: in.AvatarURL, CountryCode: in.CountryCode,
 		LanguageCode: in.LanguageCode, Locale: in.Locale, Timezone: in.Timezone, Phone: in.Phone,
 		Headquarters: in.Headquarters, ContactEmails: in.ContactEmails, BillingEmails: in.BillingEmails,

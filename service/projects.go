@@ -3,8 +3,6 @@ package service
 import (
 	"context"
 
-	"github.com/google/uuid"
-
 	"orgs/db"
 	"orgs/domain"
 )
@@ -35,7 +33,7 @@ func (s *Service) CreateProject(ctx context.Context, a *domain.Actor, orgID stri
 				}
 			}
 			p := domain.Project{
-				TenantID: tx.Organization.TenantID, ID: uuid.NewString(), OrganizationID: tx.Organization.ID,
+				TenantID: tx.Organization.TenantID, ID: domain.NewID(), OrganizationID: tx.Organization.ID,
 				Name: np.Name, Slug: np.Slug, Type: np.Type, Mode: np.Mode, Status: domain.ProjectStatusActive,
 				IsDefault: np.IsDefault, ContactEmails: np.ContactEmails, SendFromEmail: np.SendFromEmail,
 				DeepScan: np.DeepScan, RealTimeScan: np.RealTimeScan, CreatedAt: tx.Now, UpdatedAt: tx.Now,

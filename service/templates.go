@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"orgs/db"
 	"orgs/domain"
 )
@@ -21,7 +19,7 @@ func (s *Service) CreateTemplate(ctx context.Context, a *domain.Actor, in domain
 	if err != nil {
 		return nil, err
 	}
-	t.TenantID, t.ID, t.CreatedAt = a.TenantID, uuid.NewString(), s.clock()
+	t.TenantID, t.ID, t.CreatedAt = a.TenantID, domain.NewID(), s.clock()
 	err = s.store.InsertTemplate(ctx, t)
 	if errors.Is(err, db.ErrTemplateNameTaken) {
 		return nil, violation(domain.Path{"name"}, domain.VTaken, fmt.Sprintf("a template named %q already exists", t.Name))
