@@ -9,8 +9,8 @@
 // (createOrganization(input: {name: "bench <token>"})) through db.Store with a database/sql driver that
 // captures the arguments of the statement instead of sending it (nothing is written), asks PostgreSQL
 // which types it infers for them (PREPARE), and turns each argument into a SQL expression of that type:
-// the tenant, user and key ids stay literal, every other UUID becomes gen_random_uuid(), the time
-// becomes now(), and the token of the name becomes a per-transaction random hex string, so that every
+// the tenant, user and key ids stay literal, every other UUID becomes a new time-ordered one
+// (orgs_new_id(), as the server's domain.NewID makes them), the time becomes now(), and the token of the name becomes a per-transaction random hex string, so that every
 // transaction creates an organization under a new name, slug and domain, exactly as the server would.
 package main
 
@@ -122,7 +122,7 @@ func pgbenchScript(ctx context.Context, dbURL, key, suffix string) (string, erro
 		return "", bad
 	}
 	for i, n := range uses {
-		if n > 1 && strings.Contains(exprs[i], "gen_random_uuid()") {
+		if n > 1 && strings.Contains(exprs[i], newID) {
 			return "", fmt.Errorf("$%d, a random UUID, is used %d times: the script cannot repeat it", i+1, n)
 		}
 	}
@@ -188,7 +188,7 @@ func expression(v driver.Value, typ string, ids map[string]string) (expr, what s
 				return quote(v) + "::" + typ, "the " + who + " id", nil
 			}
 			if typ == "uuid" {
-				return "gen_random_uuid()", "gen_random_uuid()", nil
+				return newID, newID, nil
 			}
 		}
 		return stringExpr(v, typ, ids)
@@ -196,6 +196,10 @@ func expression(v driver.Value, typ string, ids map[string]string) (expr, what s
 		return "", "", fmt.Errorf("unsupported argument type %T", v)
 	}
 }
+
+// newID is the expression of a new id in the script: a time-ordered UUID, as the server makes them
+// (domain.NewID; migration 00018).
+const newID = "orgs_new_id()"
 
 // stringExpr is v (text) with its random UUIDs and the name's token replaced by expressions (the ids of
 // ids stay as they are), cast to typ.
@@ -222,8 +226,8 @@ func stringExpr(v, typ string, ids map[string]string) (string, string, error) {
 			kinds = append(kinds, "the "+ids[tok]+" id")
 		default:
 			flush()
-			parts = append(parts, "gen_random_uuid()::text")
-			kinds = append(kinds, "gen_random_uuid()")
+			parts = append(parts, newID+"::text")
+			kinds = append(kinds, newID)
 		}
 	}
 	text.WriteString(v[last:])
