@@ -47,3 +47,8 @@ func CreateWebhookEndpointIn(ctx context.Context, tx *sqlx.Tx, caller *domain.Ac
 func UpdateWebhookEndpointIn(ctx context.Context, tx *sqlx.Tx, caller *domain.Actor, id string, p domain.WebhookEndpointPatch, now time.Time) (*domain.WebhookEndpoint, error) {
 	return updateWebhookEndpoint(ctx, tx, caller, id, p, now)
 }
+
+// ListSQL is the statement of the first page of 50 organizations matching f, newest first.
+func ListSQL(tenantID string, f domain.OrganizationFilter) (string, []any, error) {
+	return listQuery(tenantID, f, domain.Order{Field: domain.OrderByCreatedAt, Desc: true}, domain.PageRequest{Size: 50}, "o.id", false)
+}

