@@ -11,10 +11,11 @@ import (
 // Statistics where autovacuum is off. PostgreSQL plans from the statistics ANALYZE gathers, and only
 // autovacuum gathers them by itself. Without them, a connection plans the foreign-key checks of a
 // create as if the tables were empty: between organizations_pkey and another index led by tenant_id
-// (organizations_region_idx, before migration 00019 made it partial) the costs tie, the other one wins, and every check then reads all the
-// tenant's organizations. The connection keeps that plan until the statistics change: measured on a
-// fresh database, 1,553 rows read per check after 2,700 creates, and 266 creates/s where 661 are
-// served once the tables are analyzed (BENCHMARKS.md, "Foreign keys").
+// (then organizations_region_idx, which migration 00019 replaced by a partial index) the costs tie,
+// the other one wins, and every check then reads all the tenant's organizations. The connection keeps
+// that plan until the statistics change: measured on a fresh database, 1,553 rows read per check after
+// 2,700 creates, and 266 creates/s where 661 are served once the tables are analyzed (BENCHMARKS.md,
+// "Foreign keys").
 
 // AutovacuumOn reports whether the database gathers statistics by itself.
 func (s *Store) AutovacuumOn(ctx context.Context) (bool, error) {

@@ -53,13 +53,21 @@ func filterWhere(tenantID string, f domain.OrganizationFilter) (*where, error) {
 	w := &where{}
 	tenant := w.arg(tenantID)
 	w.conds = append(w.conds, "o.tenant_id = "+tenant)
+	// The status and privacy asked for are written into the statement, not bound: the direct path keeps
+	// its statements prepared, and PostgreSQL's generic plan of `status = $n` could not prove the
+	// predicate of the partial indexes that serve the rare values (organizations_inactive_idx,
+	// organizations_private_only_idx; migration 00019). Each value is one more prepared statement: a few.
 	if f.Status != nil {
-		w.add("o.status = %s", string(*f.Status))
+		w.conds = append(w.conds, "o.status = "+pq.QuoteLiteral(string(*f.Status)))
 	} else {
 		w.conds = append(w.conds, "o.status <> 'REMOVED'") // deleted organizations only when asked for
 	}
 	if f.IsPrivate != nil {
-		w.add("o.is_private = %s", *f.IsPrivate)
+		cond := "o.is_private"
+		if !*f.IsPrivate {
+			cond = "NOT o.is_private"
+		}
+		w.conds = append(w.conds, cond)
 	}
 	if f.IsDefault != nil {
 		w.add("o.is_default = %s", *f.IsDefault)

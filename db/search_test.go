@@ -3,8 +3,11 @@ package db_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/lib/pq"
 
 	"orgs/db"
 	"orgs/domain"
@@ -17,20 +20,7 @@ import (
 // the matching ids would find all of them first).
 func TestSearchCanUseTheTrigramIndexes(t *testing.T) {
 	t.Parallel()
-	a := newActor(t, "tenant")
-	o := create(t, a, domain.CreateOrganizationInput{Name: "Crème Brûlée"})
-	// 3,000 others, copies of it but for the id, name and slug; then what autovacuum would do: the
-	// statistics, and the trigram indexes' pending lists moved into the indexes (a search reads them).
-	if _, err := store.DB().Exec(`
-INSERT INTO organizations
-SELECT (jsonb_populate_record(o, jsonb_build_object('id', orgs_new_id(), 'name', 'Filler ' || g, 'slug', 'filler-' || g))).*
-FROM organizations o, generate_series(1, 3000) g WHERE o.tenant_id = $1 AND o.id = $2`, a.TenantID, o.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.DB().Exec(`SELECT gin_clean_pending_list('organizations_name_trgm_idx'), gin_clean_pending_list('organizations_slug_trgm_idx');
-ANALYZE organizations`); err != nil {
-		t.Fatal(err)
-	}
+	a := manyOrganizations(t)
 	for _, tc := range []struct {
 		search string
 		want   bool // the plan reads both trigram indexes of organizations (an OR of their bitmaps)
@@ -57,6 +47,75 @@ ANALYZE organizations`); err != nil {
 		}
 		if n != tc.n {
 			t.Errorf("search %q: %d organizations, want %d", tc.search, n, tc.n)
+		}
+	}
+}
+
+// manyOrganizations returns an actor whose tenant has "Crème Brûlée" and 3,000 copies of it but for
+// the id, name ("Filler N") and slug, of which the first three INACTIVE and the next three private;
+// then does what autovacuum would: the statistics, and the trigram indexes' pending lists moved into
+// the indexes (a search reads them).
+func manyOrganizations(t *testing.T) *domain.Actor {
+	t.Helper()
+	a := newActor(t, "tenant")
+	o := create(t, a, domain.CreateOrganizationInput{Name: "Crème Brûlée"})
+	if _, err := store.DB().Exec(`
+INSERT INTO organizations
+SELECT (jsonb_populate_record(o, jsonb_build_object('id', orgs_new_id(), 'name', 'Filler ' || g, 'slug', 'filler-' || g,
+    'status', CASE WHEN g <= 3 THEN 'INACTIVE' ELSE 'ACTIVE' END, 'is_private', g BETWEEN 4 AND 6))).*
+FROM organizations o, generate_series(1, 3000) g WHERE o.tenant_id = $1 AND o.id = $2`, a.TenantID, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.DB().Exec(`SELECT gin_clean_pending_list('organizations_name_trgm_idx'), gin_clean_pending_list('organizations_slug_trgm_idx');
+ANALYZE organizations`); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestRareFiltersUseTheirPartialIndexes: the filters on a rare status or on privacy are served by the
+// partial indexes of migration 00019 even in a generic plan, the kind PostgreSQL settles on for a
+// statement the direct path keeps prepared; with the value bound as a parameter it could not prove the
+// index's predicate and would read the tenant's organizations in the list's order.
+func TestRareFiltersUseTheirPartialIndexes(t *testing.T) {
+	t.Parallel()
+	a := manyOrganizations(t)
+	inactive, private := domain.StatusInactive, true
+	for _, tc := range []struct {
+		name   string
+		filter domain.OrganizationFilter
+		index  string
+	}{
+		{"status INACTIVE", domain.OrganizationFilter{Status: &inactive}, "organizations_inactive_idx"},
+		{"isPrivate", domain.OrganizationFilter{IsPrivate: &private}, "organizations_private_only_idx"},
+	} {
+		q, args, err := db.ListSQL(a.TenantID, tc.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := store.DB().Beginx()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		if _, err = tx.Exec(`SET LOCAL plan_cache_mode = force_generic_plan`); err == nil {
+			if _, err = tx.Exec(`PREPARE listed AS ` + q); err == nil {
+				values := make([]string, len(args)) // the tenant's id alone, for these filters
+				for i, v := range args {
+					values[i] = pq.QuoteLiteral(fmt.Sprint(v))
+				}
+				err = tx.Select(&lines, `EXPLAIN EXECUTE listed(`+strings.Join(values, ", ")+`)`)
+				if _, derr := tx.Exec(`DEALLOCATE listed`); err == nil { // a prepared statement outlives the transaction
+					err = derr
+				}
+			}
+		}
+		tx.Rollback() //nolint:errcheck // read only
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := strings.Join(lines, "\n"); !strings.Contains(plan, tc.index) {
+			t.Errorf("filter %s: the generic plan does not use %s:\n%s", tc.name, tc.index, plan)
 		}
 	}
 }

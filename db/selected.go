@@ -153,7 +153,14 @@ func (s *Store) ListOrganizationsSelected(ctx context.Context, tenantID string, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.queryPrepared(ctx, q, args...)
+	query := s.queryPrepared
+	if f.Search != nil {
+		// Planned with the text each time (an unnamed statement), not kept prepared: whether the trigram
+		// indexes or the list's order find a page first depends on how common the text is, which a
+		// generic plan cannot know (filterWhere).
+		query = s.db.QueryxContext
+	}
+	rows, err := query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}
