@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -22,7 +23,7 @@ import (
 // late report of a slow worker cannot undo a delivery, and a sent row is never claimed again.
 
 // messageIDDomain is the right-hand side of the generated Message-IDs. It only has to make them
-// unique, which the email's random id does; a domain reserved by RFC 2606 cannot collide with the ids
+// unique, which the email's id does; a domain reserved by RFC 2606 cannot collide with the ids
 // of any other system.
 const messageIDDomain = "orgs.invalid"
 
@@ -100,6 +101,18 @@ func (s *Store) EnqueueEmail(ctx context.Context, e domain.Email) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		return insertEmail(ctx, tx, e, s.nowUTC())
 	})
+}
+
+// NextEmailDue returns when the soonest pending email is due: a retry, an email queued since the last
+// claim, or the end of a lease (a worker that stopped before reporting); zero when none is pending. It
+// reads the times the claims compare (email_outbox_pending_idx).
+func (s *Store) NextEmailDue(ctx context.Context) (time.Time, error) {
+	var at sql.NullTime
+	const q = `SELECT min(next_attempt_at) FROM email_outbox WHERE sent_at IS NULL AND failed_at IS NULL`
+	if err := s.db.GetContext(ctx, &at, q); err != nil {
+		return time.Time{}, fmt.Errorf("next email due: %w", err)
+	}
+	return at.Time, nil
 }
 
 // ClaimEmails claims up to limit due pending emails, oldest due first, for one delivery attempt each:

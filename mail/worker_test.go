@@ -238,6 +238,28 @@ func TestWorkerRetriesWithBackoff(t *testing.T) {
 	}
 }
 
+// An email that comes due after a batch found nothing due is sent then, not at the next poll: the
+// worker waits for the outbox's soonest due time, whichever worker or clock scheduled it.
+func TestWorkerWakesWhenAnEmailComesDue(t *testing.T) {
+	tenant := newTenant(t)
+	srv := mailtest.Start(t, nil)
+	e := testEmail(tenant)
+	enqueue(t, e)
+	// Due in 300 ms, as a retry that another worker scheduled would be.
+	if _, err := store.DB().Exec(`UPDATE email_outbox SET next_attempt_at = now() + interval '300 milliseconds'
+		WHERE tenant_id = $1 AND id = $2`, tenant, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	logger, _ := newLogger()
+	w := &Worker{Store: store, Sender: newSMTPSender(t, srv.URL(), nil), Logger: logger, From: testFrom,
+		PollInterval: time.Hour}
+	runWorker(t, w) // its first batch finds nothing due; the poll is an hour
+	waitFor(t, "the email marked sent", func() bool { return outboxState(t, tenant, e.ID).SentAt != nil })
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("server got %d messages, want 1", n)
+	}
+}
+
 // senderFunc adapts a function to Sender.
 type senderFunc func(ctx context.Context, m Message) error
 
