@@ -111,13 +111,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if _, err := netmail.ParseAddress(w.From); err != nil {
 		return fmt.Errorf("mail worker: invalid From %q: %w", w.From, err)
 	}
-	w.loop.Run(ctx, w.pollInterval(), time.Now, w.deliverBatch)
+	w.loop.Run(ctx, w.pollInterval(), time.Now, w.deliverBatch, w.nextDue)
 	return nil
 }
 
 // deliverBatch claims a batch and sends its emails in parallel. It returns when the soonest retry it
-// scheduled is due (when it scheduled none and was not full, when the soonest pending email is; zero if
-// none is) and whether the batch was full.
+// scheduled is due (zero if none) and whether the batch was full.
 func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
 	start := time.Now() // the leases end no sooner than start + lease
 	emails, err := w.Store.ClaimEmails(ctx, w.batch(), w.lease())
@@ -147,31 +146,15 @@ func (w *Worker) deliverBatch(ctx context.Context) (next time.Time, full bool) {
 		})
 	}
 	wg.Wait()
-	full = len(emails) == w.batch()
-	if !full && next.IsZero() {
-		next = w.nextDue(ctx)
-	}
-	return next, full
+	return next, len(emails) == w.batch()
 }
 
-// recheckAfter is the least wait for an email that is due but was not claimed: another worker holds it
-// for the moment of its claim.
-const recheckAfter = 10 * time.Millisecond
-
-// nextDue returns when the soonest pending email is due by the outbox's own times, or zero. A batch
-// that scheduled no retry would otherwise wait for the poll, and miss until then an email whose retry
-// came due a moment after this host's clock said (a claim a hair early, or the clock set back), as well
-// as another worker's retries and lapsed leases.
+// nextDue returns when the soonest pending email is due by the outbox's own times, or zero (the loop's
+// due).
 func (w *Worker) nextDue(ctx context.Context) time.Time {
 	at, err := w.Store.NextEmailDue(ctx)
-	if err != nil {
-		if ctx.Err() == nil && !db.Unavailable(err) { // the store logs an outage once
-			w.logger().ErrorContext(ctx, "look for the next email due", "error", err.Error())
-		}
-		return time.Time{}
-	}
-	if soon := time.Now().Add(recheckAfter); !at.IsZero() && at.Before(soon) {
-		at = soon
+	if err != nil && ctx.Err() == nil && !db.Unavailable(err) { // the store logs an outage once
+		w.logger().ErrorContext(ctx, "look for the next email due", "error", err.Error())
 	}
 	return at
 }

@@ -31,9 +31,18 @@ func (l *Loop) Wake() {
 	}
 }
 
+// recheckAfter is the least wait for work that is due but was not claimed: another worker holds it for
+// the moment of its claim.
+const recheckAfter = 10 * time.Millisecond
+
 // Run calls batch until ctx is done. batch returns when the soonest retry it scheduled is due (zero if
 // none) and whether it was full; now is the clock of those times; poll bounds the wait between batches.
-func (l *Loop) Run(ctx context.Context, poll time.Duration, now func() time.Time, batch func(context.Context) (next time.Time, full bool)) {
+// due, when not nil, returns when the soonest pending work is due by the outbox's own times (zero if
+// none): after a batch that scheduled nothing and was not full, the loop waits for that rather than
+// for the poll, so that it does not miss until then work that came due a moment after this host's
+// clock said (a claim a hair early, or the clock set back), another worker's retries or a lapsed lease.
+func (l *Loop) Run(ctx context.Context, poll time.Duration, now func() time.Time,
+	batch func(context.Context) (next time.Time, full bool), due func(context.Context) time.Time) {
 	wake := l.wakeChan()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -44,6 +53,11 @@ func (l *Loop) Run(ctx context.Context, poll time.Duration, now func() time.Time
 		}
 		if full {
 			continue // more may be due
+		}
+		if next.IsZero() && due != nil {
+			if next = due(ctx); !next.IsZero() {
+				next = later(next, now().Add(recheckAfter))
+			}
 		}
 		wait := poll
 		if !next.IsZero() {
@@ -57,6 +71,14 @@ func (l *Loop) Run(ctx context.Context, poll time.Duration, now func() time.Time
 		case <-timer.C:
 		}
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // Or returns v, or fallback when v is not positive: the workers' settings left at zero take their

@@ -163,7 +163,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.Store == nil || w.Client == nil {
 		return errors.New("webhook worker: Store and Client are required")
 	}
-	w.loop.Run(ctx, w.pollInterval(), w.now, w.deliverBatch)
+	w.loop.Run(ctx, w.pollInterval(), w.now, w.deliverBatch, nil)
 	return nil
 }
 
