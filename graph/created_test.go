@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -124,27 +123,35 @@ func TestCreatedAnswerIsWhatAReadReturns(t *testing.T) {
 	}
 }
 
-// TestCreatedAnswerReadsNothingBack counts the statements of a create whose answer selects every
-// relation: the create's one statement; with an idempotency key, besides: the key's advisory lock and
-// its release (held on a connection of its own, so that it dies with a crashed request), the key's
-// claim, and its mark in the create's transaction.
-func TestCreatedAnswerReadsNothingBack(t *testing.T) {
-	s, err := db.Open(context.Background(), packageURL, db.Options{Driver: dbtest.CountingDriver,
-		AuthCacheTTL: time.Hour, LastUsedFlushInterval: time.Hour}) // no lookup of the key between counts, however slow the run
-	if err != nil {
-		t.Fatal(err)
+// countedCreate is a create whose statements a test counts, and how many it sends.
+type countedCreate struct {
+	name  string
+	input map[string]any
+	want  int64
+}
+
+// countedCreates are the creates both answering paths are counted on, their names prefixed: a create
+// whose answer selects every relation and a minimal one send the create's one statement; with an
+// idempotency key, besides: the key's advisory lock and its release (held on a connection of its own,
+// so that it dies with a crashed request), the key's claim, and its mark in the create's transaction.
+func countedCreates(prefix string) []countedCreate {
+	return []countedCreate{
+		{"every relation", fullInput(prefix+" counted", nil), 1},
+		{"minimal", map[string]any{"name": prefix + " counted minimal"}, 1},
+		{"with an idempotency key", map[string]any{"name": prefix + " counted keyed", "idempotencyKey": prefix + "-counted"}, 5},
 	}
-	defer s.Close()
-	a := newAPIFor(t, s, "written")
-	for _, tc := range []struct {
-		name  string
-		input map[string]any
-		want  int64
-	}{
-		{"every relation", fullInput("Counted", nil), 1},
-		{"minimal", map[string]any{"name": "Counted minimal"}, 1},
-		{"with an idempotency key", map[string]any{"name": "Counted keyed", "idempotencyKey": "counted"}, 5},
-	} {
+}
+
+// countingStore is a store of the package's database whose statements dbtest.Statements counts, and
+// which looks up no key between counts, however slow the run.
+func countingStore(t *testing.T) *db.Store {
+	return openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver, AuthCacheTTL: time.Hour, LastUsedFlushInterval: time.Hour})
+}
+
+// TestCreatedAnswerReadsNothingBack counts the statements of gqlgen's answer to a create (countedCreates).
+func TestCreatedAnswerReadsNothingBack(t *testing.T) {
+	a := newAPIFor(t, countingStore(t), "written")
+	for _, tc := range countedCreates("Written") {
 		t.Run(tc.name, func(t *testing.T) {
 			a.createOK(map[string]any{"name": "Warm " + tc.name}) // the key authenticated and remembered
 			before := dbtest.Statements.Load()
