@@ -2,11 +2,13 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // writeCounter counts the writes an answer takes, as http.ResponseWriter has them: Write alone.
@@ -33,6 +35,46 @@ func TestDataAnswerIsOneWrite(t *testing.T) {
 			}
 			if got, want := w.buf.String(), `{"data":`+data+`}`; got != want {
 				t.Fatalf("%d bytes of data: wrote %.80q…, want %.80q…", size, got, want)
+			}
+		}
+	}
+}
+
+// countingSchema counts the executions gqlgen starts.
+type countingSchema struct {
+	graphql.ExecutableSchema
+	execs, responses int
+}
+
+func (s *countingSchema) Exec(context.Context) graphql.ResponseHandler {
+	s.execs++
+	return func(context.Context) *graphql.Response {
+		s.responses++
+		return &graphql.Response{Data: json.RawMessage(`{}`)}
+	}
+}
+
+// gqlgen's execution of a query or mutation starts only when its first response is asked for, once;
+// a subscription's at once.
+func TestExecutionStartsWithItsFirstResponse(t *testing.T) {
+	for _, op := range []ast.Operation{ast.Query, ast.Mutation, ast.Subscription} {
+		s := &countingSchema{}
+		ctx := graphql.WithOperationContext(context.Background(),
+			&graphql.OperationContext{Operation: &ast.OperationDefinition{Operation: op}})
+		responses := lazyExec{s}.Exec(ctx)
+		wantAtOnce := 0
+		if op == ast.Subscription {
+			wantAtOnce = 1
+		}
+		if s.execs != wantAtOnce {
+			t.Errorf("%s: %d executions before any response, want %d", op, s.execs, wantAtOnce)
+		}
+		for i := 1; i <= 2; i++ {
+			if r := responses(ctx); r == nil || string(r.Data) != `{}` {
+				t.Fatalf("%s: response %d is %+v", op, i, r)
+			}
+			if s.execs != 1 || s.responses != i {
+				t.Errorf("%s: after %d responses, %d executions and %d responses, want 1 and %d", op, i, s.execs, s.responses, i)
 			}
 		}
 	}

@@ -57,7 +57,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	cfg := Config{Resolvers: r, Directives: DirectiveRoot{HasPermission: hasPermission}}
 	listCosts(&cfg.Complexity)
 	es := NewExecutableSchema(cfg)
-	srv := handler.New(es)
+	srv := handler.New(lazyExec{es})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getJSON{})
 	srv.AddTransport(postJSON{})
@@ -104,6 +104,26 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	srv.SetErrorPresenter(errorPresenter(r.Logger))
 	srv.SetRecoverFunc(recoverFunc(r.Logger))
 	return withSockets(ss, withLoaders(r.Store, srv))
+}
+
+// lazyExec is the executable schema whose execution of a query or mutation starts when its first
+// response is asked for, not when the operation is dispatched: the direct path (direct.go, created.go)
+// answers most lists and creates before that, and gqlgen's Exec builds for every operation an execution
+// context and, by reflection, a map of the unmarshalers of every input type of the schema. A
+// subscription starts at once, as gqlgen starts it.
+type lazyExec struct{ graphql.ExecutableSchema }
+
+func (l lazyExec) Exec(ctx context.Context) graphql.ResponseHandler {
+	if op := graphql.GetOperationContext(ctx); op.Operation == nil || op.Operation.Operation == ast.Subscription {
+		return l.ExecutableSchema.Exec(ctx)
+	}
+	var responses graphql.ResponseHandler
+	return func(rctx context.Context) *graphql.Response {
+		if responses == nil {
+			responses = l.ExecutableSchema.Exec(ctx)
+		}
+		return responses(rctx)
+	}
 }
 
 // listPageCost is what a list field without paging arguments multiplies the cost of its selection by:
