@@ -146,8 +146,16 @@ func openPool(drv, dsn string, a *availability) (*sql.DB, error) {
 	d := probe.Driver()
 	probe.Close()
 	var next driver.Connector = dsnConnector{dsn: dsn, drv: d}
-	if dc, ok := d.(driver.DriverContext); ok {
-		if next, err = dc.OpenConnector(dsn); err != nil {
+	switch d := d.(type) {
+	case *pq.Driver: // lib/pq's connections read through a larger buffer (dial.go)
+		pc, err := pq.NewConnector(dsn)
+		if err != nil {
+			return nil, err
+		}
+		pc.Dialer(bufferedDialer{})
+		next = pc
+	case driver.DriverContext:
+		if next, err = d.OpenConnector(dsn); err != nil {
 			return nil, err
 		}
 	}
