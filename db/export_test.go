@@ -2,6 +2,9 @@ package db
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -51,4 +54,25 @@ func UpdateWebhookEndpointIn(ctx context.Context, tx *sqlx.Tx, caller *domain.Ac
 // ListSQL is the statement of the first page of 50 organizations matching f, newest first.
 func ListSQL(tenantID string, f domain.OrganizationFilter) (string, []any, error) {
 	return listQuery(tenantID, f, domain.Order{Field: domain.OrderByCreatedAt, Desc: true}, domain.PageRequest{Size: 50}, "o.id", false)
+}
+
+// ConnectAsThePool opens one connection to dsn as the store's pool opens them (lib/pq's driver), with
+// ctx, and returns the type of the connection lib/pq reads (as lib/pq keeps it, in its conn's field c)
+// and whether the store took the attempt for an outage.
+func ConnectAsThePool(ctx context.Context, dsn string) (connType string, down bool, err error) {
+	a := &availability{logger: slog.New(slog.DiscardHandler), dropIdle: func() {}}
+	c, err := poolConnector("postgres", withConnectTimeout(dsn), a)
+	if err != nil {
+		return "", false, err
+	}
+	conn, err := c.Connect(ctx)
+	if err != nil {
+		return "", a.down, err
+	}
+	defer conn.Close()
+	f := reflect.ValueOf(conn).Elem().FieldByName("c")
+	if !f.IsValid() || f.Kind() != reflect.Interface {
+		return "", a.down, fmt.Errorf("lib/pq's %T keeps its connection elsewhere than in a field c", conn)
+	}
+	return f.Elem().Type().String(), a.down, nil
 }

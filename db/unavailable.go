@@ -139,6 +139,16 @@ func (c dsnConnector) Driver() driver.Driver                        { return c.d
 
 // openPool opens the pool of the driver registered as drv, its connections followed by a.
 func openPool(drv, dsn string, a *availability) (*sql.DB, error) {
+	c, err := poolConnector(drv, dsn, a)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
+// poolConnector is the connector of openPool's pool: lib/pq's of dsn (pqConnector) or the driver's own,
+// its connections followed by a.
+func poolConnector(drv, dsn string, a *availability) (driver.Connector, error) {
 	probe, err := sql.Open(drv, dsn) // only to find the registered driver; it opens no connection
 	if err != nil {
 		return nil, err
@@ -147,17 +157,14 @@ func openPool(drv, dsn string, a *availability) (*sql.DB, error) {
 	probe.Close()
 	var next driver.Connector = dsnConnector{dsn: dsn, drv: d}
 	switch d := d.(type) {
-	case *pq.Driver: // lib/pq's connections read through a larger buffer (dial.go)
-		pc, err := pq.NewConnector(dsn)
-		if err != nil {
+	case *pq.Driver:
+		if next, err = pqConnector(dsn); err != nil {
 			return nil, err
 		}
-		pc.Dialer(bufferedDialer{})
-		next = pc
 	case driver.DriverContext:
 		if next, err = d.OpenConnector(dsn); err != nil {
 			return nil, err
 		}
 	}
-	return sql.OpenDB(availabilityConnector{next: next, a: a}), nil
+	return availabilityConnector{next: next, a: a}, nil
 }
