@@ -61,7 +61,7 @@ func TestExecutionStartsWithItsFirstResponse(t *testing.T) {
 		s := &countingSchema{}
 		ctx := graphql.WithOperationContext(context.Background(),
 			&graphql.OperationContext{Operation: &ast.OperationDefinition{Operation: op}})
-		responses := lazyExec{s}.Exec(ctx)
+		responses := lazyExec{ExecutableSchema: s}.Exec(ctx)
 		wantAtOnce := 0
 		if op == ast.Subscription {
 			wantAtOnce = 1

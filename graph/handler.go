@@ -57,7 +57,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	cfg := Config{Resolvers: r, Directives: DirectiveRoot{HasPermission: hasPermission}}
 	listCosts(&cfg.Complexity)
 	es := NewExecutableSchema(cfg)
-	srv := handler.New(lazyExec{es})
+	srv := handler.New(lazyExec{es, opt.Metrics})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getJSON{})
 	srv.AddTransport(postJSON{})
@@ -111,7 +111,10 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 // answers most lists and creates before that, and gqlgen's Exec builds for every operation an execution
 // context and, by reflection, a map of the unmarshalers of every input type of the schema. A
 // subscription starts at once, as gqlgen starts it.
-type lazyExec struct{ graphql.ExecutableSchema }
+type lazyExec struct {
+	graphql.ExecutableSchema
+	metrics *Metrics // counts the executions started (orgs_graphql_gqlgen_executions_total)
+}
 
 func (l lazyExec) Exec(ctx context.Context) graphql.ResponseHandler {
 	if op := graphql.GetOperationContext(ctx); op.Operation == nil || op.Operation.Operation == ast.Subscription {
@@ -120,6 +123,7 @@ func (l lazyExec) Exec(ctx context.Context) graphql.ResponseHandler {
 	var responses graphql.ResponseHandler
 	return func(rctx context.Context) *graphql.Response {
 		if responses == nil {
+			l.metrics.countGqlgenExecution()
 			responses = l.ExecutableSchema.Exec(ctx)
 		}
 		return responses(rctx)

@@ -19,6 +19,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	direct   *prometheus.CounterVec
 	creates  *prometheus.CounterVec
+	gqlgen   prometheus.Counter
 }
 
 // NewMetrics registers the metrics with reg.
@@ -41,8 +42,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "orgs_graphql_direct_creates_total",
 			Help: "createOrganization answers written by the direct path (answered), or by gqlgen from the create the direct path ran (fallback).",
 		}, []string{"outcome"}),
+		gqlgen: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orgs_graphql_gqlgen_executions_total",
+			Help: "Queries and mutations gqlgen executed field by field, rather than the direct path answering them.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.direct, m.creates)
+	reg.MustRegister(m.requests, m.duration, m.direct, m.creates, m.gqlgen)
 	return m
 }
 
@@ -74,6 +79,13 @@ func (m *Metrics) countDirect(outcome string) {
 func (m *Metrics) countDirectCreate(outcome string) {
 	if m != nil {
 		m.creates.WithLabelValues(outcome).Inc()
+	}
+}
+
+// countGqlgenExecution counts a query or mutation gqlgen executed field by field (lazyExec).
+func (m *Metrics) countGqlgenExecution() {
+	if m != nil {
+		m.gqlgen.Inc()
 	}
 }
 

@@ -40,3 +40,45 @@ func TestOperationMetricsOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// gqlgen executes, field by field, only the operations the direct path leaves to it: a list and a
+// create it answers start no execution, a read of one organization does.
+func TestGqlgenExecutesWhatTheDirectPathLeaves(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	a := newAPIWith(t, store, "gqlgen-executions", opt)
+	executions := func() float64 {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "orgs_graphql_gqlgen_executions_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatal("no orgs_graphql_gqlgen_executions_total")
+		return 0
+	}
+	r := a.post(a.key, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) {
+		organization { id name projects { name } owners { role } } userErrors { code } } }`,
+		map[string]any{"input": map[string]any{"name": "Executed Org"}})
+	if len(r.Errors) > 0 {
+		t.Fatalf("create: %s", r.Raw)
+	}
+	id := r.Data["createOrganization"].(map[string]any)["organization"].(map[string]any)["id"].(string)
+	if r := a.post(a.key, `{ organizations(first: 5) { nodes { id name projects { name } owners { role } } } }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("list: %s", r.Raw)
+	}
+	if n := executions(); n != 0 {
+		t.Fatalf("a create and a list the direct path answered: %v executions by gqlgen, want 0", n)
+	}
+	if r := a.post(a.key, `query($id: ID!) { organization(id: $id) { name } }`, map[string]any{"id": id}); len(r.Errors) > 0 {
+		t.Fatalf("read: %s", r.Raw)
+	}
+	if n := executions(); n != 1 {
+		t.Fatalf("a read of one organization: %v executions by gqlgen, want 1", n)
+	}
+}
