@@ -226,10 +226,7 @@ func TestDirectCreateOverWebSocket(t *testing.T) {
 // A create the direct path answers sends as many statements as gqlgen's answer (countedCreates), and
 // reads nothing back.
 func TestDirectCreateReadsNothingBack(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	a := newAPIWith(t, countingStore(t), "direct statements", opt)
+	a, reg := newMeteredAPI(t, countingStore(t), "direct statements")
 	for _, tc := range countedCreates("Direct") {
 		t.Run(tc.name, func(t *testing.T) {
 			a.createOK(map[string]any{"name": "Warm " + tc.name}) // the key authenticated and remembered

@@ -69,6 +69,12 @@ func directCount(reg *prometheus.Registry, outcome string) float64 {
 
 // outcomeCount is the value of the counter name with the label outcome in reg.
 func outcomeCount(reg *prometheus.Registry, name, outcome string) float64 {
+	return counterValue(reg, name, "outcome", outcome)
+}
+
+// counterValue is the value of the counter name in reg that has every label of labels (name, value
+// pairs; none for a counter without labels), or 0 when there is none yet.
+func counterValue(reg *prometheus.Registry, name string, labels ...string) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		panic(err)
@@ -78,10 +84,16 @@ func outcomeCount(reg *prometheus.Registry, name, outcome string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			has := map[string]string{}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == outcome {
-					return m.GetCounter().GetValue()
-				}
+				has[l.GetName()] = l.GetValue()
+			}
+			matches := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				matches = matches && has[labels[i]] == labels[i+1]
+			}
+			if matches {
+				return m.GetCounter().GetValue()
 			}
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"orgs/db"
 	"orgs/db/dbtest"
 	"orgs/domain"
@@ -94,6 +96,15 @@ var testServiceConfig = service.Config{DomainSuffix: "orgs.test"}
 // newEndpoint is /query as the server routes it: the HTTP front door before the GraphQL handler.
 func newEndpoint(s *db.Store, svc *service.Service, logger *slog.Logger, front httpapi.Options, opt graph.HandlerOptions) http.Handler {
 	return httpapi.Endpoint(s, logger, front, graph.NewHandler(&graph.Resolver{Store: s, Service: svc, Logger: logger}, opt))
+}
+
+// newMeteredAPI is newAPIWith the default options and metrics of its own, which it returns.
+func newMeteredAPI(t *testing.T, s *db.Store, tenant string) (*api, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	opt := graph.DefaultHandlerOptions
+	opt.Metrics = graph.NewMetrics(reg)
+	return newAPIWith(t, s, tenant, opt), reg
 }
 
 // newAPIWithFront is newAPIWith with options for the front door too.

@@ -6,20 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"orgs/graph"
 )
 
 // Operations are counted by outcome: a mutation whose payload carries userErrors is a user_error, one
 // with GraphQL errors an error.
 func TestOperationMetricsOutcomes(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	a := newAPIWith(t, store, "metrics", opt)
+	a, reg := newMeteredAPI(t, store, "metrics")
 	a.createOK(map[string]any{"name": "Metrics Org"})
 	if errs := userErrors(a.create(a.key, map[string]any{"name": ""})); len(errs) == 0 {
 		t.Fatal("an empty name has no userErrors")
@@ -45,23 +39,8 @@ func TestOperationMetricsOutcomes(t *testing.T) {
 // create it answers start no execution, a read of one organization does.
 func TestGqlgenExecutesWhatTheDirectPathLeaves(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	opt := graph.DefaultHandlerOptions
-	opt.Metrics = graph.NewMetrics(reg)
-	a := newAPIWith(t, store, "gqlgen-executions", opt)
-	executions := func() float64 {
-		families, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range families {
-			if f.GetName() == "orgs_graphql_gqlgen_executions_total" {
-				return f.GetMetric()[0].GetCounter().GetValue()
-			}
-		}
-		t.Fatal("no orgs_graphql_gqlgen_executions_total")
-		return 0
-	}
+	a, reg := newMeteredAPI(t, store, "gqlgen-executions")
+	executions := func() float64 { return counterValue(reg, "orgs_graphql_gqlgen_executions_total") }
 	r := a.post(a.key, `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) {
 		organization { id name projects { name } owners { role } } userErrors { code } } }`,
 		map[string]any{"input": map[string]any{"name": "Executed Org"}})

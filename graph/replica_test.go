@@ -139,28 +139,6 @@ func checkListed(t *testing.T, r response, want ...string) {
 	}
 }
 
-// directAnswered returns how many lists the direct path answered, by the handler's metrics.
-func directAnswered(t *testing.T, reg *prometheus.Registry) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "orgs_graphql_direct_reads_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == "answered" {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 func TestListsReadFromTheReplicaAndOwnWritesFromThePrimary(t *testing.T) {
 	t.Parallel()
 	w := newReplicaWorld(t)
@@ -189,12 +167,12 @@ func TestListsReadFromTheReplicaAndOwnWritesFromThePrimary(t *testing.T) {
 			// A list, its count and its organizations' relations: the replica, which has not got the new
 			// organization yet.
 			before := rep.ReadsBy(db.PoolReplica)
-			answered := directAnswered(t, reg)
+			answered := directCount(reg, "answered")
 			checkListed(t, a.post(a.key, replicaListQuery, nil), "Before (replica) / Default project (replica)")
 			if got := rep.ReadsBy(db.PoolReplica) - before; got != 1 {
 				t.Errorf("reads counted on the replica: %d, want 1", got)
 			}
-			if got := directAnswered(t, reg) - answered; direct && got != 1 {
+			if got := directCount(reg, "answered") - answered; direct && got != 1 {
 				t.Errorf("the direct path answered %v lists, want 1", got)
 			}
 

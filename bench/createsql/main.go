@@ -10,8 +10,9 @@
 // captures the arguments of the statement instead of sending it (nothing is written), asks PostgreSQL
 // which types it infers for them (PREPARE), and turns each argument into a SQL expression of that type:
 // the tenant, user and key ids stay literal, every other UUID becomes a new time-ordered one
-// (orgs_new_id(), as the server's domain.NewID makes them), the time becomes now(), and the token of the name becomes a per-transaction random hex string, so that every
-// transaction creates an organization under a new name, slug and domain, exactly as the server would.
+// (orgs_new_id(), as the server's domain.NewID makes them), the time becomes now(), and the token of
+// the name becomes a per-transaction random hex string, so that every transaction creates an
+// organization under a new name, slug and domain, exactly as the server would.
 package main
 
 import (
