@@ -293,8 +293,10 @@ func purgeRemovedOrganizations(ctx context.Context, svc *service.Service, logger
 // connection makes before the first statistics last as long as the connection (db.AnalyzeChanged).
 const analyzeInterval = time.Second
 
-// analyzeChanged analyzes the tables that changed enough, every analyzeInterval until ctx ends: what
-// autovacuum would do, for a database where it is off.
+// analyzeChanged analyzes the tables that changed enough and empties the GIN indexes' pending lists,
+// every analyzeInterval until ctx ends: what autovacuum would do, for a database where it is off. The
+// lists are emptied every interval rather than once a minute as autovacuum would, so that no create
+// meets a full list and empties it while its caller waits (db.CleanPendingLists).
 func analyzeChanged(ctx context.Context, store *db.Store, logger *slog.Logger) {
 	tick := time.NewTicker(analyzeInterval)
 	defer tick.Stop()
@@ -306,13 +308,15 @@ func analyzeChanged(ctx context.Context, store *db.Store, logger *slog.Logger) {
 		case <-tick.C:
 		}
 		tables, err := store.AnalyzeChanged(ctx)
+		pages, cerr := store.CleanPendingLists(ctx)
+		err = errors.Join(err, cerr)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil && !failing:
 			logger.Warn("analyze changed tables", "error", err.Error())
-		case len(tables) > 0:
-			logger.Debug("analyzed", "tables", tables)
+		case len(tables) > 0 || pages > 0:
+			logger.Debug("analyzed", "tables", tables, "pending pages cleaned", pages)
 		}
 		failing = err != nil
 	}

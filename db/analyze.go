@@ -57,3 +57,22 @@ ORDER BY s.relname`
 	}
 	return analyzed, errors.Join(errs...)
 }
+
+// CleanPendingLists moves the entries waiting in the pending lists of the schema's GIN indexes (the
+// trigram indexes of names, slugs and domains) into the indexes, and returns the pages it emptied. An
+// insert into a GIN index with fastupdate (the default) only appends to the index's pending list; when
+// the list passes gin_pending_list_limit (4 MB), the insert that finds it full moves the whole list
+// into the index before it answers: a create that takes a few hundred milliseconds. Autovacuum empties
+// the lists in the background; where it is off, nothing else does. Only the indexes the server's role
+// owns are cleaned, as gin_clean_pending_list requires.
+func (s *Store) CleanPendingLists(ctx context.Context) (int64, error) {
+	const q = `
+SELECT coalesce(sum(gin_clean_pending_list(c.oid)), 0)::bigint
+FROM pg_class c JOIN pg_am a ON a.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'i' AND a.amname = 'gin' AND n.nspname = current_schema() AND pg_has_role(c.relowner, 'USAGE')`
+	var pages int64
+	if err := s.db.GetContext(ctx, &pages, q); err != nil {
+		return 0, fmt.Errorf("clean GIN pending lists: %w", err)
+	}
+	return pages, nil
+}
