@@ -86,7 +86,7 @@ func NewHandler(r *Resolver, opt HandlerOptions) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: apq})
 	srv.Use(socketLimits{limits: opt.WebSocket.Limits})
 	if opt.ComplexityLimit > 0 {
-		srv.Use(extension.FixedComplexityLimit(opt.ComplexityLimit))
+		srv.Use(newComplexityLimit(opt.ComplexityLimit))
 	}
 	if opt.Metrics != nil {
 		srv.Use(metricsExtension{opt.Metrics})

@@ -182,6 +182,38 @@ func BenchmarkAbusiveRequests(b *testing.B) {
 	}
 }
 
+// The complexity limit holds for every request of an operation, whether its complexity was computed for
+// an earlier request (no variables) or is computed again (variables that change it).
+func TestComplexityLimitHoldsOnEveryRequest(t *testing.T) {
+	t.Parallel()
+	opt := graph.DefaultHandlerOptions
+	opt.ComplexityLimit = 600
+	a := newAPIWith(t, store, "tenant "+t.Name(), opt)
+	expect := func(query string, vars map[string]any, rejected bool) {
+		t.Helper()
+		r := a.post(a.key, query, vars)
+		code := ""
+		if len(r.Errors) > 0 {
+			code, _ = r.Errors[0].Extensions["code"].(string)
+		}
+		if rejected && (r.Status != http.StatusBadRequest || code != "COMPLEXITY_LIMIT_EXCEEDED") ||
+			!rejected && (r.Status != http.StatusOK || len(r.Errors) > 0) {
+			t.Fatalf("%s %v: status %d: %.300s; want rejected %v", query, vars, r.Status, r.Raw, rejected)
+		}
+	}
+	const big = `{ organizations(first: 50) { nodes { id projects { id } } } }` // 651
+	const small = `{ organizations(first: 5) { nodes { id projects { id } } } }`
+	for range 3 {
+		expect(big, nil, true)
+		expect(small, nil, false)
+	}
+	const page = `query Page($n: Int) { organizations(first: $n) { nodes { id projects { id } } } }`
+	for range 2 {
+		expect(page, map[string]any{"n": 5}, false)
+		expect(page, map[string]any{"n": 50}, true)
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	check := func(t *testing.T, rl *httpapi.RateLimiter, reg *prometheus.Registry) {
