@@ -28,8 +28,11 @@ type complexityLimit struct {
 type complexityKey struct{ query, operation string }
 
 // complexityCacheSize bounds the operations whose complexity is kept, as the query cache bounds the
-// parsed documents.
-const complexityCacheSize = 1000
+// parsed documents, and maxKeptQuery the length of their text: the texts kept take at most 16 MiB.
+const (
+	complexityCacheSize = 1000
+	maxKeptQuery        = 16 << 10
+)
 
 func newComplexityLimit(limit int) *complexityLimit {
 	known, err := lru.New[complexityKey, int](complexityCacheSize)
@@ -66,9 +69,9 @@ func (c *complexityLimit) MutateOperationContext(ctx context.Context, op *graphq
 }
 
 // cost is the operation's complexity: kept from an earlier request when the operation declares no
-// variables.
+// variables and its text is not longer than maxKeptQuery.
 func (c *complexityLimit) cost(ctx context.Context, op *graphql.OperationContext) int {
-	if op.Operation == nil || len(op.Operation.VariableDefinitions) > 0 {
+	if op.Operation == nil || len(op.Operation.VariableDefinitions) > 0 || len(op.RawQuery) > maxKeptQuery {
 		return c.calculate(ctx, c.es, op)
 	}
 	key := complexityKey{op.RawQuery, op.OperationName}

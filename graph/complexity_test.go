@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -26,7 +27,8 @@ func operation(t *testing.T, es graphql.ExecutableSchema, query, name string, va
 }
 
 // The complexity of an operation without variables is computed once for its text and name; one with
-// variables is computed for each request, and the limit holds either way.
+// variables, or with a text longer than maxKeptQuery, is computed for each request, and the limit holds
+// either way.
 func TestComplexityIsKeptForOperationsWithoutVariables(t *testing.T) {
 	cfg := Config{}
 	listCosts(&cfg.Complexity)
@@ -68,8 +70,12 @@ func TestComplexityIsKeptForOperationsWithoutVariables(t *testing.T) {
 	check(operation(t, es, two, "Big", nil), 1+50*(1+1+(1+10)), true, 2)
 	check(operation(t, es, two, "Big", nil), 651, true, 2)
 
+	long := `{ organization(slug: "` + strings.Repeat("x", maxKeptQuery) + `") { id } }`
+	check(operation(t, es, long, "", nil), 1+1, false, 3)
+	check(operation(t, es, long, "", nil), 2, false, 4)
+
 	const vars = `query List($n: Int) { organizations(first: $n) { nodes { id } } }`
-	check(operation(t, es, vars, "List", map[string]any{"n": 5}), 11, false, 3)
-	check(operation(t, es, vars, "List", map[string]any{"n": 500}), 1+500*2, true, 4)
 	check(operation(t, es, vars, "List", map[string]any{"n": 5}), 11, false, 5)
+	check(operation(t, es, vars, "List", map[string]any{"n": 500}), 1+500*2, true, 6)
+	check(operation(t, es, vars, "List", map[string]any{"n": 5}), 11, false, 7)
 }
