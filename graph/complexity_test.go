@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -43,10 +44,21 @@ func TestComplexityIsKeptForOperationsWithoutVariables(t *testing.T) {
 		calculations++
 		return calculate(ctx, es, op)
 	}
+	gqlgens := extension.FixedComplexityLimit(600) // what this extension must answer as
+	if err := gqlgens.Validate(es); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
-	check := func(op *graphql.OperationContext, wantCost int, wantRejected bool, wantCalculations int) {
+	check := func(query, name string, vars map[string]any, wantCost int, wantRejected bool, wantCalculations int) {
 		t.Helper()
+		op, same := operation(t, es, query, name, vars), operation(t, es, query, name, vars)
+		want := gqlgens.MutateOperationContext(ctx, same)
 		err := c.MutateOperationContext(ctx, op)
+		if !reflect.DeepEqual(err, want) ||
+			!reflect.DeepEqual(op.Stats.GetExtension("ComplexityLimit"), same.Stats.GetExtension("ComplexityLimit")) {
+			t.Fatalf("%s (%v): error %#v and stats %+v, gqlgen's %#v and %+v", op.RawQuery, op.Variables,
+				err, op.Stats.GetExtension("ComplexityLimit"), want, same.Stats.GetExtension("ComplexityLimit"))
+		}
 		if (err != nil) != wantRejected {
 			t.Fatalf("%s (%v): error %v, want rejected %v", op.RawQuery, op.Variables, err, wantRejected)
 		}
@@ -65,17 +77,17 @@ func TestComplexityIsKeptForOperationsWithoutVariables(t *testing.T) {
 
 	// 1 + 50 × (1 + 1 + (1 + 10 × 1)) = 651 for a page of 50 with its projects' ids.
 	const two = `query Small { organizations(first: 5) { nodes { id } } } query Big { organizations(first: 50) { nodes { id projects { id } } } }`
-	check(operation(t, es, two, "Small", nil), 1+5*(1+1), false, 1)
-	check(operation(t, es, two, "Small", nil), 11, false, 1)
-	check(operation(t, es, two, "Big", nil), 1+50*(1+1+(1+10)), true, 2)
-	check(operation(t, es, two, "Big", nil), 651, true, 2)
+	check(two, "Small", nil, 1+5*(1+1), false, 1)
+	check(two, "Small", nil, 11, false, 1)
+	check(two, "Big", nil, 1+50*(1+1+(1+10)), true, 2)
+	check(two, "Big", nil, 651, true, 2)
 
 	long := `{ organization(slug: "` + strings.Repeat("x", maxKeptQuery) + `") { id } }`
-	check(operation(t, es, long, "", nil), 1+1, false, 3)
-	check(operation(t, es, long, "", nil), 2, false, 4)
+	check(long, "", nil, 1+1, false, 3)
+	check(long, "", nil, 2, false, 4)
 
 	const vars = `query List($n: Int) { organizations(first: $n) { nodes { id } } }`
-	check(operation(t, es, vars, "List", map[string]any{"n": 5}), 11, false, 5)
-	check(operation(t, es, vars, "List", map[string]any{"n": 500}), 1+500*2, true, 6)
-	check(operation(t, es, vars, "List", map[string]any{"n": 5}), 11, false, 7)
+	check(vars, "List", map[string]any{"n": 5}, 11, false, 5)
+	check(vars, "List", map[string]any{"n": 500}, 1+500*2, true, 6)
+	check(vars, "List", map[string]any{"n": 5}, 11, false, 7)
 }
