@@ -518,7 +518,7 @@ func (s scalar[T]) writer() writer[T] {
 
 // The values of the fields, as gqlgen's marshalers for their types write them (String and ID:
 // graphql.MarshalString; Boolean: MarshalBoolean; Int: MarshalInt; DateTime and the enums: their
-// MarshalGQL).
+// MarshalGQL), byte for byte.
 
 // writeString writes s as graphql.MarshalString does: a string without a character to escape as it
 // is, any other through MarshalString.
@@ -542,7 +542,14 @@ func writeOptString(w *bytes.Buffer, s *string) {
 	writeString(w, *s)
 }
 
-func writeBool(w *bytes.Buffer, b bool) { graphql.MarshalBoolean(b).MarshalGQL(w) }
+// writeBool writes b as graphql.MarshalBoolean does, without the closure it makes for each value.
+func writeBool(w *bytes.Buffer, b bool) {
+	if b {
+		w.WriteString("true")
+	} else {
+		w.WriteString("false")
+	}
+}
 
 func writeInt(w *bytes.Buffer, n int) { w.WriteString(strconv.Itoa(n)) }
 
@@ -556,13 +563,49 @@ func writeOptBool(w *bytes.Buffer, b *bool) {
 	writeBool(w, *b)
 }
 
-// writeOptEnum writes an optional value of an enum with its MarshalGQL.
-func writeOptEnum[E interface{ MarshalGQL(io.Writer) }](w *bytes.Buffer, e *E) {
+// An enum is a generated enum type of the schema: its values are strings, its MarshalGQL writes one.
+type enum interface {
+	~string
+	MarshalGQL(io.Writer)
+}
+
+// enumWriter writes the values of an enum as its MarshalGQL does, which formats and quotes the value
+// anew each time (a tenth of the answer's writing in a list of members): the bytes of each of the
+// schema's values are made once by MarshalGQL itself, and any other value goes through MarshalGQL.
+func enumWriter[E enum](values []E) func(*bytes.Buffer, E) {
+	written := make(map[E][]byte, len(values))
+	for _, v := range values {
+		var b bytes.Buffer
+		v.MarshalGQL(&b)
+		written[v] = b.Bytes()
+	}
+	return func(w *bytes.Buffer, e E) {
+		if b, ok := written[e]; ok {
+			w.Write(b)
+			return
+		}
+		e.MarshalGQL(w)
+	}
+}
+
+var (
+	writeOrganizationStatus = enumWriter(model.AllOrganizationStatus)
+	writeProjectType        = enumWriter(model.AllProjectType)
+	writeProjectMode        = enumWriter(model.AllProjectMode)
+	writeProjectStatus      = enumWriter(model.AllProjectStatus)
+	writeMemberRole         = enumWriter(model.AllMemberRole)
+	writeMemberStatus       = enumWriter(model.AllMemberStatus)
+	writeAttributeType      = enumWriter(model.AllCustomAttributeType)
+	writeDomainStatus       = enumWriter(model.AllDomainStatus)
+)
+
+// writeOptEnum writes an optional value of an enum with write.
+func writeOptEnum[E enum](w *bytes.Buffer, e *E, write func(*bytes.Buffer, E)) {
 	if e == nil {
 		w.WriteString("null")
 		return
 	}
-	(*e).MarshalGQL(w)
+	write(w, *e)
 }
 
 func writeOptDateTime(w *bytes.Buffer, t *model.DateTime) {
@@ -597,22 +640,24 @@ var organizationTable = &table[*domain.Organization]{
 	implementors: organizationImplementors,
 	columns:      func(n *needs) *[]string { return &n.org },
 	scalars: map[string]scalar[*domain.Organization]{
-		"id":              {nil, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.ID) }},
-		"name":            {[]string{"name"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Name) }},
-		"slug":            {[]string{"slug"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Slug) }},
-		"description":     {[]string{"description"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Description) }},
-		"avatarUrl":       {[]string{"avatar_url"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.AvatarURL) }},
-		"countryCode":     {[]string{"country_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.CountryCode) }},
-		"languageCode":    {[]string{"language_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.LanguageCode) }},
-		"locale":          {[]string{"locale"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Locale) }},
-		"timezone":        {[]string{"timezone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Timezone) }},
-		"phone":           {[]string{"phone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Phone) }},
-		"regionTemplate":  {[]string{"region_template"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.RegionTemplate) }},
-		"primaryDomain":   {[]string{"primary_domain"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.PrimaryDomain) }},
-		"isPrivate":       {[]string{"is_private"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsPrivate) }},
-		"isDefault":       {[]string{"is_default"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsDefault) }},
-		"isSystem":        {[]string{"is_system"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsSystem) }},
-		"status":          {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { model.OrganizationStatus(o.Status).MarshalGQL(w) }},
+		"id":             {nil, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.ID) }},
+		"name":           {[]string{"name"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Name) }},
+		"slug":           {[]string{"slug"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.Slug) }},
+		"description":    {[]string{"description"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Description) }},
+		"avatarUrl":      {[]string{"avatar_url"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.AvatarURL) }},
+		"countryCode":    {[]string{"country_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.CountryCode) }},
+		"languageCode":   {[]string{"language_code"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.LanguageCode) }},
+		"locale":         {[]string{"locale"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Locale) }},
+		"timezone":       {[]string{"timezone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Timezone) }},
+		"phone":          {[]string{"phone"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.Phone) }},
+		"regionTemplate": {[]string{"region_template"}, func(w *bytes.Buffer, o *domain.Organization) { writeOptString(w, o.RegionTemplate) }},
+		"primaryDomain":  {[]string{"primary_domain"}, func(w *bytes.Buffer, o *domain.Organization) { writeString(w, o.PrimaryDomain) }},
+		"isPrivate":      {[]string{"is_private"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsPrivate) }},
+		"isDefault":      {[]string{"is_default"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsDefault) }},
+		"isSystem":       {[]string{"is_system"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsSystem) }},
+		"status": {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) {
+			writeOrganizationStatus(w, model.OrganizationStatus(o.Status))
+		}},
 		"statusChangedAt": {[]string{"status_changed_at"}, func(w *bytes.Buffer, o *domain.Organization) { writeTime(w, o.StatusChangedAt) }},
 		"isActive":        {[]string{"status"}, func(w *bytes.Buffer, o *domain.Organization) { writeBool(w, o.IsActive()) }},
 		"totalMembers":    {[]string{"member_count"}, func(w *bytes.Buffer, o *domain.Organization) { writeInt(w, o.TotalMembers) }},
@@ -861,8 +906,8 @@ var projectTemplateTable = &table[*model.ProjectTemplate]{
 	implementors: projectTemplateImplementors,
 	scalars: map[string]scalar[*model.ProjectTemplate]{
 		"name": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptString(w, p.Name) }},
-		"type": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Type) }},
-		"mode": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Mode) }},
+		"type": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Type, writeProjectType) }},
+		"mode": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) { writeOptEnum(w, p.Mode, writeProjectMode) }},
 		"contactEmails": {nil, func(w *bytes.Buffer, p *model.ProjectTemplate) {
 			if p.ContactEmails == nil {
 				w.WriteString("null")
@@ -877,7 +922,7 @@ var definitionTable = &table[*model.CustomAttributeDefinition]{
 	implementors: customAttributeDefinitionImplementors,
 	scalars: map[string]scalar[*model.CustomAttributeDefinition]{
 		"key":          {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeString(w, d.Key) }},
-		"type":         {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { d.Type.MarshalGQL(w) }},
+		"type":         {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeAttributeType(w, d.Type) }},
 		"required":     {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeBool(w, d.Required) }},
 		"defaultValue": {nil, func(w *bytes.Buffer, d *model.CustomAttributeDefinition) { writeJSONScalar(w, d.DefaultValue) }},
 	},
@@ -893,7 +938,7 @@ var domainTable = &table[*model.OrganizationDomain]{
 		"isPrimary":   {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsPrimary) }},
 		"isVerified":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsVerified) }},
 		"isGenerated": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsGenerated) }},
-		"status":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { d.Status.MarshalGQL(w) }},
+		"status":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeDomainStatus(w, d.Status) }},
 		"verifiedAt":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptDateTime(w, d.VerifiedAt) }},
 		"lastFailure": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptString(w, d.LastFailure) }},
 	},
@@ -929,7 +974,7 @@ var attributeTable = &table[*domain.Attribute]{
 	implementors: customAttributeImplementors,
 	scalars: map[string]scalar[*domain.Attribute]{
 		"key":   {nil, func(w *bytes.Buffer, a *domain.Attribute) { writeString(w, a.Key) }},
-		"type":  {nil, func(w *bytes.Buffer, a *domain.Attribute) { model.CustomAttributeType(a.Type).MarshalGQL(w) }},
+		"type":  {nil, func(w *bytes.Buffer, a *domain.Attribute) { writeAttributeType(w, model.CustomAttributeType(a.Type)) }},
 		"value": {nil, func(w *bytes.Buffer, a *domain.Attribute) { writeJSONScalar(w, a.Value) }},
 	},
 }
@@ -965,9 +1010,9 @@ var projectTable = &table[*domain.Project]{
 		"organizationId": {nil, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.OrganizationID) }},
 		"name":           {[]string{"name"}, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.Name) }},
 		"slug":           {[]string{"slug"}, func(w *bytes.Buffer, p *domain.Project) { writeString(w, p.Slug) }},
-		"type":           {[]string{"type"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectType(p.Type).MarshalGQL(w) }},
-		"mode":           {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectMode(p.Mode).MarshalGQL(w) }},
-		"status":         {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { model.ProjectStatus(p.Status).MarshalGQL(w) }},
+		"type":           {[]string{"type"}, func(w *bytes.Buffer, p *domain.Project) { writeProjectType(w, model.ProjectType(p.Type)) }},
+		"mode":           {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { writeProjectMode(w, model.ProjectMode(p.Mode)) }},
+		"status":         {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { writeProjectStatus(w, model.ProjectStatus(p.Status)) }},
 		"isDefault":      {nil, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsDefault) }},
 		"isActive":       {[]string{"status"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsActive()) }},
 		"isTest":         {[]string{"mode"}, func(w *bytes.Buffer, p *domain.Project) { writeBool(w, p.IsTest()) }},
@@ -984,8 +1029,8 @@ var memberTable = &table[*domain.Member]{
 		"userId":        {[]string{"user_id"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.UserID) }},
 		"email":         {[]string{"email"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.Email) }},
 		"name":          {[]string{"name"}, func(w *bytes.Buffer, m *domain.Member) { writeOptString(w, m.Name) }},
-		"role":          {nil, func(w *bytes.Buffer, m *domain.Member) { model.MemberRole(m.Role).MarshalGQL(w) }},
-		"status":        {[]string{"status"}, func(w *bytes.Buffer, m *domain.Member) { model.MemberStatus(m.Status).MarshalGQL(w) }},
+		"role":          {nil, func(w *bytes.Buffer, m *domain.Member) { writeMemberRole(w, model.MemberRole(m.Role)) }},
+		"status":        {[]string{"status"}, func(w *bytes.Buffer, m *domain.Member) { writeMemberStatus(w, model.MemberStatus(m.Status)) }},
 		"joinedAt":      {[]string{"joined_at"}, func(w *bytes.Buffer, m *domain.Member) { writeOptTime(w, m.JoinedAt) }},
 		"emailVerified": {[]string{"email_verified"}, func(w *bytes.Buffer, m *domain.Member) { writeBool(w, m.EmailVerified) }},
 	},
