@@ -96,10 +96,42 @@ type Cursor struct {
 	ID    string     `json:"i"`
 }
 
-// Encode makes the cursor opaque.
+// Encode makes the cursor opaque: its JSON in base64. A cursor of plain strings (ids, times, counts, most
+// names) is written directly, byte for byte as encoding/json writes it, which would take a tenth of the
+// server's CPU in a list whose relations are connections; any other goes through encoding/json.
 func (c Cursor) Encode() string {
-	b, _ := json.Marshal(c)
+	if !plainJSON(string(c.Field)) || !plainJSON(c.Value) || !plainJSON(c.ID) {
+		b, _ := json.Marshal(c)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	b := make([]byte, 0, 20+len(c.Field)+len(c.Value)+len(c.ID))
+	b = append(b, '{')
+	if c.Field != "" {
+		b = append(b, `"f":"`...)
+		b = append(b, c.Field...)
+		b = append(b, `",`...)
+	}
+	if c.Value != "" {
+		b = append(b, `"v":"`...)
+		b = append(b, c.Value...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"i":"`...)
+	b = append(b, c.ID...)
+	b = append(b, `"}`...)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// plainJSON tells whether encoding/json writes s as it is between quotes: printable ASCII, without the
+// quote, the backslash and the characters it escapes for HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // DecodeCursor reads a cursor made by Encode for the given order field ("" for lists with a fixed order).
