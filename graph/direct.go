@@ -780,26 +780,39 @@ var organizationTable = &table[*domain.Organization]{
 
 // relPage is a page of an organization's projects or members as a connection (pageOf's).
 type relPage[T any] struct {
-	rows    []T
-	cursors []string
-	info    *model.PageInfo
-	total   int
+	rows             []T
+	id               func(T) string
+	hasNext, hasPrev bool
+	total            int
 }
 
-// relEdge is the edge of a row of a relPage.
+// cursor is the cursor of the i-th row, made when a selection writes it.
+func (p *relPage[T]) cursor(i int) string { return rowCursor(p.id(p.rows[i])) }
+
+// info is the page's pageInfo, as pageOf makes it.
+func (p *relPage[T]) info() *model.PageInfo {
+	var ends []string
+	if n := len(p.rows); n > 0 {
+		ends = []string{p.cursor(0), p.cursor(n - 1)}
+	}
+	return pageInfo(ends, p.hasNext, p.hasPrev)
+}
+
+// relEdge is the edge of the i-th row of a relPage.
 type relEdge[T any] struct {
-	row    *T
-	cursor string
+	page *relPage[T]
+	i    int
 }
 
-// writeRelPage writes the page of all that first and after select, as the connection resolvers page it;
-// a cursor whose row has gone is gqlgen's to report.
+// writeRelPage writes the page of all that first and after select, as the connection resolvers page it
+// (pageOf); a cursor whose row has gone is gqlgen's to report. Cursors are made only where the selection
+// writes them.
 func writeRelPage[T any](w *bytes.Buffer, all []T, id func(T) string, first *int, after *string, write writer[*relPage[T]], data *listData) error {
-	rows, cursors, info, err := pageOf(all, id, first, after)
+	rows, hasNext, hasPrev, err := pageSlice(all, id, first, after)
 	if err != nil {
 		return &unwritable{err.Error()}
 	}
-	return write(w, &relPage[T]{rows: rows, cursors: cursors, info: info, total: len(all)}, data)
+	return write(w, &relPage[T]{rows: rows, id: id, hasNext: hasNext, hasPrev: hasPrev, total: len(all)}, data)
 }
 
 // relConnection is the tables of the connection and the edge of a relation whose rows node writes.
@@ -807,7 +820,7 @@ func relConnection[T any](connection, edge []string, node *table[*T]) (*table[*r
 	edges := &table[relEdge[T]]{
 		implementors: edge,
 		scalars: map[string]scalar[relEdge[T]]{
-			"cursor": {nil, func(w *bytes.Buffer, e relEdge[T]) { writeString(w, e.cursor) }},
+			"cursor": {nil, func(w *bytes.Buffer, e relEdge[T]) { writeString(w, e.page.cursor(e.i)) }},
 		},
 		compiled: map[string]func(*compiler, graphql.CollectedField) (writer[relEdge[T]], error){
 			"node": func(c *compiler, f graphql.CollectedField) (writer[relEdge[T]], error) {
@@ -815,7 +828,7 @@ func relConnection[T any](connection, edge []string, node *table[*T]) (*table[*r
 				if err != nil {
 					return nil, err
 				}
-				return func(w *bytes.Buffer, e relEdge[T], data *listData) error { return write(w, e.row, data) }, nil
+				return func(w *bytes.Buffer, e relEdge[T], data *listData) error { return write(w, &e.page.rows[e.i], data) }, nil
 			},
 		},
 	}
@@ -831,7 +844,7 @@ func relConnection[T any](connection, edge []string, node *table[*T]) (*table[*r
 					return nil, err
 				}
 				return func(w *bytes.Buffer, p *relPage[T], data *listData) error {
-					return array(w, len(p.rows), nil, func(i int) error { return write(w, relEdge[T]{&p.rows[i], p.cursors[i]}, data) })
+					return array(w, len(p.rows), nil, func(i int) error { return write(w, relEdge[T]{p, i}, data) })
 				}, nil
 			},
 			"nodes": func(c *compiler, f graphql.CollectedField) (writer[*relPage[T]], error) {
@@ -848,7 +861,7 @@ func relConnection[T any](connection, edge []string, node *table[*T]) (*table[*r
 				if err != nil {
 					return nil, err
 				}
-				return func(w *bytes.Buffer, p *relPage[T], data *listData) error { return write(w, p.info, data) }, nil
+				return func(w *bytes.Buffer, p *relPage[T], data *listData) error { return write(w, p.info(), data) }, nil
 			},
 		},
 	}

@@ -47,9 +47,22 @@ func pageInfo(cursors []string, hasNext, hasPrev bool) *model.PageInfo {
 // pageOf pages a list the loaders fetched whole (an organization's members or projects: a few rows) by
 // the id of the row a cursor names.
 func pageOf[T any](items []T, id func(T) string, first *int, after *string) ([]T, []string, *model.PageInfo, error) {
-	p, err := domain.NewPageRequest(first, after, nil, nil, "")
+	page, hasNext, hasPrev, err := pageSlice(items, id, first, after)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	cursors := make([]string, len(page))
+	for i, it := range page {
+		cursors[i] = rowCursor(id(it))
+	}
+	return page, cursors, pageInfo(cursors, hasNext, hasPrev), nil
+}
+
+// pageSlice is the page of items that first and after select, as pageOf pages them, without its cursors.
+func pageSlice[T any](items []T, id func(T) string, first *int, after *string) (page []T, hasNext, hasPrev bool, err error) {
+	p, err := domain.NewPageRequest(first, after, nil, nil, "")
+	if err != nil {
+		return nil, false, false, err
 	}
 	start := 0
 	if p.After != nil {
@@ -60,17 +73,15 @@ func pageOf[T any](items []T, id func(T) string, first *int, after *string) ([]T
 			}
 		}
 		if start < 0 {
-			return nil, nil, nil, domain.Errorf(domain.EINVALID, "the cursor's row is no longer in this list")
+			return nil, false, false, domain.Errorf(domain.EINVALID, "the cursor's row is no longer in this list")
 		}
 	}
 	end := min(start+p.Size, len(items))
-	page := items[start:end]
-	cursors := make([]string, len(page))
-	for i, it := range page {
-		cursors[i] = domain.Cursor{ID: id(it)}.Encode()
-	}
-	return page, cursors, pageInfo(cursors, end < len(items), start > 0), nil
+	return items[start:end], end < len(items), start > 0, nil
 }
+
+// rowCursor is the cursor of a row of a list paged by pageOf.
+func rowCursor(id string) string { return domain.Cursor{ID: id}.Encode() }
 
 // membersMatching are the members of ms with the role and the status, when given.
 func membersMatching(ms []domain.Member, role *model.MemberRole, status *model.MemberStatus) []domain.Member {
