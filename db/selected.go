@@ -68,6 +68,7 @@ var projectSelectable = map[string]column[domain.Project]{
 // memberSelectable are the columns of members (memberships and their users) a selected read may ask
 // for; a column of users joins them.
 var memberSelectable = map[string]column[domain.Member]{
+	"id":             {"m.id::text", func(m *domain.Member) any { return &m.ID }},
 	"user_id":        {"m.user_id::text", func(m *domain.Member) any { return &m.UserID }},
 	"status":         {"m.status", func(m *domain.Member) any { return &m.Status }},
 	"joined_at":      {"m.joined_at", func(m *domain.Member) any { return &m.JoinedAt }},
@@ -239,7 +240,8 @@ type Related struct {
 // RelationsSelected returns the projects, members, domains and custom attributes of each organization
 // of ids, as rel asks, in the orders of ProjectsOf, MembersOf, DomainsOf and AttributesOf: one
 // statement per relation, the ids sent once encoded. Projects come with their id, organization and
-// default flag, members with their id, organization and role, besides the columns asked for.
+// default flag, members with their organization and role (their id is a column to ask for), besides
+// the columns asked for.
 func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []string, rel Relations) (*Related, error) {
 	out := &Related{}
 	if len(ids) == 0 || !rel.Projects && !rel.Members && !rel.Domains && !rel.Attributes {
@@ -265,7 +267,6 @@ ORDER BY ` + projectOrderSQL
 	if rel.Members {
 		out.Members, err = selectByOrganization(ctx, s, "members", memberSelectable, []column[domain.Member]{
 			{"m.organization_id::text", func(m *domain.Member) any { return &m.OrganizationID }},
-			{"m.id::text", func(m *domain.Member) any { return &m.ID }},
 			{"m.role", func(m *domain.Member) any { return &m.Role }},
 		}, rel.MemberColumns, func(cols string) string {
 			from, where := `memberships m`, `m.tenant_id = $1 AND m.organization_id = ANY($2)`

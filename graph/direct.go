@@ -715,6 +715,7 @@ var organizationTable = &table[*domain.Organization]{
 			}
 			rel := &c.need.relations
 			rel.Members, rel.AllMembers = true, true
+			rel.MemberColumns = append(rel.MemberColumns, "id") // the page and its cursors go by id
 			if status != nil {
 				rel.MemberColumns = append(rel.MemberColumns, "status")
 			}
@@ -1038,7 +1039,7 @@ var memberTable = &table[*domain.Member]{
 	implementors: memberImplementors,
 	columns:      func(n *needs) *[]string { return &n.relations.MemberColumns },
 	scalars: map[string]scalar[*domain.Member]{
-		"id":            {nil, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.ID) }},
+		"id":            {[]string{"id"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.ID) }},
 		"userId":        {[]string{"user_id"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.UserID) }},
 		"email":         {[]string{"email"}, func(w *bytes.Buffer, m *domain.Member) { writeString(w, m.Email) }},
 		"name":          {[]string{"name"}, func(w *bytes.Buffer, m *domain.Member) { writeOptString(w, m.Name) }},

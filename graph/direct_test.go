@@ -199,6 +199,8 @@ fragment O on Organization { name id owners { e: email ... on Member { role } } 
   owners: membersConnection(role: OWNER) { totalCount nodes { id } }
   invited: membersConnection(status: INVITED, role: ADMIN) { totalCount nodes { id email } }
   projectsConnection(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id name isDefault } } nodes { type } } } } }`, nil},
+		{"a relation's cursors, no id selected", `{ organizations(first: 50) { nodes { name
+  membersConnection(first: 1) { pageInfo { endCursor } edges { cursor node { email } } } } } }`, nil},
 		{"domains and custom attributes", `{ organizations(first: 50) { nodes { id domains { domain isPrimary status verification { expiresAt } }
   customAttributes { key value } } } }`, nil},
 	}
