@@ -22,6 +22,7 @@ type config struct {
 	DomainSuffix    string
 	DBMaxConns      int
 	DBMaxCreates    int
+	DBMaxReads      int
 	LogLevel        slog.Level
 	LogFormat       string
 	Introspection   bool
@@ -62,6 +63,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Introspection:   true,
 		DBMaxConns:      20,
 		DBMaxCreates:    8,
+		DBMaxReads:      8,
 		ShutdownTimeout: 20 * time.Second,
 		ShutdownDelay:   5 * time.Second,
 		SMTPURL:         getenv("SMTP_URL"),
@@ -121,6 +123,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("DB_MAX_CREATES"); v != "" {
 		if c.DBMaxCreates, err = strconv.Atoi(v); err != nil || c.DBMaxCreates < 0 {
 			return c, fmt.Errorf("DB_MAX_CREATES must be a whole number (0: no bound), not %q", v)
+		}
+	}
+	if v := getenv("DB_MAX_READS"); v != "" {
+		if c.DBMaxReads, err = strconv.Atoi(v); err != nil || c.DBMaxReads < 0 {
+			return c, fmt.Errorf("DB_MAX_READS must be a whole number (0: no bound), not %q", v)
 		}
 	}
 	if v := getenv("INTROSPECTION"); v != "" {

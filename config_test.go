@@ -12,12 +12,15 @@ func TestConfig(t *testing.T) {
 	if err != nil || cfg.ListenAddr != ":8080" || cfg.DomainSuffix != "orgs.localhost" || !cfg.Introspection || cfg.DatabaseURL != defaultDatabaseURL {
 		t.Errorf("defaults = %+v, %v", cfg, err)
 	}
-	if cfg.DBMaxConns != 20 || cfg.DBMaxCreates != 8 {
-		t.Errorf("pool defaults: DB_MAX_CONNS %d, DB_MAX_CREATES %d; want 20 and 8", cfg.DBMaxConns, cfg.DBMaxCreates)
+	if cfg.DBMaxConns != 20 || cfg.DBMaxCreates != 8 || cfg.DBMaxReads != 8 {
+		t.Errorf("pool defaults: DB_MAX_CONNS %d, DB_MAX_CREATES %d, DB_MAX_READS %d; want 20, 8 and 8", cfg.DBMaxConns, cfg.DBMaxCreates, cfg.DBMaxReads)
 	}
 	for v, want := range map[string]int{"0": 0, "3": 3} {
 		if cfg, err := loadConfig(env(map[string]string{"DB_MAX_CREATES": v})); err != nil || cfg.DBMaxCreates != want {
 			t.Errorf("DB_MAX_CREATES=%s: %d, %v; want %d", v, cfg.DBMaxCreates, err, want)
+		}
+		if cfg, err := loadConfig(env(map[string]string{"DB_MAX_READS": v})); err != nil || cfg.DBMaxReads != want {
+			t.Errorf("DB_MAX_READS=%s: %d, %v; want %d", v, cfg.DBMaxReads, err, want)
 		}
 	}
 	cfg, _ = loadConfig(env(map[string]string{"PORT": "9000", "REGIONS": " us, eu ,apac,", "CORS_ALLOWED_ORIGINS": "https://a.example,https://b.example"}))
@@ -31,7 +34,7 @@ func TestConfig(t *testing.T) {
 	if cfg.DomainVerificationTTL != time.Hour || cfg.DNSResolver != "127.0.0.1:5353" || !cfg.OutboundAllowPrivate {
 		t.Errorf("DOMAIN_VERIFICATION_TTL, DNS_RESOLVER, OUTBOUND_ALLOW_PRIVATE: %+v", cfg)
 	}
-	for k, v := range map[string]string{"DOMAIN_VERIFICATION_TTL": "0s", "DNS_RESOLVER": "127.0.0.1", "OUTBOUND_ALLOW_PRIVATE": "yes please", "REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "DB_MAX_CREATES": "-1", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon", "ORG_RETENTION": "0s"} {
+	for k, v := range map[string]string{"DOMAIN_VERIFICATION_TTL": "0s", "DNS_RESOLVER": "127.0.0.1", "OUTBOUND_ALLOW_PRIVATE": "yes please", "REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "DB_MAX_CREATES": "-1", "DB_MAX_READS": "x", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon", "ORG_RETENTION": "0s"} {
 		if _, err := loadConfig(env(map[string]string{k: v})); err == nil {
 			t.Errorf("%s=%s accepted", k, v)
 		}

@@ -88,7 +88,7 @@ const lastUsedFlushInterval = 5 * time.Second
 
 // openStore connects to the database and applies the pending migrations.
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (*db.Store, error) {
-	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, MaxCreates: cfg.DBMaxCreates, AuthCacheTTL: cfg.AuthCacheTTL,
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DBMaxConns, MaxCreates: cfg.DBMaxCreates, MaxReads: cfg.DBMaxReads, AuthCacheTTL: cfg.AuthCacheTTL,
 		LastUsedFlushInterval: lastUsedFlushInterval, Logger: logger})
 	if err != nil {
 		return nil, err

@@ -53,6 +53,8 @@ type Store struct {
 	keyLocks turns
 	// creates bounds the creates of organizations that run at once (Options.MaxCreates).
 	creates turns
+	// reads bounds the list reads that run at once (Options.MaxReads, ReadTurn).
+	reads turns
 }
 
 // turns bound how many of something run at once; nil is no bound.
@@ -64,6 +66,12 @@ func newTurns(n int) turns {
 		return nil
 	}
 	return make(turns, n)
+}
+
+// ReadTurn waits until a list read may run (Options.MaxReads) or ctx ends, and returns what ends the
+// turn. A read that takes one runs its statements in it, holding no connection while it waits.
+func (s *Store) ReadTurn(ctx context.Context) (release func(), err error) {
+	return s.reads.take(ctx)
 }
 
 // take waits for a turn until ctx ends, and returns what gives it back.
@@ -98,6 +106,10 @@ type Options struct {
 	// (0: no bound). PostgreSQL spends more CPU per create as more run together (BENCHMARKS.md: on two
 	// cores, 1.5 ms at 8 and 3.5 ms at 32), so past a few per core, more at once is fewer done.
 	MaxCreates int
+	// MaxReads bounds the list reads of the API's direct path that run at once (ReadTurn), the others
+	// waiting their turn (0: no bound): as with creates, PostgreSQL spends more CPU per read as more
+	// run together (BENCHMARKS.md).
+	MaxReads int
 }
 
 // withBinaryParameters adds binary_parameters=yes to a connection URL that does not say otherwise:
@@ -155,7 +167,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	s := &Store{db: conn, availability: avail, keyLocks: keyLockTurns(opt.MaxOpenConns), creates: newTurns(opt.MaxCreates),
-		now: time.Now, logger: logger, auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{},
+		reads: newTurns(opt.MaxReads), now: time.Now, logger: logger, auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{},
 		stop: make(chan struct{}), prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
 	if opt.AuthCacheTTL > 0 {
 		s.revocations = listenForRevocations(dsn, s.auth, logger, 5*time.Second)

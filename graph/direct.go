@@ -316,8 +316,14 @@ func permitted(ctx context.Context, f graphql.CollectedField) bool {
 	return true
 }
 
-// read runs the plan's statements: the page, then the relations of its organizations.
+// read runs the plan's statements, in a turn of the store's reads: the page, then the relations of its
+// organizations.
 func (p *listPlan) read(ctx context.Context, store *db.Store) (*listData, error) {
+	release, err := store.ReadTurn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	page, err := store.ListOrganizationsSelected(ctx, p.tenantID, p.filter, p.order, p.page, p.need.org, p.need.cursors)
 	if err != nil {
 		return nil, err

@@ -457,6 +457,42 @@ func TestDirectPathStatements(t *testing.T) {
 	}
 }
 
+// TestDirectPathTakesTurns: with MaxReads 1, a direct list read waits while another holds the store's
+// only turn of reads, and runs once it is free.
+func TestDirectPathTakesTurns(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, packageURL, db.Options{MaxReads: 1})
+	a := newAPIFor(t, s, "read turns")
+	a.createOK(map[string]any{"name": "Turns"})
+	const q = `{ organizations { nodes { name owners { role } } } }`
+	const want = `{"data":{"organizations":{"nodes":[{"name":"Turns","owners":[{"role":"OWNER"}]}]}}}`
+	if r := a.post(a.key, q, nil); r.Raw != want {
+		t.Fatalf("a read with the turn free: %s", r.Raw)
+	}
+
+	release, err := s.ReadTurn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() { done <- a.post(a.key, q, nil).Raw }()
+	select {
+	case got := <-done:
+		release()
+		t.Fatalf("a read answered while the only turn was held: %s", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	select {
+	case got := <-done:
+		if got != want {
+			t.Errorf("the read after its turn: %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read never ran once the turn was free")
+	}
+}
+
 // TestDirectPathTextParameters runs the direct path on a connection without lib/pq's binary_parameters,
 // where the organization ids go to PostgreSQL as a text array.
 func TestDirectPathTextParameters(t *testing.T) {
