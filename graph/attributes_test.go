@@ -80,6 +80,36 @@ func TestCreateWithJSONAttributes(t *testing.T) {
 	}
 }
 
+// A JSON value is written compact, escaped as encoding/json escapes, with nothing after it, on every
+// path that writes one: the create's answer, a read of the organization, and a list.
+func TestJSONValuesAreCompact(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	created := a.post(a.key, createFullMutation, map[string]any{"input": map[string]any{"name": "Compact",
+		"customAttributes": attrs("seats", 5, "billing", map[string]any{"note": "<b> & co"})}})
+	if len(created.Errors) > 0 {
+		t.Fatalf("createOrganization: %s", created.Raw)
+	}
+	id := created.Data["createOrganization"].(map[string]any)["organization"].(map[string]any)["id"]
+	for what, r := range map[string]response{
+		"create": created,
+		"read":   a.post(a.key, `query($id: ID!) { organization(id: $id) { customAttributes { key value } } }`, map[string]any{"id": id}),
+		"list":   a.post(a.key, `{ organizations(first: 10) { nodes { customAttributes { key value } } } }`, nil),
+	} {
+		if len(r.Errors) > 0 {
+			t.Fatalf("%s: %s", what, r.Raw)
+		}
+		for _, want := range []string{`"value":5}`, `"value":{"note":"\u003cb\u003e \u0026 co"}}`} {
+			if !strings.Contains(r.Raw, want) {
+				t.Errorf("%s: the answer does not hold %s:\n%s", what, want, r.Raw)
+			}
+		}
+		if strings.Contains(r.Raw, "\n") {
+			t.Errorf("%s: the answer holds a newline:\n%q", what, r.Raw)
+		}
+	}
+}
+
 // Seed 002 (organization service v1) takes custom attributes of any type beside the other fields; a
 // template may type one as JSON, and an organization without template takes objects as they come.
 func TestSeed002ObjectAttributes(t *testing.T) {

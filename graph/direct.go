@@ -622,14 +622,14 @@ func writeOptDateTime(w *bytes.Buffer, t *model.DateTime) {
 	t.MarshalGQL(w)
 }
 
-// writeJSONScalar writes a value of the JSON scalar as the generated marshalOJSON2interface does: null, or
-// graphql.MarshalAny's encoding, which ends with a newline.
+// writeJSONScalar writes a value of the JSON scalar as the generated marshaler does: null, or
+// model.MarshalJSONValue's encoding.
 func writeJSONScalar(w *bytes.Buffer, v any) {
 	if v == nil {
 		w.WriteString("null")
 		return
 	}
-	graphql.MarshalAny(v).MarshalGQL(w)
+	model.MarshalJSONValue(v).MarshalGQL(w)
 }
 
 func writeOptTime(w *bytes.Buffer, t *time.Time) {

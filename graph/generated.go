@@ -28700,7 +28700,7 @@ func (ec *executionContext) unmarshalOJSON2interface(ctx context.Context, v any)
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalAny(v)
+	res, err := model.UnmarshalJSONValue(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -28710,7 +28710,7 @@ func (ec *executionContext) marshalOJSON2interface(ctx context.Context, sel ast.
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalAny(v)
+	res := model.MarshalJSONValue(v)
 	return res
 }
 
