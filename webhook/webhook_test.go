@@ -1,12 +1,14 @@
 package webhook_test
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"orgs/domain"
@@ -96,5 +98,33 @@ func TestBodyHoldsTheEvent(t *testing.T) {
 	b, _ = webhook.Body(domain.Event{TenantID: "t1", ID: "e2", OrganizationID: "o1", Sequence: 9, Type: "organization.purged", OccurredAt: at})
 	if !strings.Contains(string(b), `"actor":{"apiKeyId":null,"userId":null,"tenantId":"t1"},"changes":[],"data":null`) {
 		t.Errorf("system event body %s", b)
+	}
+}
+
+// Every outcome of orgs_webhook_deliveries_total is on /metrics from the start, at 0, so that a
+// dashboard's rate of failures exists before the first failure.
+func TestMetricsListEveryOutcomeFromTheStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	webhook.NewMetrics(reg)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "orgs_webhook_deliveries_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					got[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	want := map[string]float64{"succeeded": 0, "retry": 0, "failed": 0}
+	if !maps.Equal(got, want) {
+		t.Fatalf("orgs_webhook_deliveries_total before any delivery = %v, want %v", got, want)
 	}
 }

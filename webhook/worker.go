@@ -107,8 +107,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.attempts, m.disabled)
+	for _, outcome := range outcomes {
+		m.attempts.WithLabelValues(outcome) // listed at 0 from the start, so that rates see the first one
+	}
 	return m
 }
+
+// The outcomes of a delivery attempt, the label of orgs_webhook_deliveries_total.
+const (
+	outcomeSucceeded = "succeeded"
+	outcomeRetry     = "retry"
+	outcomeFailed    = "failed"
+)
+
+var outcomes = []string{outcomeSucceeded, outcomeRetry, outcomeFailed}
 
 func (m *Metrics) count(outcome string) {
 	if m != nil {
@@ -293,7 +305,7 @@ func (w *Worker) deliver(ctx context.Context, d *db.ClaimedDelivery, sendBy, lea
 				"error", err.Error())
 			return time.Time{}
 		}
-		w.Metrics.count("succeeded")
+		w.Metrics.count(outcomeSucceeded)
 		log.InfoContext(ctx, "webhook delivered", "status", status)
 		return time.Time{}
 	}
@@ -302,14 +314,14 @@ func (w *Worker) deliver(ctx context.Context, d *db.ClaimedDelivery, sendBy, lea
 	if status != 0 {
 		f.Status = &status
 	}
-	outcome, level, msg := "retry", slog.LevelWarn, "webhook delivery failed; will retry"
+	outcome, level, msg := outcomeRetry, slog.LevelWarn, "webhook delivery failed; will retry"
 	if ctx.Err() != nil {
 		f.RetryAt, msg = &now, "webhook delivery interrupted; due again at once"
 	} else if wait, ok := Backoff(w.schedule(), d.Attempts); ok {
 		at := now.Add(wait)
 		f.RetryAt = &at
 	} else {
-		outcome, level, msg = "failed", slog.LevelError, "webhook delivery failed; given up after the last attempt"
+		outcome, level, msg = outcomeFailed, slog.LevelError, "webhook delivery failed; given up after the last attempt"
 	}
 	disabled, rerr := w.Store.RecordWebhookFailure(markCtx, d, f, now)
 	if rerr != nil {
