@@ -41,8 +41,14 @@ e2e:
 # An API key against the database make run uses: make apikey NAME=me TENANT=acme
 NAME ?= me
 TENANT ?= default
+# make apikey REPLICA=1 makes the key in the private cluster that make run REPLICA=1 serves from.
 apikey:
+ifeq ($(REPLICA),1)
+	@DATABASE_URL="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" \
+		$(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
+else
 	@DATABASE_URL="$(DB_URL)" $(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
+endif
 
 build:
 	$(GO) build -o bin/orgs .
