@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -755,6 +756,20 @@ func TestSubscriptionOrigin(t *testing.T) {
 	_, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.url, "http"), &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{"graphql-transport-ws"}})
 	if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
 		t.Errorf("a socket from another origin: %v %v, want 403", res, err)
+	}
+	// The refusal is coder/websocket's 403 alone: gqlgen's "unable to upgrade" is not written after it.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.url, nil)
+	req.Header = http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Protocol": {"graphql-transport-ws"},
+		"Origin": {"https://elsewhere.example"}}
+	if res, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("a handshake from another origin: %v", err)
+	} else {
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden || strings.Contains(string(body), "unable to upgrade") {
+			t.Errorf("a handshake from another origin: %d %q, want 403 and the origin's refusal alone", res.StatusCode, body)
+		}
 	}
 	h.Set("Origin", a.url) // same origin
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.url, "http"), &websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{"graphql-transport-ws"}})

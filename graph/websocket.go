@@ -115,9 +115,34 @@ func withSockets(ss *sockets, next http.Handler) http.Handler {
 		s := &socket{}
 		ss.add(s)
 		defer ss.remove(s)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), socketKey{}, s)))
+		next.ServeHTTP(&handshakeWriter{ResponseWriter: w}, r.WithContext(context.WithValue(r.Context(), socketKey{}, s)))
 	})
 }
+
+// handshakeWriter is the ResponseWriter of an upgrade request. When the handshake is refused,
+// coder/websocket has written the answer (403 to another origin, 400 or 426 to a bad handshake), and
+// gqlgen's transport then writes one of its own ("unable to upgrade", 400): that second answer is
+// dropped, rather than appended to the first's body with a superfluous WriteHeader.
+type handshakeWriter struct {
+	http.ResponseWriter
+	refused bool // the handshake's answer is written: nothing more goes out
+}
+
+func (w *handshakeWriter) WriteHeader(code int) {
+	if !w.refused {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *handshakeWriter) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets coder/websocket find the connection's http.Hijacker.
+func (w *handshakeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // acceptor accepts sockets with coder/websocket and hands each to its request's socket.
 type acceptor struct {
@@ -127,6 +152,9 @@ type acceptor struct {
 func (a acceptor) Accept(w http.ResponseWriter, r *http.Request, opt transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
 	c, err := a.CoderWebsocketImplementation.Accept(w, r, opt)
 	if err != nil {
+		if hw, ok := w.(*handshakeWriter); ok {
+			hw.refused = true // Accept wrote the refusal
+		}
 		return nil, err
 	}
 	if s := socketFrom(r.Context()); s != nil {
