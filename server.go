@@ -57,6 +57,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	if stderr == os.Stderr {
+		// The process's logger, also for what libraries write through the standard log package (gqlgen's
+		// WebSocket transport on a refused handshake, coder/websocket): one format in the logs, not two.
+		// Not for a run whose logs go elsewhere (tests), which would take every run's library lines.
+		slog.SetDefault(logger)
+	}
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
