@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +129,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if v := getenv("DB_MAX_READS"); v != "" {
 		if c.DBMaxReads, err = strconv.Atoi(v); err != nil || c.DBMaxReads < 0 {
 			return c, fmt.Errorf("DB_MAX_READS must be a whole number (0: no bound), not %q", v)
+		}
+	}
+	for _, o := range c.CORSOrigins {
+		// The WebSocket transport matches origins as path.Match patterns (coder/websocket): a malformed
+		// one would refuse every socket from another origin, with nothing said at startup.
+		if _, err := path.Match(strings.ToLower(o), ""); err != nil {
+			return c, fmt.Errorf("CORS_ALLOWED_ORIGINS: %q is not a valid origin or pattern (%v)", o, err)
 		}
 	}
 	if v := getenv("INTROSPECTION"); v != "" {

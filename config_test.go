@@ -34,7 +34,7 @@ func TestConfig(t *testing.T) {
 	if cfg.DomainVerificationTTL != time.Hour || cfg.DNSResolver != "127.0.0.1:5353" || !cfg.OutboundAllowPrivate {
 		t.Errorf("DOMAIN_VERIFICATION_TTL, DNS_RESOLVER, OUTBOUND_ALLOW_PRIVATE: %+v", cfg)
 	}
-	for k, v := range map[string]string{"DOMAIN_VERIFICATION_TTL": "0s", "DNS_RESOLVER": "127.0.0.1", "OUTBOUND_ALLOW_PRIVATE": "yes please", "REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "DB_MAX_CREATES": "-1", "DB_MAX_READS": "x", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon", "ORG_RETENTION": "0s"} {
+	for k, v := range map[string]string{"DOMAIN_VERIFICATION_TTL": "0s", "DNS_RESOLVER": "127.0.0.1", "OUTBOUND_ALLOW_PRIVATE": "yes please", "REGIONS": " , ", "RATE_LIMIT_PER_MINUTE": "-1", "REQUEST_TIMEOUT": "0s", "DB_MAX_CONNS": "0", "DB_MAX_CREATES": "-1", "DB_MAX_READS": "x", "CORS_ALLOWED_ORIGINS": "https://app.example.com,https://[app.example.com", "LOG_LEVEL": "loud", "INTROSPECTION": "maybe", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon", "ORG_RETENTION": "0s"} {
 		if _, err := loadConfig(env(map[string]string{k: v})); err == nil {
 			t.Errorf("%s=%s accepted", k, v)
 		}
