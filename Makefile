@@ -2,7 +2,12 @@
 # every test. Both find or start a PostgreSQL by themselves (scripts/localpg.sh) unless DATABASE_URL is set.
 SHELL := /bin/bash
 GO ?= go
-DB_URL = $$(scripts/localpg.sh)
+# WITH_DB runs what follows it with DATABASE_URL set to the database scripts/localpg.sh finds or starts,
+# and stops there when it can find or start none (rather than running with an empty DATABASE_URL, which
+# would fall back to the default URL).
+WITH_DB = url="$$(scripts/localpg.sh)" && DATABASE_URL="$$url"
+# WITH_PRIVATE_DB is WITH_DB on the private cluster, whatever answers on 5432 (make ... REPLICA=1).
+WITH_PRIVATE_DB = url="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" && DATABASE_URL="$$url"
 # staticcheck, pinned here and run with go run so that it stays out of go.mod (see make lint).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -12,14 +17,15 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # (READ_DATABASE_URL): the primary is then always the private cluster, whatever DATABASE_URL says.
 run:
 ifeq ($(REPLICA),1)
-	DATABASE_URL="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" \
-		READ_DATABASE_URL="$$(env -u DATABASE_URL scripts/localpg.sh replica)" $(GO) run .
+	url="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" && \
+		replica="$$(env -u DATABASE_URL scripts/localpg.sh replica)" && \
+		DATABASE_URL="$$url" READ_DATABASE_URL="$$replica" $(GO) run .
 else
-	DATABASE_URL="$(DB_URL)" $(GO) run .
+	$(WITH_DB) $(GO) run .
 endif
 
 test:
-	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 ./...
+	$(WITH_DB) $(GO) test -count=1 ./...
 
 # Every fuzz target (func FuzzXxx in a *_test.go) for FUZZTIME each, one after the other: make fuzz
 # FUZZTIME=1m. Their seeds (f.Add, testdata/fuzz/) also run in make test. See scripts/fuzz.sh.
@@ -30,8 +36,8 @@ fuzz:
 # The fault tests (part of make test) with their figures: PostgreSQL crashed and restarted under load
 # on a private cluster of their own, a rolling restart of two replicas, the database cut away, the drain.
 faults:
-	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 -v -run 'TestFaults|TestDrainedShutdown' .
-	DATABASE_URL="$(DB_URL)" $(GO) test -count=1 -run 'TestDatabaseUnavailable' ./graph
+	$(WITH_DB) $(GO) test -count=1 -v -run 'TestFaults|TestDrainedShutdown' .
+	$(WITH_DB) $(GO) test -count=1 -run 'TestDatabaseUnavailable' ./graph
 
 # End-to-end: the built server on a fresh database, driven by the Node suites of e2e/ (GraphQL-over-HTTP
 # audits, Apollo Client, the playground in headless Chromium).
@@ -44,10 +50,9 @@ TENANT ?= default
 # make apikey REPLICA=1 makes the key in the private cluster that make run REPLICA=1 serves from.
 apikey:
 ifeq ($(REPLICA),1)
-	@DATABASE_URL="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" \
-		$(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
+	@$(WITH_PRIVATE_DB) $(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
 else
-	@DATABASE_URL="$(DB_URL)" $(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
+	@$(WITH_DB) $(GO) run . apikey create --name "$(NAME)" --tenant "$(TENANT)"
 endif
 
 build:
