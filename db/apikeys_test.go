@@ -11,16 +11,6 @@ import (
 	"orgs/domain"
 )
 
-func open(t *testing.T, url string, opt db.Options) *db.Store {
-	t.Helper()
-	s, err := db.Open(context.Background(), url, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 func bootstrapKey(t *testing.T, s *db.Store, tenant string, perms ...domain.Permission) (string, *domain.Actor) {
 	t.Helper()
 	key, a, err := s.CreateAPIKey(context.Background(), db.NewAPIKey{Name: "boot", Tenant: tenant, Permissions: perms})
@@ -36,7 +26,7 @@ func TestRevocationNotifiesEveryStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := dbtest.New(t)
-	a, b := open(t, url, db.Options{AuthCacheTTL: time.Second}), open(t, url, db.Options{AuthCacheTTL: time.Second})
+	a, b := dbtest.Open(t, url, db.Options{AuthCacheTTL: time.Second}), dbtest.Open(t, url, db.Options{AuthCacheTTL: time.Second})
 	a.SetAuthCacheTTL(time.Hour)
 	b.SetAuthCacheTTL(time.Hour)
 	admin, _ := bootstrapKey(t, a, "replicas", domain.AllPermissions...)
@@ -84,7 +74,7 @@ func TestRevocationNotifiesEveryStore(t *testing.T) {
 func TestCachedKeyExpires(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := open(t, dbtest.New(t), db.Options{AuthCacheTTL: time.Second})
+	s := dbtest.Open(t, dbtest.New(t), db.Options{AuthCacheTTL: time.Second})
 	s.SetAuthCacheTTL(time.Hour)
 	admin, _ := bootstrapKey(t, s, "expiry", domain.AllPermissions...)
 	caller, err := s.Authenticate(ctx, admin)
@@ -116,7 +106,7 @@ func TestLastUsedBatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := open(t, url, db.Options{})
+	reader := dbtest.Open(t, url, db.Options{})
 	updates, stop := dbtest.Watch("SET last_used_at")
 	defer stop()
 	var keys []string
@@ -169,7 +159,7 @@ func TestLastUsedBatched(t *testing.T) {
 func TestLastUsedFlushedEveryInterval(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := open(t, dbtest.New(t), db.Options{LastUsedFlushInterval: 50 * time.Millisecond})
+	s := dbtest.Open(t, dbtest.New(t), db.Options{LastUsedFlushInterval: 50 * time.Millisecond})
 	key, a := bootstrapKey(t, s, "interval", domain.PermOrganizationRead)
 	if _, err := s.Authenticate(ctx, key); err != nil {
 		t.Fatal(err)
@@ -192,7 +182,7 @@ func TestLastUsedFlushedEveryInterval(t *testing.T) {
 // apikey.created event, without an actor, and keeps the key's prefix.
 func TestCreateAPIKeyCommandEvent(t *testing.T) {
 	t.Parallel()
-	s := open(t, dbtest.New(t), db.Options{})
+	s := dbtest.Open(t, dbtest.New(t), db.Options{})
 	key, a := bootstrapKey(t, s, "command", domain.PermOrganizationRead, domain.PermAPIKeyManage)
 	var ev struct {
 		Type   string  `db:"type"`

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"orgs/db"
+	"orgs/db/dbtest"
 	"orgs/domain"
 )
 
@@ -15,11 +16,7 @@ import (
 func TestCreatesTakeTurns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := db.Open(ctx, packageURL, db.Options{MaxOpenConns: 4, MaxCreates: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := dbtest.Open(t, packageURL, db.Options{MaxOpenConns: 4, MaxCreates: 1})
 	a := newActor(t, "turns")
 	yes := true
 	first := create(t, a, domain.CreateOrganizationInput{Name: "Turns default", IsDefault: &yes})

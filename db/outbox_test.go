@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"orgs/db"
+	"orgs/db/dbtest"
 	"orgs/domain"
 )
 
@@ -42,11 +43,7 @@ func (c *clock) Set(t time.Time) {
 // pastStore opens a store over the package's database whose time is c's.
 func pastStore(t *testing.T, c *clock) *db.Store {
 	t.Helper()
-	s, err := db.Open(context.Background(), packageURL, db.Options{MaxOpenConns: 20})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := dbtest.Open(t, packageURL, db.Options{MaxOpenConns: 20})
 	db.SetClock(s, c.Now)
 	return s
 }

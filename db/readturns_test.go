@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"orgs/db"
+	"orgs/db/dbtest"
 )
 
 // With MaxReads 1, a read's turn waits while another is held, until its context ends; without a bound,
@@ -14,11 +15,7 @@ import (
 func TestReadsTakeTurns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := db.Open(ctx, packageURL, db.Options{MaxOpenConns: 2, MaxReads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := dbtest.Open(t, packageURL, db.Options{MaxOpenConns: 2, MaxReads: 1})
 	release, err := s.ReadTurn(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -28,11 +28,7 @@ import (
 // test server.
 func newAPIWithMail(t *testing.T) (*api, *mailtest.Server) {
 	t.Helper()
-	s, err := db.Open(context.Background(), dbtest.New(t), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := dbtest.Open(t, dbtest.New(t), db.Options{})
 	smtpServer := mailtest.Start(t, nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sender, err := orgsmail.NewSender(smtpServer.URL(), logger)

@@ -347,7 +347,7 @@ func TestListAPIKeys(t *testing.T) {
 func replica(t *testing.T, tenant string, opt db.Options) *api {
 	t.Helper()
 	opt.AuthCacheTTL = 500 * time.Millisecond
-	return newAPIFor(t, openStore(t, packageURL, opt), tenant)
+	return newAPIFor(t, dbtest.Open(t, packageURL, opt), tenant)
 }
 
 // warm makes a's cache remember key, and shows that it does: a name changed in SQL is not seen.
@@ -435,7 +435,7 @@ func TestLastUsedAt(t *testing.T) {
 	t.Parallel()
 	updates, stop := dbtest.Watch("SET last_used_at")
 	defer stop()
-	s := openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver, AuthCacheTTL: time.Second})
+	s := dbtest.Open(t, packageURL, db.Options{Driver: dbtest.CountingDriver, AuthCacheTTL: time.Second})
 	a := newAPIFor(t, s, freshTenant(t, "last used"))
 	k1, s1 := a.createKeyOK(map[string]any{"name": "used", "permissions": []string{"ORGANIZATION_READ"}})
 	k2, s2 := a.createKeyOK(map[string]any{"name": "used too", "permissions": []string{"ORGANIZATION_READ"}})

@@ -162,11 +162,7 @@ func TestTransport(t *testing.T) {
 // request id, and the transaction leaves nothing behind.
 func TestInternalErrorsAreNotLeaked(t *testing.T) {
 	t.Parallel()
-	s, err := db.Open(context.Background(), dbtest.New(t), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := dbtest.Open(t, dbtest.New(t), db.Options{})
 	a := newAPIFor(t, s, "broken")
 	if _, err := s.DB().Exec(`ALTER TABLE projects RENAME TO projects_moved`); err != nil {
 		t.Fatal(err)

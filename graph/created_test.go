@@ -145,7 +145,7 @@ func countedCreates(prefix string) []countedCreate {
 // countingStore is a store of the package's database whose statements dbtest.Statements counts, and
 // which looks up no key between counts, however slow the run.
 func countingStore(t *testing.T) *db.Store {
-	return openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver, AuthCacheTTL: time.Hour, LastUsedFlushInterval: time.Hour})
+	return dbtest.Open(t, packageURL, db.Options{Driver: dbtest.CountingDriver, AuthCacheTTL: time.Hour, LastUsedFlushInterval: time.Hour})
 }
 
 // TestCreatedAnswerReadsNothingBack counts the statements of gqlgen's answer to a create (countedCreates).

@@ -48,17 +48,6 @@ func newDirectPairOn(t *testing.T, s *db.Store, tenant string) *directPair {
 	return p
 }
 
-// openStore opens a store on url for the test, closed at its end.
-func openStore(t *testing.T, url string, opt db.Options) *db.Store {
-	t.Helper()
-	s, err := db.Open(context.Background(), url, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // directCount is the number of operations the direct path answered ("answered") or handed back after
 // planning them ("fallback").
 func (p *directPair) directCount(outcome string) float64 { return directCount(p.reg, outcome) }
@@ -430,7 +419,7 @@ func TestDirectPathPanic(t *testing.T) {
 // per relation, whatever the page size, each prepared once per connection (and page size) and then only
 // executed.
 func TestDirectPathStatements(t *testing.T) {
-	s := openStore(t, packageURL, db.Options{Driver: dbtest.CountingDriver,
+	s := dbtest.Open(t, packageURL, db.Options{Driver: dbtest.CountingDriver,
 		MaxOpenConns: 1, AuthCacheTTL: time.Minute}) // the key is looked up once
 	p := newDirectPairOn(t, s, "direct statements")
 	a := p.direct
@@ -462,7 +451,7 @@ func TestDirectPathStatements(t *testing.T) {
 // only turn of reads, and runs once it is free.
 func TestDirectPathTakesTurns(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, packageURL, db.Options{MaxReads: 1})
+	s := dbtest.Open(t, packageURL, db.Options{MaxReads: 1})
 	a := newAPIFor(t, s, "read turns")
 	a.createOK(map[string]any{"name": "Turns"})
 	const q = `{ organizations { nodes { name owners { role } } } }`
@@ -498,7 +487,7 @@ func TestDirectPathTakesTurns(t *testing.T) {
 // where the organization ids go to PostgreSQL as a text array.
 func TestDirectPathTextParameters(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, packageURL+"&binary_parameters=no", db.Options{})
+	s := dbtest.Open(t, packageURL+"&binary_parameters=no", db.Options{})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	seedDirect(t, p.gqlgen)
 	p.compare(t, `{ organizations(first: 50) { nodes { id name defaultProject { id } projects { name } members { email role } } } }`, nil)
@@ -511,7 +500,7 @@ func TestDirectPathTextParameters(t *testing.T) {
 // must still be gqlgen's.
 func TestDirectPathSessionTimeZone(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, packageURL+"&timezone=Europe/Paris", db.Options{})
+	s := dbtest.Open(t, packageURL+"&timezone=Europe/Paris", db.Options{})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	seedDirect(t, p.gqlgen)
 	for _, order := range []string{"CREATED_AT", "NAME", "TOTAL_MEMBERS"} {
@@ -535,7 +524,7 @@ func newOwnDatabaseAPI(t *testing.T, tenant, params string, opt db.Options) (a *
 		t.Fatal(err)
 	}
 	t.Cleanup(drop) // after the stores of the test are closed
-	s := openStore(t, url+params, opt)
+	s := dbtest.Open(t, url+params, opt)
 	reg = prometheus.NewRegistry()
 	hopt := graph.DefaultHandlerOptions
 	hopt.Metrics = graph.NewMetrics(reg)
@@ -552,7 +541,7 @@ func TestDirectPathReadFailure(t *testing.T) {
 	a.createOK(map[string]any{"name": "Locked out"})
 	const q = `{ organizations { nodes { name projects { name } } } }`
 
-	locker := openStore(t, url, db.Options{})
+	locker := dbtest.Open(t, url, db.Options{})
 	tx, err := locker.DB().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -581,7 +570,7 @@ func TestDirectPathReadFailure(t *testing.T) {
 // from several goroutines: statements closed to make room must not fail the reads that use them.
 func TestDirectPathManyShapes(t *testing.T) {
 	t.Parallel()
-	s := openStore(t, packageURL, db.Options{MaxOpenConns: 4})
+	s := dbtest.Open(t, packageURL, db.Options{MaxOpenConns: 4})
 	p := newDirectPairOn(t, s, "tenant "+t.Name())
 	for i := range 3 {
 		p.direct.createOK(map[string]any{"name": fmt.Sprintf("Shape %d", i)})

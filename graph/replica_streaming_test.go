@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"orgs/db"
+	"orgs/db/dbtest"
 	"orgs/graph"
 )
 
@@ -75,11 +76,7 @@ func TestListsReadFromAStreamingReplica(t *testing.T) {
 	t.Parallel()
 	primaryURL, replicaURL := startStreamingReplica(t)
 	ctx := context.Background()
-	p, err := db.Open(ctx, primaryURL, db.Options{MaxOpenConns: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := dbtest.Open(t, primaryURL, db.Options{MaxOpenConns: 10})
 	if _, err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -96,11 +96,7 @@ func copyDatabase(t *testing.T, src string) string {
 // replicaAPI serves the world's primary with readURL as its read replica.
 func (w replicaWorld) api(t *testing.T, readURL string, ropt db.ReplicaOptions, hopt graph.HandlerOptions) (*api, *db.Replica) {
 	t.Helper()
-	p, err := db.Open(context.Background(), w.primaryURL, db.Options{MaxOpenConns: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p := dbtest.Open(t, w.primaryURL, db.Options{MaxOpenConns: 10})
 	if ropt.Logger == nil {
 		ropt.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 
 	"orgs/db"
+	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
 	"orgs/httpapi"
@@ -643,11 +644,7 @@ func TestSubscriptionOrganizationIDInAnyForm(t *testing.T) {
 // subscriber on one gets the changes made through the other.
 func TestSubscriptionAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	other, err := db.Open(context.Background(), packageURL, db.Options{MaxOpenConns: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
+	other := dbtest.Open(t, packageURL, db.Options{MaxOpenConns: 5})
 	a, hubA := newRealtimeAPI(t, realtime.Options{})
 	hubB := newHub(t, other, realtime.Options{})
 	b := newRealtimeAPIWith(t, other, hubB, "tenant "+t.Name())

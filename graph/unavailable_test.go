@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"orgs/db"
+	"orgs/db/dbtest"
 	"orgs/domain"
 	"orgs/graph"
 	"orgs/httpapi"
@@ -113,7 +114,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	u.Host = proxy.addr
 	logs := &syncBuffer{}
 	logger := slog.New(httpapi.ContextLogHandler{Handler: slog.NewJSONHandler(logs, nil)})
-	s := openStore(t, u.String(), db.Options{MaxOpenConns: 4, Logger: logger})
+	s := dbtest.Open(t, u.String(), db.Options{MaxOpenConns: 4, Logger: logger})
 	tenant := "tenant " + t.Name() + " " + runID
 	key, _, err := store.CreateAPIKey(context.Background(), db.NewAPIKey{Name: "key " + uuid.NewString(), Tenant: tenant,
 		Email: "owner@example.com", UserName: "Owner", Permissions: domain.AllPermissions})

@@ -21,11 +21,7 @@ const relayStatement = "FROM webhook_relay FOR UPDATE SKIP LOCKED"
 // relays once a poll interval. With an endpoint enabled, every wake relays, as before.
 func TestWorkerIdlesWithoutEndpoints(t *testing.T) {
 	ctx := context.Background()
-	s, err := db.Open(ctx, dbtest.New(t), db.Options{Driver: dbtest.CountingDriver})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := dbtest.Open(t, dbtest.New(t), db.Options{Driver: dbtest.CountingDriver})
 	_, a, err := s.CreateAPIKey(ctx, db.NewAPIKey{Name: "key", Tenant: "idle " + uuid.NewString(),
 		Email: "owner@example.com", UserName: "Owner", Permissions: domain.AllPermissions})
 	if err != nil {

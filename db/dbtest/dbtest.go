@@ -212,6 +212,17 @@ func Main(m *testing.M, label string, opt db.Options, use func(url string, s *db
 	os.Exit(code)
 }
 
+// Open opens a store on url with opt for the test, closed when the test ends.
+func Open(tb testing.TB, url string, opt db.Options) *db.Store {
+	tb.Helper()
+	s, err := db.Open(context.Background(), url, opt)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
 // Count returns the number of rows of table in the tenant that match the optional condition where[0]
 // (whose parameters, where[1:], start at $2).
 func Count(tb testing.TB, conn *sqlx.DB, tenantID, table string, where ...any) int {
