@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -233,9 +232,8 @@ func scanAttributes(rows *sql.Rows) (map[string][]domain.Attribute, error) {
 		if err := rows.Scan(&org, &a.Key, &a.Type, &raw); err != nil {
 			return nil, fmt.Errorf("scan attribute: %w", err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&a.Value); err != nil {
+		var err error
+		if a.Value, err = decodeAttributeValue(raw); err != nil {
 			return nil, fmt.Errorf("decode attribute %s: %w", a.Key, err)
 		}
 		out[org] = append(out[org], a)

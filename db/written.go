@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,9 +126,8 @@ func writtenAttributes(triples []byte) ([]domain.Attribute, error) {
 		if err := json.Unmarshal(r[1], &a.Type); err != nil {
 			return nil, fmt.Errorf("decode created attribute %s: %w", a.Key, err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(r[2]))
-		dec.UseNumber()
-		if err := dec.Decode(&a.Value); err != nil {
+		var err error
+		if a.Value, err = decodeAttributeValue(r[2]); err != nil {
 			return nil, fmt.Errorf("decode created attribute %s: %w", a.Key, err)
 		}
 		out = append(out, a)
