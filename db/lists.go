@@ -275,7 +275,11 @@ func (s *Store) MembersOf(ctx context.Context, tenantID string, ids []string) (m
 // first.
 const domainsOfSQL = `SELECT ` + domainColumns + `
 FROM organization_domains d WHERE d.tenant_id = $1 AND d.organization_id = ANY($2)
-ORDER BY d.organization_id, d.is_primary DESC, d.domain`
+ORDER BY ` + domainOrderSQL
+
+// domainOrderSQL orders the domains d of organizations: by organization, the primary first, then by
+// name.
+const domainOrderSQL = `d.organization_id, d.is_primary DESC, d.domain`
 
 // DomainsOf returns the domains of each organization of ids, the primary first.
 func (s *Store) DomainsOf(ctx context.Context, tenantID string, ids []string) (map[string][]domain.Domain, error) {

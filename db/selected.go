@@ -77,6 +77,18 @@ var memberSelectable = map[string]column[domain.Member]{
 	"email_verified": {emailVerifiedSQL, func(m *domain.Member) any { return &m.EmailVerified }},
 }
 
+// domainSelectable are the columns of organization_domains a selected read may ask for.
+var domainSelectable = map[string]column[domain.Domain]{
+	"id":                 {"d.id::text", func(d *domain.Domain) any { return &d.ID }},
+	"is_verified":        {"d.is_verified", func(d *domain.Domain) any { return &d.IsVerified }},
+	"is_generated":       {"d.is_generated", func(d *domain.Domain) any { return &d.IsGenerated }},
+	"status":             {"d.status", func(d *domain.Domain) any { return &d.Status }},
+	"verified_at":        {"d.verified_at", func(d *domain.Domain) any { return &d.VerifiedAt }},
+	"verification_token": {"d.verification_token", func(d *domain.Domain) any { return &d.Token }},
+	"token_expires_at":   {"d.token_expires_at", func(d *domain.Domain) any { return &d.ExpiresAt }},
+	"last_failure":       {"d.last_failure", func(d *domain.Domain) any { return &d.LastFailure }},
+}
+
 // selection is the SQL of the chosen columns after the fixed ones, and the scan destinations of a row.
 func selection[T any](table map[string]column[T], fixed []column[T], names []string) (string, func(*T) []any, error) {
 	cols := slices.Clone(fixed)
@@ -225,7 +237,8 @@ type Relations struct {
 	Members        bool
 	MemberColumns  []string
 	AllMembers     bool // every member, not only the owners
-	Domains        bool // every column of the domains
+	Domains        bool
+	DomainColumns  []string
 	Attributes     bool
 }
 
@@ -240,8 +253,8 @@ type Related struct {
 // RelationsSelected returns the projects, members, domains and custom attributes of each organization
 // of ids, as rel asks, in the orders of ProjectsOf, MembersOf, DomainsOf and AttributesOf: one
 // statement per relation, the ids sent once encoded. Projects come with their id, organization and
-// default flag, members with their organization and role (their id is a column to ask for), besides
-// the columns asked for.
+// default flag, members with their organization and role (their id is a column to ask for), domains
+// with their organization, name and primary flag, besides the columns asked for.
 func (s *Store) RelationsSelected(ctx context.Context, tenantID string, ids []string, rel Relations) (*Related, error) {
 	out := &Related{}
 	if len(ids) == 0 || !rel.Projects && !rel.Members && !rel.Domains && !rel.Attributes {
@@ -284,9 +297,15 @@ ORDER BY ` + memberOrderSQL
 		}
 	}
 	if rel.Domains {
-		if out.Domains, err = readByOrganization(ctx, s, "domains", domainsOfSQL, tenantID, idArray, func(rows *sqlx.Rows) (map[string][]domain.Domain, error) {
-			return scanDomains(rows, len(ids))
-		}); err != nil {
+		out.Domains, err = selectByOrganization(ctx, s, "domains", domainSelectable, []column[domain.Domain]{
+			{"d.organization_id::text", func(d *domain.Domain) any { return &d.OrganizationID }},
+			{"d.domain", func(d *domain.Domain) any { return &d.Domain }},
+			{"d.is_primary", func(d *domain.Domain) any { return &d.IsPrimary }},
+		}, rel.DomainColumns, func(cols string) string {
+			return `SELECT ` + cols + ` FROM organization_domains d WHERE d.tenant_id = $1 AND d.organization_id = ANY($2)
+ORDER BY ` + domainOrderSQL
+		}, tenantID, idArray, domain.Domain{}, func(d *domain.Domain) string { return d.OrganizationID }, len(ids))
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -614,14 +614,6 @@ func writeOptEnum[E enum](w *bytes.Buffer, e *E, write func(*bytes.Buffer, E)) {
 	write(w, *e)
 }
 
-func writeOptDateTime(w *bytes.Buffer, t *model.DateTime) {
-	if t == nil {
-		w.WriteString("null")
-		return
-	}
-	t.MarshalGQL(w)
-}
-
 // writeJSONScalar writes a value of the JSON scalar as the generated marshaler does: null, or
 // model.MarshalJSONValue's encoding.
 func writeJSONScalar(w *bytes.Buffer, v any) {
@@ -704,7 +696,7 @@ var organizationTable = &table[*domain.Organization]{
 			}
 			return func(w *bytes.Buffer, o *domain.Organization, data *listData) error {
 				ds := data.related.Domains[o.ID]
-				return array(w, len(ds), nil, func(i int) error { return write(w, toOrganizationDomain(&ds[i]), data) })
+				return array(w, len(ds), nil, func(i int) error { return write(w, &ds[i], data) })
 			}, nil
 		},
 		"membersConnection": func(c *compiler, f graphql.CollectedField) (writer[*domain.Organization], error) {
@@ -948,32 +940,37 @@ var definitionTable = &table[*model.CustomAttributeDefinition]{
 	},
 }
 
-// domainTable writes a domain as the API shows it (toOrganizationDomain, which says when it has a
-// verification to publish). Its relation is read whole: no column to choose.
-var domainTable = &table[*model.OrganizationDomain]{
+// domainTable writes a domain as the API shows it (toOrganizationDomain), from the columns its fields
+// read.
+var domainTable = &table[*domain.Domain]{
 	implementors: organizationDomainImplementors,
-	scalars: map[string]scalar[*model.OrganizationDomain]{
-		"id":          {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeString(w, d.ID) }},
-		"domain":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeString(w, d.Domain) }},
-		"isPrimary":   {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsPrimary) }},
-		"isVerified":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsVerified) }},
-		"isGenerated": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeBool(w, d.IsGenerated) }},
-		"status":      {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeDomainStatus(w, d.Status) }},
-		"verifiedAt":  {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptDateTime(w, d.VerifiedAt) }},
-		"lastFailure": {nil, func(w *bytes.Buffer, d *model.OrganizationDomain) { writeOptString(w, d.LastFailure) }},
+	columns:      func(n *needs) *[]string { return &n.relations.DomainColumns },
+	scalars: map[string]scalar[*domain.Domain]{
+		"id":          {[]string{"id"}, func(w *bytes.Buffer, d *domain.Domain) { writeString(w, d.ID) }},
+		"domain":      {nil, func(w *bytes.Buffer, d *domain.Domain) { writeString(w, d.Domain) }},
+		"isPrimary":   {nil, func(w *bytes.Buffer, d *domain.Domain) { writeBool(w, d.IsPrimary) }},
+		"isVerified":  {[]string{"is_verified"}, func(w *bytes.Buffer, d *domain.Domain) { writeBool(w, d.IsVerified) }},
+		"isGenerated": {[]string{"is_generated"}, func(w *bytes.Buffer, d *domain.Domain) { writeBool(w, d.IsGenerated) }},
+		"status":      {[]string{"status"}, func(w *bytes.Buffer, d *domain.Domain) { writeDomainStatus(w, model.DomainStatus(d.Status)) }},
+		"verifiedAt":  {[]string{"verified_at"}, func(w *bytes.Buffer, d *domain.Domain) { writeOptTime(w, d.VerifiedAt) }},
+		"lastFailure": {[]string{"last_failure"}, func(w *bytes.Buffer, d *domain.Domain) { writeOptString(w, d.LastFailure) }},
 	},
-	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*model.OrganizationDomain], error){
-		"verification": func(c *compiler, f graphql.CollectedField) (writer[*model.OrganizationDomain], error) {
+	compiled: map[string]func(*compiler, graphql.CollectedField) (writer[*domain.Domain], error){
+		"verification": func(c *compiler, f graphql.CollectedField) (writer[*domain.Domain], error) {
+			// what domainVerification decides by, and makes the verification of
+			rel := &c.need.relations
+			rel.DomainColumns = append(rel.DomainColumns, "status", "is_generated", "verification_token", "token_expires_at")
 			write, err := verificationTable.compile(c, f.Selections)
 			if err != nil {
 				return nil, err
 			}
-			return func(w *bytes.Buffer, d *model.OrganizationDomain, data *listData) error {
-				if d.Verification == nil {
+			return func(w *bytes.Buffer, d *domain.Domain, data *listData) error {
+				v := domainVerification(d)
+				if v == nil {
 					w.WriteString("null")
 					return nil
 				}
-				return write(w, d.Verification, data)
+				return write(w, v, data)
 			}, nil
 		},
 	},

@@ -109,7 +109,7 @@ func (p *directPair) compare(t *testing.T, query string, vars map[string]any) re
 func seedDirect(t *testing.T, a *api) {
 	t.Helper()
 	a.createOK(map[string]any{"name": "Plain"})
-	a.createOK(map[string]any{"name": `Back\slash`, "projects": []map[string]any{{"name": `Tab\there`}}})
+	a.createOK(map[string]any{"name": `Back\slash`, "projects": []map[string]any{{"name": `Tab\there`}}, "primaryDomain": "verified.direct.example"})
 	a.createOK(map[string]any{
 		"name": `Quote "Ünïcode" <b>&</b>`, "description": "Line one\nline\ttwo \\ \"three\" \u2028 \x01 <script>",
 		"avatarUrl": "https://cdn.example.com/a.png", "countryCode": "CH", "languageCode": "de", "locale": "de-CH",
@@ -126,6 +126,11 @@ func seedDirect(t *testing.T, a *api) {
 	// A failed verification: a reason to write.
 	if _, err := a.store.DB().ExecContext(context.Background(), `UPDATE organization_domains SET status = 'FAILED',
 	  last_failure = 'no TXT record "found"' WHERE tenant_id = $1 AND domain = 'quote.direct.example'`, a.actor.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	// A verified domain: a time of verification, and nothing left to publish.
+	if _, err := a.store.DB().ExecContext(context.Background(), `UPDATE organization_domains SET status = 'VERIFIED',
+	  is_verified = true, verified_at = now(), token_expires_at = NULL WHERE tenant_id = $1 AND domain = 'verified.direct.example'`, a.actor.TenantID); err != nil {
 		t.Fatal(err)
 	}
 	// Two of them made from templates: one with every field, one with a name alone.
@@ -192,6 +197,9 @@ fragment O on Organization { name id owners { e: email ... on Member { role } } 
   membersConnection(first: 1) { pageInfo { endCursor } edges { cursor node { email } } } } } }`, nil},
 		{"domains and custom attributes", `{ organizations(first: 50) { nodes { id domains { domain isPrimary status verification { expiresAt } }
   customAttributes { key value } } } }`, nil},
+		{"every field of domains", `{ organizations(first: 50) { nodes { domains { id domain isPrimary isVerified isGenerated status verifiedAt lastFailure
+  verification { dnsRecordName dnsRecordValue httpUrl httpBody expiresAt } __typename } } } }`, nil},
+		{"a domain's verification alone", `{ organizations(first: 50) { nodes { domains { verification { httpUrl } } } } }`, nil},
 	}
 	for _, c := range cases {
 		before := p.directCount("answered")

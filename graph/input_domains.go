@@ -16,14 +16,21 @@ func toOrganizationDomain(d *domain.Domain) *model.OrganizationDomain {
 		t := model.DateTime(*d.VerifiedAt)
 		out.VerifiedAt = &t
 	}
-	if d.Status != domain.DomainVerified && !d.IsGenerated && d.ExpiresAt != nil {
-		out.Verification = &model.DomainVerification{
-			DNSRecordName:  domain.ChallengeRecordName(d.Domain),
-			DNSRecordValue: domain.ChallengeRecordValue(d.Token),
-			HTTPURL:        domain.ChallengeURL(d.Domain, d.Token),
-			HTTPBody:       d.Token,
-			ExpiresAt:      model.DateTime(*d.ExpiresAt),
-		}
-	}
+	out.Verification = domainVerification(d)
 	return out
+}
+
+// domainVerification is what to publish to verify d, or nil once it is verified and for the generated
+// domain.
+func domainVerification(d *domain.Domain) *model.DomainVerification {
+	if d.Status == domain.DomainVerified || d.IsGenerated || d.ExpiresAt == nil {
+		return nil
+	}
+	return &model.DomainVerification{
+		DNSRecordName:  domain.ChallengeRecordName(d.Domain),
+		DNSRecordValue: domain.ChallengeRecordValue(d.Token),
+		HTTPURL:        domain.ChallengeURL(d.Domain, d.Token),
+		HTTPBody:       d.Token,
+		ExpiresAt:      model.DateTime(*d.ExpiresAt),
+	}
 }
