@@ -124,42 +124,13 @@ func decodeAttributeValue(raw []byte) (any, error) {
 	return v, nil
 }
 
-// isJSONNumber tells whether b is one JSON number and nothing else: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+// isJSONNumber tells whether b is one JSON number and nothing else: valid JSON that starts with a minus
+// or a digit is a number, and ending with a digit it has no space around it.
 func isJSONNumber(b []byte) bool {
-	i := 0
-	digits := func() int {
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		return i - start
-	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch n := digits(); {
-	case n == 0:
-		return false
-	case n > 1 && b[i-n] == '0': // a leading zero
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(b)
+	return len(b) > 0 && (b[0] == '-' || isDigit(b[0])) && isDigit(b[len(b)-1]) && json.Valid(b)
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // plainJSONString tells whether s, the inside of a JSON string, decodes to itself: valid UTF-8, with no
 // escape, no quote and no control character.
