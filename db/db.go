@@ -166,9 +166,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	s := &Store{db: conn, availability: avail, keyLocks: keyLockTurns(opt.MaxOpenConns), creates: newTurns(opt.MaxCreates),
-		reads: newTurns(opt.MaxReads), now: time.Now, logger: logger, auth: &authCache{ttl: opt.AuthCacheTTL}, lastUsed: &lastUsedBatch{},
-		stop: make(chan struct{}), prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
+	s := newStore(conn, dsn, logger, time.Now, opt.MaxReads, opt.AuthCacheTTL)
+	s.availability, s.keyLocks, s.creates = avail, keyLockTurns(opt.MaxOpenConns), newTurns(opt.MaxCreates)
 	if opt.AuthCacheTTL > 0 {
 		s.revocations = listenForRevocations(dsn, s.auth, logger, 5*time.Second)
 	}
@@ -176,6 +175,15 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		s.background.Go(func() { s.flushLastUsedEvery(opt.LastUsedFlushInterval, s.stop) })
 	}
 	return s, nil
+}
+
+// newStore is a store over conn (opened with dsn) with what the primary's and a replica's stores both
+// have: at most maxReads list reads at once, a cache of keys kept for authTTL, its own prepared
+// statements. Open adds what only the primary has: its availability, and the bounds on creates and
+// idempotency keys.
+func newStore(conn *sqlx.DB, dsn string, logger *slog.Logger, now func() time.Time, maxReads int, authTTL time.Duration) *Store {
+	return &Store{db: conn, reads: newTurns(maxReads), now: now, logger: logger, auth: &authCache{ttl: authTTL},
+		lastUsed: &lastUsedBatch{}, stop: make(chan struct{}), prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn)}
 }
 
 // keyLockTurns bounds the idempotency keys locked at once to half a pool of maxOpen connections (at

@@ -123,9 +123,7 @@ func (s *Store) OpenReadReplica(ctx context.Context, dsn string, opt ReplicaOpti
 		logger = slog.Default()
 	}
 	r := &Replica{primary: s, maxLag: opt.MaxLag, logger: logger, probe: opt.Probe, stop: make(chan struct{}),
-		store: &Store{db: conn, now: s.now, logger: logger, auth: &authCache{}, lastUsed: &lastUsedBatch{},
-			stop: make(chan struct{}), prepared: &preparedStatements{}, binaryParameters: usesBinaryParameters(dsn),
-			reads: newTurns(cap(s.reads))}} // the replica's own turns, as many as the primary's
+		store: newStore(conn, dsn, logger, s.now, cap(s.reads), 0)} // the replica's own turns, as many as the primary's
 	if r.maxLag <= 0 {
 		r.maxLag = DefaultReadMaxLag
 	}
