@@ -6,8 +6,10 @@ GO ?= go
 # and stops there when it can find or start none (rather than running with an empty DATABASE_URL, which
 # would fall back to the default URL).
 WITH_DB = url="$$(scripts/localpg.sh)" && DATABASE_URL="$$url"
-# WITH_PRIVATE_DB is WITH_DB on the private cluster, whatever answers on 5432 (make ... REPLICA=1).
-WITH_PRIVATE_DB = url="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" && DATABASE_URL="$$url"
+# PRIVATE_URL sets url to the private cluster's database, whatever answers on 5432 (make ... REPLICA=1);
+# WITH_PRIVATE_DB is WITH_DB on it.
+PRIVATE_URL = url="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)"
+WITH_PRIVATE_DB = $(PRIVATE_URL) && DATABASE_URL="$$url"
 # staticcheck, pinned here and run with go run so that it stays out of go.mod (see make lint).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -17,7 +19,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # (READ_DATABASE_URL): the primary is then always the private cluster, whatever DATABASE_URL says.
 run:
 ifeq ($(REPLICA),1)
-	url="$$(env -u DATABASE_URL LOCALPG_PROBE_PORT=1 scripts/localpg.sh)" && \
+	$(PRIVATE_URL) && \
 		replica="$$(env -u DATABASE_URL scripts/localpg.sh replica)" && \
 		DATABASE_URL="$$url" READ_DATABASE_URL="$$replica" $(GO) run .
 else
